@@ -1,0 +1,210 @@
+"""Matching quality and speed.
+
+Prints, side by side on the same dev set (bench/devset.yaml, kept apart from the KB's examples):
+- our pipeline (crisis words, handoff phrases, SudachiPy normalisation, word + reading evidence);
+- the same pipeline with a script-run tokenizer instead of SudachiPy (is the analyser worth it?);
+- a naive baseline: rapidfuzz WRatio on the raw text against every example question, at its best threshold.
+Then match latency p50/p99 (cold normaliser cache) with the real KB and synthetic KBs of 1,000 and
+10,000 entries, and peak RSS.
+
+Run: .venv/bin/python bench/match.py [--details]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.settings import Settings  # noqa: E402
+from handlers.engine import Engine  # noqa: E402
+from knowledge.evaluation import DevItem, Report, Verdict, evaluate, load_devset  # noqa: E402
+from knowledge.loader import load_kb  # noqa: E402
+from knowledge.matcher import Matcher  # noqa: E402
+from knowledge.models import Entry, KnowledgeBase  # noqa: E402
+from knowledge.normalize import Normalizer, ScriptTokenizer  # noqa: E402
+
+DEVSET = ROOT / "bench" / "devset.yaml"
+TESTSET = ROOT / "bench" / "testset.yaml"  # held out: never used to tune anything
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def engine_for(kb: KnowledgeBase, normalizer: Normalizer, settings: Settings) -> Engine:
+    matcher = Matcher(kb, normalizer, settings.match.config())
+    return Engine(kb, matcher, sessions=lambda: None, config=settings.engine_config())  # type: ignore[arg-type,return-value]
+
+
+def ours(engine: Engine) -> object:
+    def classify(item: DevItem) -> Verdict:
+        d = engine.classify(item.q)
+        return Verdict(
+            d.action, d.topic, tuple(c.topic for c in d.candidates), d.crisis.category.id if d.crisis else None
+        )
+
+    return classify
+
+
+def baseline(kb: KnowledgeBase, items: list[DevItem]) -> tuple[Report, float]:
+    choices: list[str] = []
+    topics: list[str] = []
+    for e in kb.entries.values():
+        for _lang, q in e.question_list():
+            choices.append(q)
+            topics.append(e.topic)
+    best: tuple[float, Report] | None = None
+    hits = {i: process.extractOne(i.q, choices, scorer=fuzz.WRatio) for i in items}
+    for threshold in range(40, 100, 2):
+
+        def classify(item: DevItem, t: int = threshold) -> Verdict:
+            hit = hits[item]
+            if hit is None or hit[1] < t:
+                return Verdict("fallback")
+            return Verdict("answer", topics[hit[2]])
+
+        r = evaluate(items, classify)
+        if best is None or r.rate() > best[1].rate():
+            best = (threshold, r)
+    assert best is not None
+    return best[1], best[0]
+
+
+def synthetic_kb(kb: KnowledgeBase, n: int, seed: int = 7) -> KnowledgeBase:
+    """n entries: real entries cloned with their questions varied by extra words from the KB's vocabulary."""
+    rng = random.Random(seed)
+    real = list(kb.entries.values())
+    vocab = sorted(
+        {w for e in real for _l, q in e.question_list() for w in q.split()}
+        | {
+            "函館",
+            "市内",
+            "近く",
+            "平日",
+            "土曜",
+            "午後",
+            "午前",
+            "先月",
+            "来月",
+            "上の子",
+            "下の子",
+            "双子",
+            "保護者",
+            "祖父母",
+            "職場",
+            "駅前",
+            "五稜郭",
+            "湯の川",
+            "美原",
+            "本町",
+            "西部地区",
+            "冬休み",
+            "夏休み",
+            "春休み",
+        }
+    )
+    entries: dict[str, Entry] = {}
+    for i in range(n):
+        base = real[i % len(real)]
+        if i < len(real):
+            entries[base.id] = base
+            continue
+        questions = {
+            lang: [f"{rng.choice(vocab)} {q} {rng.choice(vocab)}" for q in qs] for lang, qs in base.questions.items()
+        }
+        clone = base.model_copy(update={"id": f"{base.id}-s{i}", "questions": questions, "related": []})
+        entries[clone.id] = clone
+    return kb.model_copy(update={"entries": entries})
+
+
+def latency(engine: Engine, queries: list[str]) -> tuple[float, float]:
+    samples = []
+    for q in queries:
+        t0 = time.perf_counter_ns()
+        engine.classify(q)
+        samples.append((time.perf_counter_ns() - t0) / 1e6)
+    samples.sort()
+    p50 = statistics.median(samples)
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return p50, p99
+
+
+def fmt(r: Report) -> str:
+    d = r.as_dict()
+    return (
+        f"overall {d['overall']:.1%}  (with clarify {d['overall_with_clarify']:.1%})  answer {d['answer']:.1%}  "
+        f"crisis {d['crisis']:.1%}  out-of-scope held back {d['out_of_scope_held_back']:.1%}  "
+        f"handoff {d['handoff']:.1%}  wrong answers {d['wrong_answers']}  false alarms {d['false_alarms']}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--details", action="store_true", help="list the dev-set failures")
+    args = ap.parse_args()
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    kb = load_kb(settings.kb_path)
+    items = load_devset(DEVSET)
+    print(f"dev set: {len(items)} messages; KB: {len(kb.entries)} entries, {len(kb.topics)} topics")
+
+    t0 = time.perf_counter()
+    sudachi = Normalizer(kb.synonyms)
+    engine = engine_for(kb, sudachi, settings)
+    build_ms = (time.perf_counter() - t0) * 1000
+    report = evaluate(items, ours(engine))  # type: ignore[arg-type]
+    print(f"ours (SudachiPy)      : {fmt(report)}")
+    script_engine = engine_for(kb, Normalizer(kb.synonyms, ScriptTokenizer()), settings)
+    print(f"ours (script tokens)  : {fmt(evaluate(items, ours(script_engine)))}")  # type: ignore[arg-type]
+    base, threshold = baseline(kb, items)
+    print(f"baseline WRatio @{threshold:<3}   : {fmt(base)}")
+    print(f"ratio ours/baseline overall: {report.rate() / max(base.rate(), 1e-9):.2f}x")
+    kinds = ", ".join(f"{k} {report.ok_by_kind[k]}/{n}" for k, n in sorted(report.by_kind.items()))
+    print(f"ours by kind: {kinds}")
+    held_out = load_devset(TESTSET)
+    held = evaluate(held_out, ours(engine))  # type: ignore[arg-type]
+    held_base, _t = baseline(kb, held_out)
+    print(f"held-out test set ({len(held_out)} messages), same settings:")
+    print(f"  ours                : {fmt(held)}")
+    print(f"  baseline WRatio     : {fmt(held_base)}")
+    if args.details:
+        for item, v in report.failures:
+            print(
+                f"  MISS [{item.kind}] {item.q!r}: expected {item.expect}/{item.topic}, got {v.action}/{v.topic}"
+                f" {v.candidate_topics}"
+            )
+
+    rng = random.Random(1)
+    fillers = ["", "すみません、", "あの、", "教えてください。", "至急", "ねえ"]
+    queries = [
+        f"{rng.choice(fillers)}{i.q}{rng.choice(['', '？', 'です', ' please'])}" for i in items for _ in range(4)
+    ]
+    queries = list(dict.fromkeys(queries))
+    print(f"\nlatency of classify() over {len(queries)} distinct queries, cold cache (index build time in brackets):")
+    p50, p99 = latency(engine_for(kb, Normalizer(kb.synonyms), settings), queries)
+    print(f"  real KB ({len(kb.entries)} entries) [{build_ms:.0f} ms]: p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+    for n, target in ((1000, 5.0), (10000, 30.0)):
+        big = synthetic_kb(kb, n)
+        t0 = time.perf_counter()
+        eng = engine_for(big, Normalizer(big.synonyms), settings)
+        build = time.perf_counter() - t0
+        p50, p99 = latency(eng, queries)
+        verdict = "ok" if p99 <= target else "OVER TARGET"
+        print(
+            f"  synthetic {n:>6} entries [{build:.1f} s]: p50 {p50:.2f} ms  p99 {p99:.2f} ms"
+            f"  (target p99 <= {target:.0f} ms: {verdict})"
+        )
+    print(f"peak RSS: {rss_mib():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

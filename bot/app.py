@@ -1,0 +1,83 @@
+"""`create_app(settings)`: the web app; everything is built in the lifespan, nothing at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from bot.channels import build_channels
+from bot.deps import RuntimeDep
+from bot.runtime import Runtime, bootstrap
+from bot.settings import Settings
+from handlers.console import ConsoleChannel
+from handlers.inbox import Inbox
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None, console: bool = False) -> FastAPI:
+    """The web app. Pass `runtime` to share one already built (tests); `console` also chats on stdin."""
+    settings = settings or Settings()
+    app = FastAPI(title="kosodate-concierge", docs_url=None, redoc_url=None)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime if runtime is not None else await anyio.to_thread.run_sync(bootstrap, settings)
+        inbox = Inbox(rt.sessions, rt.engine, {})
+        plugins = build_channels(settings, inbox)
+        for plugin in plugins:
+            inbox.adapters[plugin.adapter.name] = plugin.adapter
+            if plugin.router is not None:
+                app.include_router(plugin.router)
+        app.state.runtime = rt
+        app.state.inbox = inbox
+        tasks = [asyncio.create_task(inbox.run(), name="inbox")]
+        tasks += [asyncio.create_task(job(), name="channel") for plugin in plugins for job in plugin.tasks]
+        if console:
+            tasks.append(asyncio.create_task(_console_loop(rt), name="console"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for plugin in plugins:
+                if plugin.close is not None:
+                    await plugin.close()
+            if runtime is None:
+                rt.close()
+
+    app.router.lifespan_context = lifespan
+
+    @app.get("/healthz")
+    async def healthz(rt: RuntimeDep) -> JSONResponse:
+        ok = await anyio.to_thread.run_sync(rt.healthy)
+        body = {"status": "ok" if ok else "unavailable", "kb_entries": len(rt.kb.entries)}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For `uvicorn --factory` with several worker processes: settings from the environment."""
+    return create_app(Settings())
+
+
+async def _console_loop(rt: Runtime) -> None:
+    """The console channel beside the web app: one parent chatting in the server's terminal."""
+    channel = ConsoleChannel(sys.stdout)
+    sys.stdout.write("子育て支援コンシェルジュ（コンソール）: ご質問をどうぞ。\n")
+    sys.stdout.flush()
+    while True:
+        line = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+        if not line:
+            return
+        replies = await anyio.to_thread.run_sync(rt.engine.handle, channel.parse("console-user", line))
+        channel.show(replies)

@@ -1,0 +1,237 @@
+"""The `concierge` command."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from bot.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    code: int = args.func(args)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="concierge", description="子育て支援コンシェルジュ bot")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="answer one question per stdin line (stateless)")
+    ask.add_argument("--json", action="store_true", help="one JSON object per line")
+    ask.add_argument("--lang", choices=["ja", "en"], help="language hint")
+    ask.set_defaults(func=_ask)
+
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal as a parent would")
+    chat.add_argument("--user", default="console-user", help="the console sender id")
+    chat.set_defaults(func=_chat)
+
+    serve = sub.add_parser("serve", help="run the web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--console", action="store_true", help="also chat in this terminal")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL only)")
+    serve.set_defaults(func=_serve)
+
+    kb = sub.add_parser("kb", help="knowledge base tools").add_subparsers(metavar="ACTION")
+    check = kb.add_parser("check", help="lint the knowledge base")
+    check.add_argument("--path", type=Path)
+    check.add_argument("--max-age", type=int, help="days after which a source is stale")
+    check.set_defaults(func=_kb_check)
+    export = kb.add_parser("export", help="dump the knowledge base")
+    export.add_argument("--format", choices=["json", "csv"], default="json")
+    export.add_argument("--output", type=Path, help="file (default: stdout)")
+    export.set_defaults(func=_kb_export)
+    imp = kb.add_parser("import", help="merge a JSON dump or an open-data FAQ CSV into the KB files")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--format", choices=["json", "csv"])
+    imp.add_argument("--source-url", help="source of new entries (CSV)")
+    imp.add_argument("--path", type=Path)
+    imp.set_defaults(func=_kb_import)
+
+    line = sub.add_parser("line", help="LINE channel tools").add_subparsers(metavar="ACTION")
+    menu = line.add_parser("richmenu", help="upload the rich menu (bot/richmenu.json) and make it the default")
+    menu.add_argument("--file", type=Path, help="rich menu definition (JSON)")
+    menu.add_argument("--image", type=Path, help="the menu image (PNG or JPEG)")
+    menu.set_defaults(func=_line_richmenu)
+
+    db = sub.add_parser("db", help="database tools").add_subparsers(metavar="ACTION")
+    up = db.add_parser("upgrade", help="migrate the database to the latest schema")
+    up.set_defaults(func=_db_upgrade)
+    return p
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from bot.runtime import build_matcher
+    from handlers.engine import Engine
+    from handlers.types import render_plain
+
+    settings = Settings()
+    matcher = build_matcher(settings)
+    engine = Engine(matcher.kb, matcher, sessions=_no_sessions, config=settings.engine_config())
+    out = sys.stdout
+    for line in sys.stdin:
+        question = line.rstrip("\r\n")
+        decision = engine.classify(question, args.lang)
+        replies = engine.replies_for(decision)
+        text = "\n\n".join(render_plain(r) for r in replies)
+        if args.json:
+            obj = {
+                "question": question,
+                "action": decision.action,
+                "topic": decision.topic,
+                "entry_id": decision.entry_id,
+                "score": decision.score,
+                "lang": decision.lang,
+                "crisis": decision.crisis.category.id if decision.crisis else None,
+                "reply": text,
+                "candidates": [
+                    {"entry_id": c.entry_id, "topic": c.topic, "score": c.score} for c in decision.candidates
+                ],
+            }
+            out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        else:
+            out.write(text.replace("\n", " ") + "\n")
+        out.flush()
+    return 0
+
+
+def _no_sessions() -> NoReturn:
+    raise RuntimeError("concierge ask is stateless and opens no database")
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from bot.runtime import bootstrap
+    from handlers.console import ConsoleChannel
+
+    runtime = bootstrap(Settings())
+    channel = ConsoleChannel(sys.stdout)
+    sys.stdout.write("子育て支援コンシェルジュ（はこだてキッズプラザ）です。ご質問をどうぞ。終了は Ctrl-D。\n")
+    try:
+        for line in sys.stdin:
+            channel.show(runtime.engine.handle(channel.parse(args.user, line)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.close()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    settings = Settings()
+    if args.workers > 1:
+        if settings.database_url.startswith("sqlite"):
+            print("--workers needs PostgreSQL (DATABASE_URL); SQLite deployments run one process", file=sys.stderr)
+            return 2
+        if args.console:
+            print("--console runs in a single process only", file=sys.stderr)
+            return 2
+        from bot.runtime import bootstrap
+
+        bootstrap(settings).close()  # migrate once, before the workers start
+        uvicorn.run("bot.app:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers)
+        return 0
+    app = create_app(settings, console=args.console)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _kb_check(args: argparse.Namespace) -> int:
+    from knowledge.lint import check_kb
+
+    settings = Settings()
+    problems = check_kb(
+        args.path or settings.kb_path,
+        max_source_age_days=args.max_age or settings.kb_max_source_age_days,
+        config=settings.match.config(),
+        languages=tuple(settings.languages),
+    )
+    errors = [p for p in problems if p.level == "error"]
+    for p in problems:
+        print(p)
+    print(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+    return 1 if errors else 0
+
+
+def _kb_export(args: argparse.Namespace) -> int:
+    from knowledge.exchange import export_csv, export_json
+    from knowledge.loader import load_kb
+
+    kb = load_kb(Settings().kb_path)
+    text = export_json(kb) if args.format == "json" else export_csv(kb)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8", newline="")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _kb_import(args: argparse.Namespace) -> int:
+    from knowledge.exchange import merge_csv, read_csv, read_json, write_back
+    from knowledge.loader import load_kb
+    from knowledge.models import Contact
+
+    path = args.path or Settings().kb_path
+    kb = load_kb(path)
+    fmt = args.format or ("csv" if args.file.suffix.lower() == ".csv" else "json")
+    data = args.file.read_bytes()
+    if fmt == "csv":
+        rows, problems = read_csv(data, source_url=args.source_url, today=dt.date.today())
+        entries, more = merge_csv(kb, rows)
+        contacts: dict[str, Contact] = {}
+        problems += more
+    else:
+        entries, contacts, problems = read_json(data)
+    for p in problems:
+        print(p, file=sys.stderr)
+    if any(p.level == "error" for p in problems):
+        print("nothing imported", file=sys.stderr)
+        return 1
+    changed = {i: e for i, e in entries.items() if kb.entries.get(i) != e}
+    changed_contacts = {i: c for i, c in contacts.items() if kb.contacts.get(i) != c}
+    written = write_back(path, kb, changed, changed_contacts) if changed or changed_contacts else []
+    print(f"{len(changed)} entr{'y' if len(changed) == 1 else 'ies'} and {len(changed_contacts)} contact(s) changed")
+    for rel in written:
+        print(f"wrote {rel}")
+    print("run `concierge kb check` before publishing")
+    return 0
+
+
+def _line_richmenu(args: argparse.Namespace) -> int:
+    from handlers.line import upload_rich_menu
+
+    settings = Settings()
+    if not settings.line.enabled:
+        print("set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN first", file=sys.stderr)
+        return 2
+    menu_id = upload_rich_menu(settings, definition=args.file, image=args.image)
+    print(f"rich menu {menu_id} uploaded and set as default")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+
+    engine = make_engine(Settings().database_url)
+    upgrade(engine)
+    engine.dispose()
+    print("database is at the latest schema")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

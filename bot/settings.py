@@ -1,0 +1,154 @@
+"""Configuration from environment variables and `.env` (see the README's configuration reference)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from handlers.engine import EngineConfig
+from handlers.hours import OfficeHours
+from knowledge.loader import DEFAULT_KB_PATH
+from knowledge.matcher import MatchConfig
+
+ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+
+class LineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINE_", **ENV)
+
+    channel_secret: SecretStr | None = None
+    channel_access_token: SecretStr | None = None
+    api_base_url: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.channel_secret is not None and self.channel_access_token is not None
+
+
+class TelegramSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TELEGRAM_", **ENV)
+
+    bot_token: SecretStr | None = None
+    staff_chat_id: int | None = None
+    api_base_url: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_token is not None and self.staff_chat_id is not None
+
+
+_MATCH = MatchConfig()
+
+
+class EmailSettings(BaseSettings):
+    """The concierge mailbox: IMAP intake, SMTP replies. The channel is on when IMAP_HOST is set."""
+
+    model_config = SettingsConfigDict(**ENV)
+
+    email_address: str | None = None
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    imap_folder: str = "INBOX"
+    imap_processed_folder: str | None = None  # move processed mail here; unset: flag it as seen
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
+    email_poll_seconds: float = 60.0
+    email_max_replies_per_hour: int = 5
+
+    @property
+    def enabled(self) -> bool:
+        return self.imap_host is not None
+
+
+class MatchSettings(BaseModel):
+    answer_threshold: float = _MATCH.answer_threshold
+    clarify_threshold: float = _MATCH.clarify_threshold
+    margin: float = _MATCH.margin
+    min_coverage: float = _MATCH.min_coverage
+    sure_threshold: float = _MATCH.sure_threshold
+
+    def config(self) -> MatchConfig:
+        return replace(
+            _MATCH,
+            answer_threshold=self.answer_threshold,
+            clarify_threshold=self.clarify_threshold,
+            margin=self.margin,
+            min_coverage=self.min_coverage,
+            sure_threshold=self.sure_threshold,
+        )
+
+
+class OfficeHoursSettings(BaseModel):
+    timezone: str = "Asia/Tokyo"
+    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6])
+    opens: dt.time = dt.time(10, 0)
+    closes: dt.time = dt.time(17, 0)
+    closed_dates: list[dt.date] = Field(default_factory=list)
+    closed_on_holidays: bool = False
+
+    def config(self) -> OfficeHours:
+        return OfficeHours(
+            timezone=self.timezone,
+            days=tuple(self.days),
+            opens=self.opens,
+            closes=self.closes,
+            closed_dates=frozenset(self.closed_dates),
+            closed_on_holidays=self.closed_on_holidays,
+        )
+
+
+class RetentionSettings(BaseModel):
+    case_years: int = 5
+    transcript_years: int = 1
+    pending_minutes: int = 30
+
+
+class Settings(BaseSettings):
+    """Everything the composition root needs. Nested values: `MATCH__ANSWER_THRESHOLD=65` and so on."""
+
+    model_config = SettingsConfigDict(env_nested_delimiter="__", **ENV)
+
+    database_url: str = "sqlite:///./var/concierge.db"
+    kb_path: Path = DEFAULT_KB_PATH
+    kb_max_source_age_days: int = 365
+    consent_notice_version: str = "2026-11"
+    default_language: str = "ja"
+    languages: list[str] = Field(default_factory=lambda: ["ja", "en"])
+    public_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = 1_000_000
+
+    match: MatchSettings = Field(default_factory=MatchSettings)
+    office_hours: OfficeHoursSettings = Field(default_factory=OfficeHoursSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    line: LineSettings = Field(default_factory=LineSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+
+    @field_validator("languages")
+    @classmethod
+    def _langs(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one language")
+        return v
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            notice_version=self.consent_notice_version,
+            pending_ttl=dt.timedelta(minutes=self.retention.pending_minutes),
+            office_hours=self.office_hours.config(),
+            default_lang=self.default_language,
+            languages=tuple(self.languages),
+            transcript_years=self.retention.transcript_years,
+            case_years=self.retention.case_years,
+        )

@@ -1,0 +1,537 @@
+"""The channel-agnostic conversation engine: an inbound message in, replies out. It never sends.
+
+States (`ConversationStateName`): FAQ → (CLARIFY) → answered; a handoff request leads to CONSENT, then a
+case in the concierge queue and HANDOFF, where a person holds the conversation and the bot stays silent
+except for safety; URGENT is a case opened by crisis detection. Resolving the case returns to FAQ.
+
+The consent gate is here and only here: message content is written to a case transcript only when the
+contact's consent is in force, or when the case was opened under the life-and-safety exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from handlers.hours import OfficeHours, format_when
+from handlers.texts import PhraseBook, t
+from handlers.types import Choice, ContactCard, InboundKind, InboundMessage, Reply, ReplyKind
+from knowledge.crisis import CrisisDetector, CrisisHit
+from knowledge.language import choose_language, detect_language
+from knowledge.matcher import Candidate, Matcher, Outcome
+from knowledge.models import Contact as KBContact
+from knowledge.models import Entry, KnowledgeBase
+from storage import crud
+from storage.db import SessionFactory, transaction
+from storage.models import (
+    Basis,
+    Case,
+    CaseStatus,
+    ConsentStatus,
+    Contact,
+    ConversationState,
+    ConversationStateName,
+    Priority,
+    utcnow,
+)
+
+State = ConversationStateName
+MAX_TEXT = 2000  # characters read from one message; the rest is cut (and said so)
+MAX_STORED = 10000  # characters of one message kept in a transcript
+LABEL_MAX = 20  # LINE quick-reply labels hold 20 characters
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    notice_version: str = "2026-11"
+    pending_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    office_hours: OfficeHours = field(default_factory=OfficeHours)
+    default_lang: str = "ja"
+    languages: tuple[str, ...] = ("ja", "en")
+    fallbacks_before_handoff: int = 2
+    transcript_years: int = 1
+    case_years: int = 5
+    concierge_contact: str = "concierge"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The stateless judgement of one message (used by `concierge ask` and by the engine)."""
+
+    action: str  # answer | clarify | handoff | urgent | fallback
+    lang: str
+    topic: str | None = None
+    entry_id: str | None = None
+    score: float = 0.0
+    candidates: tuple[Candidate, ...] = ()
+    crisis: CrisisHit | None = None
+
+
+@dataclass
+class _Turn:
+    session: Session
+    contact: Contact
+    state: ConversationState
+    lang: str
+    now: dt.datetime
+    text: str
+
+
+def clean_input(text: str | None) -> str:
+    """Control characters out, white space collapsed; what is left may be empty."""
+    if not text:
+        return ""
+    kept = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in text)
+    return " ".join(kept.split())
+
+
+def has_words(text: str) -> bool:
+    """True when the text has letters or digits (not only emoji, punctuation or symbols)."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+class Engine:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        matcher: Matcher,
+        sessions: SessionFactory,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.kb = kb
+        self.matcher = matcher
+        self.crisis = CrisisDetector(kb.crisis, reader=matcher.normalize.reading)
+        self.phrases = PhraseBook(kb.phrases)
+        self.sessions = sessions
+        self.config = config or EngineConfig()
+
+    # ----- stateless judgement
+    def classify(self, text: str, lang_hint: str | None = None) -> Decision:
+        lang = choose_language(detect_language(text), lang_hint, self.config.languages, self.config.default_lang)
+        text = clean_input(text)[:MAX_TEXT]
+        hit = self.crisis.detect(text)
+        if hit is not None:
+            return Decision("urgent", lang, topic=None, crisis=hit, score=100.0)
+        if self.phrases.wants_person(text):
+            return Decision("handoff", lang)
+        result = self.matcher.match(text)
+        best = result.best
+        if result.outcome == Outcome.ANSWER and best is not None:
+            return Decision("answer", lang, best.topic, best.entry_id, best.score, tuple(result.candidates))
+        if result.outcome == Outcome.CLARIFY and best is not None:
+            return Decision("clarify", lang, None, None, best.score, tuple(result.candidates))
+        return Decision("fallback", lang, None, None, best.score if best else 0.0, tuple(result.candidates))
+
+    def replies_for(self, decision: Decision) -> list[Reply]:
+        """The replies a first message gets (no conversation state involved)."""
+        lang = decision.lang
+        if decision.action == "urgent" and decision.crisis is not None:
+            return [self._urgent_reply(decision.crisis, lang)]
+        if decision.action == "handoff":
+            return [self._consent_reply(lang)]
+        if decision.action == "answer" and decision.entry_id:
+            return [self._answer_reply(self.kb.entries[decision.entry_id], lang)]
+        if decision.action == "clarify":
+            return [self._clarify_reply([c.entry_id for c in decision.candidates], lang)]
+        return [self._fallback_reply(lang)]
+
+    # ----- the conversation
+    def handle(
+        self, msg: InboundMessage, before_commit: Callable[[Session, list[Reply]], None] | None = None
+    ) -> list[Reply]:
+        """Run one turn in one transaction; `before_commit` lets the caller queue the replies and mark its
+        event done in that same transaction (exactly-once processing)."""
+        now = msg.timestamp or utcnow()
+        if msg.kind == InboundKind.GROUP:
+            replies = [Reply(ReplyKind.INFO, t(self.config.default_lang, "group"), lang=self.config.default_lang)]
+            if before_commit is not None:
+                with transaction(self.sessions) as session:
+                    before_commit(session, replies)
+            return replies
+        with transaction(self.sessions) as session:
+            contact = crud.get_or_create_contact(session, channel=msg.channel, external_id=msg.sender_id)
+            assert contact.id is not None
+            state = crud.get_state(session, contact_id=contact.id)
+            text = clean_input(msg.text)
+            short = len(text) <= 4
+            detected = None if short and contact.lang else detect_language(text)
+            lang = choose_language(
+                detected, contact.lang or msg.lang_hint, self.config.languages, self.config.default_lang
+            )
+            crud.touch_contact(session, contact=contact, lang=lang)
+            self._expire(session, state, now)
+            turn = _Turn(session, contact, state, lang, now, text)
+            replies = self._dispatch(turn, msg)
+            if before_commit is not None:
+                before_commit(session, replies)
+            return replies
+
+    def _dispatch(self, turn: _Turn, msg: InboundMessage) -> list[Reply]:
+        if msg.kind == InboundKind.FOLLOW:
+            turn.contact.subscribed = True
+            turn.session.add(turn.contact)
+            return [self._greeting(turn.lang)]
+        if msg.kind == InboundKind.UNFOLLOW:
+            turn.contact.subscribed = False
+            turn.session.add(turn.contact)
+            return []
+        if msg.kind in (InboundKind.STICKER, InboundKind.MEDIA):
+            return self._non_text(turn, msg)
+        if msg.kind == InboundKind.POSTBACK and msg.postback:
+            return self._postback(turn, msg.postback)
+        if not has_words(turn.text):
+            return [Reply(ReplyKind.INFO, t(turn.lang, "empty"), lang=turn.lang)]
+        prefix: list[Reply] = []
+        if len(turn.text) > MAX_TEXT:
+            prefix.append(Reply(ReplyKind.INFO, t(turn.lang, "too_long"), lang=turn.lang))
+        hit = self.crisis.detect(turn.text[:MAX_TEXT])
+        if hit is not None:
+            return self._urgent(turn, hit)
+        if self.phrases.wants_withdraw(turn.text):
+            return self._withdraw(turn)
+        if turn.state.state in (State.HANDOFF, State.URGENT):
+            held = self._human_holds(turn)
+            if held is not None:
+                return held
+        if turn.state.state == State.CONSENT:
+            answer = self.phrases.yes_no(turn.text)
+            if answer is not None:
+                return self._consent(turn, answer)
+            if self.phrases.wants_person(turn.text):
+                return [self._consent_reply(turn.lang)]
+            crud.clear_pending(turn.session, contact_id=self._cid(turn))
+            crud.set_state(turn.session, state=turn.state, name=State.FAQ)
+        if turn.state.state == State.CLARIFY:
+            chosen = self._pick_option(turn)
+            if chosen is not None:
+                return self._answer(turn, self.kb.entries[chosen])
+        if self.phrases.wants_person(turn.text):
+            return self._start_handoff(turn, topic=None)
+        return prefix + self._faq(turn)
+
+    # ----- FAQ
+    def _faq(self, turn: _Turn) -> list[Reply]:
+        result = self.matcher.match(turn.text[:MAX_TEXT])
+        best = result.best
+        if result.outcome == Outcome.ANSWER and best is not None:
+            return self._answer(turn, self.kb.entries[best.entry_id])
+        if result.outcome == Outcome.CLARIFY and result.candidates:
+            options = [c.entry_id for c in result.candidates]
+            turn.state.fallbacks = 0
+            crud.set_state(turn.session, state=turn.state, name=State.CLARIFY, options=options)
+            self._count(turn, "clarify", None)
+            return [self._clarify_reply(options, turn.lang)]
+        turn.state.fallbacks += 1
+        self._count(turn, "fallback", None)
+        if turn.state.fallbacks >= self.config.fallbacks_before_handoff:
+            turn.state.fallbacks = 0
+            lead = Reply(ReplyKind.FALLBACK, t(turn.lang, "fallback_again"), lang=turn.lang)
+            return [lead, *self._start_handoff(turn, topic=None)]
+        crud.set_state(turn.session, state=turn.state, name=State.FAQ)
+        return [self._fallback_reply(turn.lang)]
+
+    def _answer(self, turn: _Turn, entry: Entry) -> list[Reply]:
+        turn.state.fallbacks = 0
+        crud.set_state(turn.session, state=turn.state, name=State.FAQ)
+        self._count(turn, "answer", entry.topic)
+        return [self._answer_reply(entry, turn.lang)]
+
+    def _pick_option(self, turn: _Turn) -> str | None:
+        options = [o for o in turn.state.options.split(",") if o in self.kb.entries]
+        digits = unicodedata.normalize("NFKC", turn.text).strip().rstrip(".)番")
+        if digits.isdigit() and 1 <= int(digits) <= len(options):
+            return options[int(digits) - 1]
+        return None
+
+    # ----- postbacks (buttons)
+    def _postback(self, turn: _Turn, data: str) -> list[Reply]:
+        kind, _, arg = data.partition(":")
+        if kind == "faq" and arg in self.kb.entries:
+            if turn.state.state in (State.HANDOFF, State.URGENT) and self._open_case(turn) is not None:
+                return [self._answer_reply(self.kb.entries[arg], turn.lang)]
+            return self._answer(turn, self.kb.entries[arg])
+        if kind == "handoff":
+            return self._start_handoff(turn, topic=arg or None)
+        if kind == "consent" and arg in ("yes", "no"):
+            if turn.state.state != State.CONSENT:
+                return [self._handoff_offer(turn.lang, t(turn.lang, "consent_expired"))]
+            return self._consent(turn, arg == "yes")
+        if kind == "withdraw":
+            return self._withdraw(turn)
+        return [Reply(ReplyKind.INFO, t(turn.lang, "stale_choice"), lang=turn.lang)]
+
+    def _non_text(self, turn: _Turn, msg: InboundMessage) -> list[Reply]:
+        case = self._open_case(turn)
+        if case is not None and turn.state.state in (State.HANDOFF, State.URGENT):
+            basis = self._basis(turn, case)
+            if basis is not None:
+                what = msg.media_type or msg.kind.value
+                note = f"［{what}が送信されました（内容は保存していません）］"
+                crud.add_message(turn.session, case=case, direction="in", author="parent", text=note, basis=basis)
+                crud.mark_parent_waiting(turn.session, case=case)
+                crud.add_alert(turn.session, case=case, kind="parent_message")
+            return []
+        return [Reply(ReplyKind.INFO, t(turn.lang, "media"), lang=turn.lang)]
+
+    # ----- handoff and consent
+    def _start_handoff(self, turn: _Turn, topic: str | None) -> list[Reply]:
+        cid = self._cid(turn)
+        existing = self._open_case(turn)
+        if existing is not None:
+            crud.set_state(turn.session, state=turn.state, name=State.HANDOFF, case_id=existing.id)
+            return [Reply(ReplyKind.HANDOFF, t(turn.lang, "handoff_already", case_id=existing.id), lang=turn.lang)]
+        if crud.has_consent(turn.session, contact_id=cid, notice_version=self.config.notice_version):
+            return self._open_handoff(turn, first_message=turn.text or None, topic=topic)
+        if turn.text:
+            crud.hold_pending(turn.session, contact_id=cid, text=turn.text[:MAX_STORED], ttl=self.config.pending_ttl)
+        crud.set_state(
+            turn.session,
+            state=turn.state,
+            name=State.CONSENT,
+            options=[topic] if topic else [],
+            expires_at=turn.now + self.config.pending_ttl,
+        )
+        return [self._consent_reply(turn.lang)]
+
+    def _consent(self, turn: _Turn, granted: bool) -> list[Reply]:
+        cid = self._cid(turn)
+        topic = turn.state.options or None
+        if not granted:
+            crud.record_consent(
+                turn.session,
+                contact=turn.contact,
+                status=ConsentStatus.DECLINED,
+                notice_version=self.config.notice_version,
+            )
+            crud.clear_pending(turn.session, contact_id=cid)
+            crud.set_state(turn.session, state=turn.state, name=State.FAQ)
+            self._count(turn, "consent_declined", None)
+            concierge = self.kb.contacts.get(self.config.concierge_contact)
+            cards = (self._card(concierge, turn.lang),) if concierge else ()
+            return [Reply(ReplyKind.INFO, t(turn.lang, "declined"), contacts=cards, lang=turn.lang)]
+        crud.record_consent(
+            turn.session, contact=turn.contact, status=ConsentStatus.GRANTED, notice_version=self.config.notice_version
+        )
+        first = crud.take_pending(turn.session, contact_id=cid)
+        return self._open_handoff(turn, first_message=first, topic=topic)
+
+    def _open_handoff(self, turn: _Turn, first_message: str | None, topic: str | None) -> list[Reply]:
+        if topic is None and first_message:
+            best = self.matcher.match(first_message).best
+            topic = best.topic if best is not None and best.score >= self.matcher.config.clarify_threshold else None
+        case = crud.create_case(turn.session, contact=turn.contact, lang=turn.lang, topic=topic)
+        if first_message:
+            crud.add_message(
+                turn.session, case=case, direction="in", author="parent", text=first_message, basis=Basis.CONSENT
+            )
+        crud.add_alert(turn.session, case=case, kind="new_case")
+        crud.set_state(turn.session, state=turn.state, name=State.HANDOFF, case_id=case.id)
+        self._count(turn, "handoff", topic)
+        reply = self._handoff_notice(case, turn)
+        crud.add_message(
+            turn.session,
+            case=case,
+            direction="out",
+            author="bot",
+            text=reply.text,
+            basis=Basis.CONSENT,
+            delivery="sent",
+        )
+        return [reply]
+
+    def _handoff_notice(self, case: Case, turn: _Turn) -> Reply:
+        hours = self.config.office_hours
+        if hours.is_open(turn.now):
+            text = t(turn.lang, "handoff_open", case_id=case.id)
+        else:
+            nxt = hours.next_open(turn.now)
+            when = format_when(nxt, turn.lang) if nxt else "-"
+            text = t(turn.lang, "handoff_closed", case_id=case.id, next_open=when, hours=hours.describe(turn.lang))
+        return Reply(ReplyKind.HANDOFF, text, lang=turn.lang, meta={"case_id": str(case.id)})
+
+    def _human_holds(self, turn: _Turn) -> list[Reply] | None:
+        """A person holds the conversation: record (if allowed), alert, stay silent. None if the case ended."""
+        case = self._open_case(turn)
+        if case is None:
+            crud.set_state(turn.session, state=turn.state, name=State.FAQ)
+            return None
+        basis = self._basis(turn, case)
+        if basis is not None:
+            crud.add_message(
+                turn.session, case=case, direction="in", author="parent", text=turn.text[:MAX_STORED], basis=basis
+            )
+        crud.mark_parent_waiting(turn.session, case=case)
+        crud.add_alert(turn.session, case=case, kind="parent_message")
+        return []
+
+    def _withdraw(self, turn: _Turn) -> list[Reply]:
+        cid = self._cid(turn)
+        if not crud.has_consent(turn.session, contact_id=cid):
+            crud.clear_pending(turn.session, contact_id=cid)
+            return [Reply(ReplyKind.INFO, t(turn.lang, "withdraw_none"), lang=turn.lang)]
+        crud.record_consent(
+            turn.session,
+            contact=turn.contact,
+            status=ConsentStatus.WITHDRAWN,
+            notice_version=self.config.notice_version,
+        )
+        crud.clear_pending(turn.session, contact_id=cid)
+        return [Reply(ReplyKind.INFO, t(turn.lang, "withdrawn"), lang=turn.lang)]
+
+    # ----- crisis
+    def _urgent(self, turn: _Turn, hit: CrisisHit) -> list[Reply]:
+        cid = self._cid(turn)
+        consented = crud.has_consent(turn.session, contact_id=cid)
+        reason = f"life_safety:{hit.category.id}"
+        case = self._open_case(turn)
+        if case is None:
+            case = crud.create_case(
+                turn.session,
+                contact=turn.contact,
+                lang=turn.lang,
+                topic=_crisis_topic(hit.category.id),
+                priority=Priority.URGENT,
+                basis=Basis.CONSENT if consented else Basis.LIFE_SAFETY,
+                basis_reason=None if consented else reason,
+                crisis_category=hit.category.id,
+            )
+        else:
+            crud.escalate_case(turn.session, case=case, crisis_category=hit.category.id, reason=reason)
+        crud.clear_pending(turn.session, contact_id=cid)
+        basis = Basis.CONSENT if consented else Basis.LIFE_SAFETY
+        crud.add_message(
+            turn.session, case=case, direction="in", author="parent", text=turn.text[:MAX_STORED], basis=basis
+        )
+        crud.mark_parent_waiting(turn.session, case=case)
+        crud.add_alert(turn.session, case=case, kind="urgent")
+        crud.set_state(turn.session, state=turn.state, name=State.URGENT, case_id=case.id)
+        self._count(turn, "urgent", _crisis_topic(hit.category.id))
+        reply = self._urgent_reply(hit, turn.lang)
+        crud.add_message(
+            turn.session, case=case, direction="out", author="bot", text=reply.text, basis=basis, delivery="sent"
+        )
+        return [reply]
+
+    # ----- reply builders (pure)
+    def _greeting(self, lang: str) -> Reply:
+        hours = self.config.office_hours.describe(lang)
+        choices = (Choice(t(lang, "handoff_offer"), "handoff"),)
+        return Reply(ReplyKind.INFO, t(lang, "greeting", hours=hours), choices=choices, lang=lang)
+
+    def _answer_reply(self, entry: Entry, lang: str) -> Reply:
+        answer = entry.answer.get(lang) or entry.answer.get("en") or next(iter(entry.answer.values()))
+        source = t(lang, "answer_source", url=entry.source.url, checked=entry.source.checked.isoformat())
+        choices = [
+            Choice(_label(self._first_question(self.kb.entries[r], lang)), f"faq:{r}")
+            for r in entry.related
+            if r in self.kb.entries
+        ][:3]
+        if entry.handoff == "suggest":
+            choices.insert(0, Choice(t(lang, "handoff_offer"), f"handoff:{entry.topic}"))
+        cards = tuple(self._card(c, lang) for c in self.kb.entry_contacts(entry))
+        return Reply(
+            ReplyKind.ANSWER,
+            f"{answer.strip()}\n\n{source}",
+            choices=tuple(choices),
+            contacts=cards,
+            entry_id=entry.id,
+            lang=lang,
+            meta={"topic": entry.topic},
+        )
+
+    def _clarify_reply(self, options: list[str], lang: str) -> Reply:
+        choices = [Choice(_label(self._first_question(self.kb.entries[o], lang)), f"faq:{o}") for o in options]
+        lines = [f"{i}. {self._first_question(self.kb.entries[o], lang)}" for i, o in enumerate(options, 1)]
+        choices.append(Choice(t(lang, "handoff_offer"), "handoff"))
+        text = t(lang, "clarify") + "\n" + "\n".join(lines)
+        return Reply(ReplyKind.CLARIFY, text, choices=tuple(choices), lang=lang)
+
+    def _fallback_reply(self, lang: str) -> Reply:
+        return self._handoff_offer(lang, t(lang, "fallback"), kind=ReplyKind.FALLBACK)
+
+    def _handoff_offer(self, lang: str, text: str, kind: ReplyKind = ReplyKind.INFO) -> Reply:
+        concierge = self.kb.contacts.get(self.config.concierge_contact)
+        cards = (self._card(concierge, lang),) if concierge else ()
+        return Reply(kind, text, choices=(Choice(t(lang, "handoff_offer"), "handoff"),), contacts=cards, lang=lang)
+
+    def _consent_reply(self, lang: str) -> Reply:
+        text = t(lang, "consent", transcript_years=self.config.transcript_years, case_years=self.config.case_years)
+        choices = (Choice(t(lang, "consent_yes"), "consent:yes"), Choice(t(lang, "consent_no"), "consent:no"))
+        return Reply(ReplyKind.CONSENT, text, choices=choices, lang=lang, meta={"notice": self.config.notice_version})
+
+    def _urgent_reply(self, hit: CrisisHit, lang: str) -> Reply:
+        cat = hit.category
+        message = cat.message.get(lang) or cat.message.get("en") or next(iter(cat.message.values()))
+        notice = self.kb.crisis.notice.get(lang) or self.kb.crisis.notice.get("en", "")
+        cards = tuple(self._card(self.kb.contacts[c], lang) for c in cat.contacts if c in self.kb.contacts)
+        return Reply(
+            ReplyKind.URGENT, f"{message}\n{notice}".strip(), contacts=cards, lang=lang, meta={"crisis": cat.id}
+        )
+
+    @staticmethod
+    def _card(contact: KBContact, lang: str) -> ContactCard:
+        def loc(value: dict[str, str] | None) -> str | None:
+            if not value:
+                return None
+            return value.get(lang) or value.get("en") or next(iter(value.values()))
+
+        return ContactCard(
+            name=loc(contact.name) or contact.id,
+            phone=contact.phone,
+            fax=contact.fax,
+            email=contact.email,
+            address=loc(contact.address),
+            hours=loc(contact.hours),
+            url=contact.url,
+        )
+
+    @staticmethod
+    def _first_question(entry: Entry, lang: str) -> str:
+        qs = entry.questions.get(lang) or entry.questions.get("ja") or [entry.id]
+        return qs[0]
+
+    # ----- helpers
+    def _expire(self, session: Session, state: ConversationState, now: dt.datetime) -> None:
+        if state.state == State.CONSENT and state.expires_at is not None and state.expires_at <= now:
+            crud.clear_pending(session, contact_id=state.contact_id)
+            crud.set_state(session, state=state, name=State.FAQ)
+
+    def _open_case(self, turn: _Turn) -> Case | None:
+        return crud.open_case_for(turn.session, contact_id=self._cid(turn))
+
+    def _basis(self, turn: _Turn, case: Case) -> Basis | None:
+        """Under what basis this contact's message may be recorded on `case`, if any."""
+        if crud.has_consent(turn.session, contact_id=self._cid(turn)):
+            return Basis.CONSENT
+        if case.basis == Basis.LIFE_SAFETY and case.status != CaseStatus.RESOLVED:
+            return Basis.LIFE_SAFETY
+        return None
+
+    @staticmethod
+    def _cid(turn: _Turn) -> int:
+        assert turn.contact.id is not None
+        return turn.contact.id
+
+    def _count(self, turn: _Turn, outcome: str, topic: str | None) -> None:
+        crud.count_event(
+            turn.session,
+            channel=turn.contact.channel,
+            outcome=outcome,
+            lang=turn.lang,
+            topic=topic,
+            after_hours=not self.config.office_hours.is_open(turn.now),
+            at=turn.now,
+        )
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= LABEL_MAX else text[: LABEL_MAX - 1] + "…"
+
+
+def _crisis_topic(category: str) -> str | None:
+    """The statistics topic of a crisis category, where the taxonomy has one."""
+    return {"abuse": "abuse", "dv": "dv"}.get(category)

@@ -1,0 +1,207 @@
+"""The durable path between webhooks and the engine, and between the engine and the channels.
+
+Routes call `accept` (store, then acknowledge). A worker loop claims stored events one at a time, runs the
+engine, and in the same transaction queues the replies and marks the event done, so an event is processed
+once even if the process dies half-way (it is claimed again after `stale_after`). Deliveries are claimed
+and sent by the same loop; failures are retried with backoff and end as 'failed' for the concierge to see.
+Logs carry ids and error class names only, never message content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import anyio
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from handlers.engine import Engine
+from handlers.types import ChannelAdapter, Delivery, DeliveryError, Reply, replies_from_json, replies_to_json
+from storage import queue
+from storage.db import SessionFactory, transaction
+from storage.models import Message
+
+log = logging.getLogger("concierge.inbox")
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    event_key: str
+    sender_key: str
+    payload: str
+
+
+class Inbox:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        engine: Engine,
+        adapters: Mapping[str, ChannelAdapter],
+        *,
+        worker_id: str | None = None,
+        max_attempts: int = 5,
+        max_delivery_attempts: int = 6,
+        stale_after: dt.timedelta = dt.timedelta(minutes=2),
+        poll_interval: float = 0.5,
+        backoff_base: float = 1.0,
+    ) -> None:
+        self.sessions = sessions
+        self.engine = engine
+        self.adapters = dict(adapters)
+        self.worker_id = worker_id or uuid.uuid4().hex[:12]
+        self.max_attempts = max_attempts
+        self.max_delivery_attempts = max_delivery_attempts
+        self.stale_after = stale_after
+        self.poll_interval = poll_interval
+        self.backoff_base = backoff_base
+        self._wake: asyncio.Event | None = None
+
+    # ----- intake (called by routes, in a worker thread)
+    def accept(self, channel: str, events: list[IncomingEvent]) -> int:
+        """Store events before the webhook is acknowledged; returns how many were new."""
+        new = 0
+        with transaction(self.sessions) as s:
+            for e in events:
+                new += queue.store_event(
+                    s, channel=channel, event_key=e.event_key, sender_key=e.sender_key, payload=e.payload
+                )
+        return new
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # ----- processing
+    def recover(self) -> int:
+        with transaction(self.sessions) as s:
+            return queue.recover_stale(s, older_than=self.stale_after)
+
+    def process_one(self) -> bool:
+        """Claim and process one stored event; False when there was none."""
+        with transaction(self.sessions) as s:
+            event = queue.claim_event(s, worker=self.worker_id, channels=list(self.adapters))
+            if event is None:
+                return False
+            assert event.id is not None
+            event_id, channel, payload = event.id, event.channel, event.payload
+        adapter = self.adapters[channel]
+        try:
+            parsed = adapter.parse_event(payload)
+            message = parsed.message
+            if message is None:
+                with transaction(self.sessions) as s:
+                    queue.finish_event(s, event_id=event_id)
+                return True
+
+            def before_commit(session: Session, replies: list[Reply]) -> None:
+                if replies:
+                    queue.enqueue_outbound(
+                        session,
+                        channel=channel,
+                        recipient=message.sender_id,
+                        payload=replies_to_json(replies),
+                        retry_key=str(uuid.uuid4()),
+                        reply_token=parsed.reply_token,
+                        context=parsed.context,
+                    )
+                queue.finish_event(session, event_id=event_id)
+
+            self.engine.handle(message, before_commit=before_commit)
+        except Exception as exc:
+            log.warning("event %s (%s) failed: %s", event_id, channel, type(exc).__name__)
+            with transaction(self.sessions) as s:
+                queue.fail_event(s, event_id=event_id, error=type(exc).__name__, max_attempts=self.max_attempts)
+        return True
+
+    async def deliver_one(self) -> bool:
+        """Claim and deliver one queued reply; False when there was none due."""
+
+        def claim() -> tuple[int, str, Delivery, int | None, int] | None:
+            with transaction(self.sessions) as s:
+                row = queue.claim_outbound(s, channels=list(self.adapters))
+                if row is None:
+                    return None
+                assert row.id is not None
+                delivery = Delivery(
+                    recipient=row.recipient,
+                    replies=replies_from_json(row.payload),
+                    retry_key=row.retry_key,
+                    reply_token=row.reply_token,
+                    context=row.context,
+                )
+                return row.id, row.channel, delivery, row.message_id, row.attempts
+
+        claimed = await anyio.to_thread.run_sync(claim)
+        if claimed is None:
+            return False
+        out_id, channel, delivery, message_id, attempts = claimed
+        try:
+            await self.adapters[channel].deliver(delivery)
+        except DeliveryError as exc:
+            log.warning("delivery %s (%s) failed: %s", out_id, channel, exc.reason)
+            await anyio.to_thread.run_sync(self._settle_failure, out_id, message_id, attempts, exc)
+            return True
+        except Exception as exc:  # an adapter bug must not stop the loop
+            log.error("delivery %s (%s) crashed: %s", out_id, channel, type(exc).__name__)
+            failure = DeliveryError(type(exc).__name__, retry=False)
+            await anyio.to_thread.run_sync(self._settle_failure, out_id, message_id, attempts, failure)
+            return True
+
+        def done() -> None:
+            with transaction(self.sessions) as s:
+                queue.finish_outbound(s, outbound_id=out_id)
+                _mark_message(s, message_id, "sent")
+
+        await anyio.to_thread.run_sync(done)
+        return True
+
+    def _settle_failure(self, out_id: int, message_id: int | None, attempts: int, exc: DeliveryError) -> None:
+        delay = dt.timedelta(seconds=self.backoff_base * 2 ** (attempts - 1))
+        with transaction(self.sessions) as s:
+            again = exc.retry and queue.retry_outbound(
+                s,
+                outbound_id=out_id,
+                error=exc.reason,
+                delay=delay,
+                max_attempts=self.max_delivery_attempts,
+                drop_token=exc.token_spent,
+            )
+            if not again:
+                queue.fail_outbound(s, outbound_id=out_id, error=exc.reason)
+                _mark_message(s, message_id, "failed")
+
+    async def run(self) -> None:
+        """The worker loop: until cancelled."""
+        self._wake = asyncio.Event()
+        await anyio.to_thread.run_sync(self.recover)
+        last_recover = asyncio.get_running_loop().time()
+        while True:
+            worked = await anyio.to_thread.run_sync(self.process_one)
+            worked = await self.deliver_one() or worked
+            now = asyncio.get_running_loop().time()
+            if now - last_recover > self.stale_after.total_seconds():
+                await anyio.to_thread.run_sync(self.recover)
+                last_recover = now
+            if not worked:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                self._wake.clear()
+
+    async def drain(self) -> None:
+        """Process and deliver everything due now (tests, benchmarks)."""
+        while True:
+            worked = await anyio.to_thread.run_sync(self.process_one)
+            worked = await self.deliver_one() or worked
+            if not worked:
+                return
+
+
+def _mark_message(session: Session, message_id: int | None, status: str) -> None:
+    if message_id is not None:
+        session.execute(update(Message).where(col(Message.id) == message_id).values(delivery=status))

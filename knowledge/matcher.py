@@ -1,0 +1,202 @@
+"""Fuzzy matching of a parent's question against the KB's example questions.
+
+Everything is compared after normalisation (`knowledge.normalize`): content words in their dictionary
+form, and the hiragana reading of those words. Three pieces of evidence per entry:
+- words: the share of the query's content words, weighted by rarity (IDF over entries), that the
+  entry's example questions use. Words the KB has never seen count against the match, which is what
+  holds back out-of-scope questions; a word the KB lacks but spells almost like a KB word (a typo) is
+  mapped onto it with rapidfuzz first;
+- sounds: IDF-weighted overlap of reading bigrams with the best example question (kana-only writing,
+  wrong kanji with the right reading, small slips);
+- shape: rapidfuzz's partial similarity of the readings, which rewards a question that appears nearly
+  whole inside a longer message.
+Candidates come from inverted indexes over words and bigrams, so cost grows with the postings touched,
+not with the size of the KB. `decide` turns the ranking into answer, clarify or fallback.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rapidfuzz import fuzz, process
+
+from knowledge.models import KnowledgeBase
+from knowledge.normalize import Normalized, Normalizer
+
+UNKNOWN_DF = 0.5
+
+
+class Outcome(StrEnum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    FALLBACK = "fallback"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchConfig:
+    """Thresholds chosen on the dev set (bench/match.py prints the evidence); overridable in settings."""
+
+    answer_threshold: float = 36.0
+    clarify_threshold: float = 28.0
+    margin: float = 10.0
+    word_weight: float = 0.5
+    sound_weight: float = 0.3
+    shape_weight: float = 0.2
+    max_candidates: int = 3
+    pool: int = 20  # entries re-ranked with the question-level measures
+    seed_df: float = 0.1  # bigrams in more than this share of entries do not seed candidates
+    typo_score: float = 80.0  # rapidfuzz score for mapping an unknown word onto a KB word
+    min_coverage: float = 0.45  # share of the query's word weight an entry must use before it is answered
+    sure_threshold: float = 50.0  # ... unless its score is at least this
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    entry_id: str
+    topic: str
+    score: float
+    coverage: float = 1.0  # share of the query's (IDF-weighted) words this entry's questions use
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    outcome: Outcome
+    candidates: list[Candidate] = field(default_factory=list)
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+def bigrams(reading: str) -> set[str]:
+    if len(reading) < 2:
+        return {reading} if reading else set()
+    return {reading[i : i + 2] for i in range(len(reading) - 1)}
+
+
+class Matcher:
+    """Index of the KB's example questions; `match` is pure and safe to share between threads."""
+
+    def __init__(self, kb: KnowledgeBase, normalizer: Normalizer, config: MatchConfig | None = None) -> None:
+        self.kb = kb
+        self.normalize = normalizer
+        self.config = config or MatchConfig()
+        self._entry_ids: list[str] = list(kb.entries)
+        self._entry_topics: list[str] = [kb.entries[e].topic for e in self._entry_ids]
+        self._questions: list[list[tuple[str, set[str]]]] = []  # per entry: (reading, bigrams) per question
+        word_post: dict[str, list[int]] = defaultdict(list)
+        gram_post: dict[str, list[int]] = defaultdict(list)
+        for idx, eid in enumerate(self._entry_ids):
+            words: set[str] = set()
+            grams: set[str] = set()
+            qs: list[tuple[str, set[str]]] = []
+            for _lang, question in kb.entries[eid].question_list():
+                n = normalizer(question)
+                b = bigrams(n.reading)
+                qs.append((n.reading, b))
+                words.update(n.words.split())
+                grams |= b
+            self._questions.append(qs)
+            for w in words:
+                word_post[w].append(idx)
+            for g in grams:
+                gram_post[g].append(idx)
+        n_entries = max(len(self._entry_ids), 1)
+        self._n = n_entries
+        self._word_post = dict(word_post)
+        self._gram_post = dict(gram_post)
+        self._word_idf = {w: math.log((n_entries + 1) / (len(p) + 0.5)) for w, p in word_post.items()}
+        self._gram_idf = {g: math.log((n_entries + 1) / (len(p) + 0.5)) for g, p in gram_post.items()}
+        self._unknown_idf = math.log((n_entries + 1) / UNKNOWN_DF)
+        self._vocab = sorted(self._word_idf)
+        # Self-weight of each question's bigrams, for the cosine-like sound measure.
+        self._q_mass = [[self._mass(b) for _r, b in qs] for qs in self._questions]
+
+    def _mass(self, grams: set[str]) -> float:
+        return sum(self._gram_idf.get(g, self._unknown_idf) for g in grams)
+
+    def _query_words(self, n: Normalized) -> dict[str, float]:
+        """Query words with their weights; unknown words that look like KB words are mapped onto them."""
+        out: dict[str, float] = {}
+        for w in n.words.split():
+            if w not in self._word_idf and len(w) >= 2:
+                hit = process.extractOne(w, self._vocab, scorer=fuzz.ratio, score_cutoff=self.config.typo_score)
+                if hit is not None:
+                    w = hit[0]
+            out[w] = self._word_idf.get(w, self._unknown_idf)
+        return out
+
+    def scores(self, text: str) -> list[Candidate]:
+        """Entries with any evidence, best first."""
+        n = self.normalize(text)
+        words = self._query_words(n)
+        grams = bigrams(n.reading)
+        if not words and not grams:
+            return []
+        cfg = self.config
+        word_total = sum(words.values()) or 1.0
+        word_score: dict[int, float] = defaultdict(float)
+        for w, weight in words.items():
+            for idx in self._word_post.get(w, ()):
+                word_score[idx] += weight / word_total
+        q_mass = self._mass(grams) or 1.0
+        gram_idf = self._gram_idf
+        gram_score: dict[int, float] = defaultdict(float)
+        seed_limit = self._n * cfg.seed_df
+        for g in grams:
+            post = self._gram_post.get(g)
+            if post is None or len(post) > seed_limit:
+                continue  # too common to find candidates by; it still counts in re-ranking
+            weight = gram_idf[g] / q_mass
+            for idx in post:
+                gram_score[idx] += weight
+        ww = cfg.word_weight
+        rough = {idx: ww * word_score.get(idx, 0.0) + (1 - ww) * s for idx, s in gram_score.items()}
+        for idx, s in word_score.items():
+            if idx not in rough:
+                rough[idx] = ww * s
+        pool = heapq.nlargest(cfg.pool, rough, key=rough.__getitem__)
+        known = grams & gram_idf.keys()
+        ranked: list[tuple[float, int]] = []
+        for idx in pool:
+            sounds = []
+            for qi, ((_reading, qgrams), mass) in enumerate(zip(self._questions[idx], self._q_mass[idx], strict=True)):
+                common = known & qgrams
+                if common:
+                    overlap = sum(map(gram_idf.__getitem__, common))
+                    sounds.append((overlap / math.sqrt(q_mass * (mass or 1.0)), qi))
+            sound = max(sounds)[0] if sounds else 0.0
+            shape = 0.0
+            if n.reading:
+                # The spelling measure is costlier: only for the questions that already sound closest.
+                for _s, qi in heapq.nlargest(3, sounds):
+                    reading = self._questions[idx][qi][0]
+                    shape = max(shape, fuzz.partial_ratio(n.reading, reading) / 100.0)
+            score = 100.0 * (ww * word_score.get(idx, 0.0) + cfg.sound_weight * sound + cfg.shape_weight * shape)
+            ranked.append((score, idx))
+        ranked.sort(key=lambda p: (-p[0], self._entry_ids[p[1]]))
+        return [
+            Candidate(self._entry_ids[i], self._entry_topics[i], round(s, 2), round(word_score.get(i, 0.0), 3))
+            for s, i in ranked
+        ]
+
+    def match(self, text: str) -> MatchResult:
+        return decide(self.scores(text), self.config)
+
+
+def decide(ranked: list[Candidate], config: MatchConfig) -> MatchResult:
+    """Answer when the best is strong and clearly ahead of other topics; ask when close; else fall back."""
+    if not ranked or ranked[0].score < config.clarify_threshold:
+        return MatchResult(Outcome.FALLBACK, ranked[: config.max_candidates])
+    best = ranked[0]
+    rival = next((c for c in ranked[1:] if c.topic != best.topic), None)
+    ahead = rival is None or best.score - rival.score >= config.margin
+    covered = best.coverage >= config.min_coverage or best.score >= config.sure_threshold
+    if best.score >= config.answer_threshold and ahead and covered:
+        return MatchResult(Outcome.ANSWER, [best])
+    shortlist = [c for c in ranked if c.score >= config.clarify_threshold][: config.max_candidates]
+    return MatchResult(Outcome.CLARIFY, shortlist)

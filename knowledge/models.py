@@ -1,0 +1,162 @@
+"""Typed model of the knowledge base as staff write it in YAML."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Localized = dict[str, str]
+
+ENTRY_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+CONTACT_ID = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
+# 0138-26-7010, 0120-279-889, 0800-800-0879, 011-232-1599, 189, 110, #8008
+PHONE = re.compile(r"^(?:0\d{1,4}-\d{1,4}-\d{3,4}|\d{3}|#\d{4})$")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Topic(_Strict):
+    id: str
+    title: str
+
+
+class Contact(_Strict):
+    """A named office or hotline shown under answers."""
+
+    id: str
+    name: Localized
+    phone: str | None = None
+    fax: str | None = None
+    email: str | None = None
+    address: Localized | None = None
+    hours: Localized | None = None
+    url: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not CONTACT_ID.match(v):
+            raise ValueError("contact id must be lowercase letters, digits and underscores")
+        return v
+
+    @field_validator("phone", "fax")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        if v is not None and not PHONE.match(v):
+            raise ValueError(f"malformed phone number {v!r}")
+        return v
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not EMAIL.match(v):
+            raise ValueError(f"malformed email address {v!r}")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://")):
+            raise ValueError(f"url must start with http(s):// ({v!r})")
+        return v
+
+
+class Source(_Strict):
+    url: str
+    checked: dt.date
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError(f"source url must start with http(s):// ({v!r})")
+        return v
+
+
+class Entry(_Strict):
+    """One FAQ entry: example questions and an answer per language."""
+
+    id: str
+    topic: str
+    questions: dict[str, list[str]]
+    answer: Localized
+    contacts: list[str] = Field(default_factory=list)
+    source: Source
+    related: list[str] = Field(default_factory=list)
+    handoff: Literal["suggest"] | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not ENTRY_ID.match(v):
+            raise ValueError("entry id must be lowercase letters, digits and hyphens")
+        return v
+
+    @field_validator("answer")
+    @classmethod
+    def _answer(cls, v: Localized) -> Localized:
+        for lang, text in v.items():
+            if not text.strip():
+                raise ValueError(f"empty answer for {lang}")
+        return v
+
+    def question_list(self) -> list[tuple[str, str]]:
+        """(language, question) pairs."""
+        return [(lang, q) for lang, qs in self.questions.items() for q in qs]
+
+
+class CrisisCategory(_Strict):
+    """A kind of crisis, the words that reveal it and the numbers to give at once."""
+
+    id: str
+    label: Localized
+    phrases: dict[str, list[str]]
+    contacts: list[str]
+    message: Localized
+
+
+class Crisis(_Strict):
+    categories: list[CrisisCategory]
+    notice: Localized  # added under every crisis reply (staff were alerted)
+
+
+class Phrases(_Strict):
+    """Conversation phrases per language: asking for a person, withdrawing consent, yes and no."""
+
+    handoff: dict[str, list[str]] = Field(default_factory=dict)
+    withdraw: dict[str, list[str]] = Field(default_factory=dict)
+    yes: dict[str, list[str]] = Field(default_factory=dict)
+    no: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Synonyms(_Strict):
+    """Canonical form -> variants folded into it before matching."""
+
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    stopwords: list[str] = Field(default_factory=list)
+
+
+class KnowledgeBase(BaseModel):
+    """Everything the bot knows, loaded once and shared read-only."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    topics: dict[str, Topic]
+    contacts: dict[str, Contact]
+    entries: dict[str, Entry]
+    synonyms: Synonyms
+    crisis: Crisis
+    phrases: Phrases = Field(default_factory=Phrases)
+    languages: tuple[str, ...] = ("ja", "en")
+    # Which file (relative to the KB folder) each entry and contact came from, for writing back.
+    entry_files: dict[str, str] = Field(default_factory=dict)
+    contact_files: dict[str, str] = Field(default_factory=dict)
+
+    def entry_contacts(self, entry: Entry) -> list[Contact]:
+        return [self.contacts[c] for c in entry.contacts if c in self.contacts]

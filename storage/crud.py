@@ -1,0 +1,284 @@
+"""Keyword-only data access over a passed-in session. No commits here: the caller owns the transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import case as sql_case
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    OPEN_CASE_STATUSES,
+    Basis,
+    Case,
+    CaseStatus,
+    ConsentRecord,
+    ConsentStatus,
+    Contact,
+    ConversationState,
+    ConversationStateName,
+    Message,
+    PendingMessage,
+    Priority,
+    StaffAlert,
+    StatEvent,
+    utcnow,
+)
+
+
+# --- contacts and conversation state
+def get_or_create_contact(session: Session, *, channel: str, external_id: str) -> Contact:
+    contact = session.exec(
+        select(Contact).where(Contact.channel == channel, Contact.external_id == external_id)
+    ).first()
+    if contact is None:
+        contact = Contact(channel=channel, external_id=external_id)
+        session.add(contact)
+        session.flush()
+    return contact
+
+
+def get_contact(session: Session, *, contact_id: int) -> Contact | None:
+    return session.get(Contact, contact_id)
+
+
+def touch_contact(session: Session, *, contact: Contact, lang: str | None = None) -> None:
+    contact.last_seen_at = utcnow()
+    if lang:
+        contact.lang = lang
+    session.add(contact)
+
+
+def get_state(session: Session, *, contact_id: int) -> ConversationState:
+    state = session.get(ConversationState, contact_id)
+    if state is None:
+        state = ConversationState(contact_id=contact_id)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def set_state(
+    session: Session,
+    *,
+    state: ConversationState,
+    name: ConversationStateName,
+    options: list[str] | None = None,
+    case_id: int | None = None,
+    expires_at: dt.datetime | None = None,
+) -> None:
+    state.state = name
+    state.options = ",".join(options or [])
+    if case_id is not None:
+        state.case_id = case_id
+    if name == ConversationStateName.FAQ:
+        state.case_id = None
+    state.expires_at = expires_at
+    state.updated_at = utcnow()
+    session.add(state)
+
+
+# --- consent ledger
+def record_consent(session: Session, *, contact: Contact, status: ConsentStatus, notice_version: str) -> ConsentRecord:
+    assert contact.id is not None
+    row = ConsentRecord(contact_id=contact.id, channel=contact.channel, notice_version=notice_version, status=status)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def current_consent(session: Session, *, contact_id: int) -> ConsentRecord | None:
+    return session.exec(
+        select(ConsentRecord)
+        .where(ConsentRecord.contact_id == contact_id)
+        .order_by(col(ConsentRecord.at).desc(), col(ConsentRecord.id).desc())
+    ).first()
+
+
+def has_consent(session: Session, *, contact_id: int, notice_version: str | None = None) -> bool:
+    row = current_consent(session, contact_id=contact_id)
+    if row is None or row.status != ConsentStatus.GRANTED:
+        return False
+    return notice_version is None or row.notice_version == notice_version
+
+
+def consent_history(session: Session, *, contact_id: int) -> list[ConsentRecord]:
+    return list(
+        session.exec(
+            select(ConsentRecord).where(ConsentRecord.contact_id == contact_id).order_by(col(ConsentRecord.id))
+        )
+    )
+
+
+# --- pre-consent buffer
+def hold_pending(session: Session, *, contact_id: int, text: str, ttl: dt.timedelta) -> PendingMessage:
+    clear_pending(session, contact_id=contact_id)
+    now = utcnow()
+    row = PendingMessage(contact_id=contact_id, text=text, created_at=now, expires_at=now + ttl)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def take_pending(session: Session, *, contact_id: int) -> str | None:
+    """The held message if still within its window; it is erased either way."""
+    row = session.exec(select(PendingMessage).where(PendingMessage.contact_id == contact_id)).first()
+    if row is None:
+        return None
+    text = row.text if row.expires_at > utcnow() else None
+    clear_pending(session, contact_id=contact_id)
+    return text
+
+
+def clear_pending(session: Session, *, contact_id: int) -> None:
+    session.execute(delete(PendingMessage).where(col(PendingMessage.contact_id) == contact_id))
+
+
+def purge_expired_pending(session: Session, *, now: dt.datetime | None = None) -> int:
+    result = session.execute(delete(PendingMessage).where(col(PendingMessage.expires_at) <= (now or utcnow())))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- cases and transcripts
+def open_case_for(session: Session, *, contact_id: int) -> Case | None:
+    return session.exec(
+        select(Case)
+        .where(Case.contact_id == contact_id, col(Case.status).in_(OPEN_CASE_STATUSES))
+        .order_by(col(Case.id).desc())
+    ).first()
+
+
+def create_case(
+    session: Session,
+    *,
+    contact: Contact,
+    lang: str,
+    topic: str | None,
+    priority: Priority = Priority.NORMAL,
+    basis: Basis = Basis.CONSENT,
+    basis_reason: str | None = None,
+    crisis_category: str | None = None,
+    kind: str = "consultation",
+) -> Case:
+    assert contact.id is not None
+    case = Case(
+        contact_id=contact.id,
+        channel=contact.channel,
+        lang=lang,
+        topic=topic,
+        priority=priority,
+        basis=basis,
+        basis_reason=basis_reason,
+        crisis_category=crisis_category,
+        kind=kind,
+    )
+    session.add(case)
+    session.flush()
+    return case
+
+
+def get_case(session: Session, *, case_id: int) -> Case | None:
+    return session.get(Case, case_id)
+
+
+def escalate_case(session: Session, *, case: Case, crisis_category: str, reason: str) -> None:
+    case.priority = Priority.URGENT
+    case.crisis_category = crisis_category
+    if case.basis != Basis.CONSENT:
+        case.basis = Basis.LIFE_SAFETY
+        case.basis_reason = reason
+    if case.waiting_since is None:
+        case.waiting_since = utcnow()
+    session.add(case)
+
+
+def set_case_status(session: Session, *, case: Case, status: CaseStatus) -> None:
+    case.status = status
+    now = utcnow()
+    if status in (CaseStatus.RESOLVED, CaseStatus.REFERRED):
+        case.resolved_at = now
+        case.waiting_since = None
+    elif status == CaseStatus.WAITING_PARENT:
+        case.waiting_since = None
+    session.add(case)
+
+
+def mark_parent_waiting(session: Session, *, case: Case) -> None:
+    """The parent wrote: the case waits for the concierge from now on (unless already waiting)."""
+    if case.waiting_since is None:
+        case.waiting_since = utcnow()
+    if case.status == CaseStatus.WAITING_PARENT:
+        case.status = CaseStatus.IN_PROGRESS
+    session.add(case)
+
+
+def add_message(
+    session: Session,
+    *,
+    case: Case,
+    direction: str,
+    author: str,
+    text: str,
+    basis: Basis,
+    delivery: str | None = None,
+) -> Message:
+    assert case.id is not None
+    row = Message(case_id=case.id, direction=direction, author=author, text=text, basis=basis, delivery=delivery)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def transcript(session: Session, *, case_id: int) -> list[Message]:
+    return list(session.exec(select(Message).where(Message.case_id == case_id).order_by(col(Message.id))))
+
+
+def queue(session: Session) -> list[Case]:
+    """Open cases: urgent first, then the longest-waiting."""
+    urgent_first = sql_case((col(Case.priority) == Priority.URGENT, 0), else_=1)
+    return list(
+        session.exec(
+            select(Case)
+            .where(col(Case.status).in_(OPEN_CASE_STATUSES))
+            .order_by(urgent_first, col(Case.waiting_since).asc().nulls_last(), col(Case.id))
+        )
+    )
+
+
+def add_alert(session: Session, *, case: Case, kind: str) -> StaffAlert:
+    assert case.id is not None
+    row = StaffAlert(case_id=case.id, kind=kind)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def pending_alerts(session: Session) -> list[StaffAlert]:
+    return list(
+        session.exec(select(StaffAlert).where(col(StaffAlert.delivered_at).is_(None)).order_by(col(StaffAlert.id)))
+    )
+
+
+# --- anonymous statistics
+def count_event(
+    session: Session,
+    *,
+    channel: str,
+    outcome: str,
+    lang: str,
+    topic: str | None,
+    after_hours: bool,
+    at: dt.datetime | None = None,
+) -> None:
+    session.add(
+        StatEvent(channel=channel, outcome=outcome, lang=lang, topic=topic, after_hours=after_hours, at=at or utcnow())
+    )
+
+
+def stat_events(session: Session, *, since: dt.datetime, until: dt.datetime) -> list[StatEvent]:
+    return list(
+        session.exec(
+            select(StatEvent).where(col(StatEvent.at) >= since, col(StatEvent.at) < until).order_by(col(StatEvent.at))
+        )
+    )

@@ -1,0 +1,208 @@
+"""Tables. Personal data is kept to what the service needs: a channel id per contact, and message
+content only under consent (or the life-and-safety exception, recorded on the row)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ConversationStateName(StrEnum):
+    FAQ = "faq"
+    CLARIFY = "clarify"
+    CONSENT = "consent"
+    HANDOFF = "handoff"
+    URGENT = "urgent"
+
+
+class ConsentStatus(StrEnum):
+    GRANTED = "granted"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    WAITING_PARENT = "waiting_parent"
+    RESOLVED = "resolved"
+    REFERRED = "referred"
+
+
+OPEN_CASE_STATUSES = (CaseStatus.NEW, CaseStatus.IN_PROGRESS, CaseStatus.WAITING_PARENT)
+
+
+class Priority(StrEnum):
+    URGENT = "urgent"
+    NORMAL = "normal"
+
+
+class Basis(StrEnum):
+    """Why content may be kept: the parent's consent, or the life-and-safety exception."""
+
+    CONSENT = "consent"
+    LIFE_SAFETY = "life_safety"
+
+
+class Contact(SQLModel, table=True):
+    """A parent as a channel knows them: no name, no phone number, just the channel's id."""
+
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_contact_channel_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    external_id: str = Field(max_length=255)
+    lang: str | None = Field(default=None, max_length=16)
+    subscribed: bool = False
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_seen_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class ConversationState(SQLModel, table=True):
+    """Where a contact's conversation stands; holds ids, never message text."""
+
+    contact_id: int = Field(primary_key=True, foreign_key="contact.id", ondelete="CASCADE")
+    state: str = Field(default=ConversationStateName.FAQ, max_length=16)
+    fallbacks: int = 0
+    options: str = Field(default="", max_length=1024)  # entry ids offered in clarify, comma separated
+    case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL")
+    expires_at: dt.datetime | None = None
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class PendingMessage(SQLModel, table=True):
+    """The message that led to a handoff, held before consent for at most the pre-consent window."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True, ondelete="CASCADE")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime = Field(index=True)
+
+
+class ConsentRecord(SQLModel, table=True):
+    """The consent ledger: append-only, the latest row per contact is in force."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True, ondelete="CASCADE")
+    channel: str = Field(max_length=32)
+    notice_version: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Case(SQLModel, table=True):
+    """A consultation handed to the concierge (the queue is the open cases)."""
+
+    __table_args__ = (Index("ix_case_queue", "status", "priority", "waiting_since"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True, ondelete="CASCADE")
+    channel: str = Field(max_length=32)
+    kind: str = Field(default="consultation", max_length=32)
+    status: str = Field(default=CaseStatus.NEW, max_length=16)
+    priority: str = Field(default=Priority.NORMAL, max_length=16)
+    topic: str | None = Field(default=None, max_length=64)
+    lang: str = Field(default="ja", max_length=16)
+    crisis_category: str | None = Field(default=None, max_length=32)
+    basis: str = Field(default=Basis.CONSENT, max_length=16)
+    basis_reason: str | None = Field(default=None, max_length=255)
+    assignee: str | None = Field(default=None, max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    waiting_since: dt.datetime | None = Field(default_factory=utcnow)
+    resolved_at: dt.datetime | None = None
+
+
+class Message(SQLModel, table=True):
+    """A line of a case's transcript; written only under a case's basis."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True, ondelete="CASCADE")
+    direction: str = Field(max_length=8)  # in | out
+    author: str = Field(max_length=16)  # parent | bot | staff
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    basis: str = Field(default=Basis.CONSENT, max_length=16)
+    delivery: str | None = Field(default=None, max_length=16)  # outbound: pending | sent | failed
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class StaffAlert(SQLModel, table=True):
+    """Something the concierge should see now (new case, urgent case, a parent wrote)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=32)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    delivered_at: dt.datetime | None = None
+
+
+class StatEvent(SQLModel, table=True):
+    """An anonymous counter: no contact, no text. Kept for statistics after records are disposed of."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    channel: str = Field(max_length=32)
+    topic: str | None = Field(default=None, max_length=64)
+    outcome: str = Field(max_length=16)
+    lang: str = Field(max_length=16)
+    after_hours: bool = False
+
+
+class EventStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class InboundEvent(SQLModel, table=True):
+    """A channel event stored before it is acknowledged; its payload is erased once processed."""
+
+    __table_args__ = (
+        UniqueConstraint("channel", "event_key", name="uq_inbound_channel_key"),
+        Index("ix_inbound_claim", "status", "id"),
+        Index("ix_inbound_sender", "sender_key", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    event_key: str = Field(max_length=255)
+    sender_key: str = Field(max_length=255)  # one sender's events are processed in order
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default=EventStatus.PENDING, max_length=16)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=255)  # a class name, never content
+    received_at: dt.datetime = Field(default_factory=utcnow)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: dt.datetime | None = None
+    processed_at: dt.datetime | None = None
+
+
+class OutboundMessage(SQLModel, table=True):
+    """Replies waiting for delivery through a channel; the payload is erased once delivered."""
+
+    __table_args__ = (Index("ix_outbound_claim", "status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    recipient: str = Field(max_length=255)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of replies
+    reply_token: str | None = Field(default=None, max_length=255)
+    context: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # channel data (e.g. thread)
+    retry_key: str = Field(max_length=64, unique=True)
+    case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL")
+    message_id: int | None = Field(default=None, foreign_key="message.id", ondelete="SET NULL")
+    status: str = Field(default=EventStatus.PENDING, max_length=16)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=255)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    not_before: dt.datetime = Field(default_factory=utcnow)
+    claimed_at: dt.datetime | None = None
+    sent_at: dt.datetime | None = None

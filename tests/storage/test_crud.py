@@ -1,0 +1,91 @@
+"""Storage contract: the same tests run on SQLite and PostgreSQL (the `db` fixture is parametrised)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from storage import crud
+from storage.db import SessionFactory, transaction
+from storage.models import Basis, CaseStatus, ConsentStatus, Priority, utcnow
+
+
+def test_contact_is_unique_per_channel_and_id(sessions: SessionFactory) -> None:
+    with transaction(sessions) as s:
+        a = crud.get_or_create_contact(s, channel="line", external_id="U1")
+        b = crud.get_or_create_contact(s, channel="line", external_id="U1")
+        c = crud.get_or_create_contact(s, channel="email", external_id="U1")
+    assert a.id == b.id != c.id
+
+
+def test_consent_ledger_latest_row_is_in_force(sessions: SessionFactory) -> None:
+    with transaction(sessions) as s:
+        contact = crud.get_or_create_contact(s, channel="line", external_id="U1")
+        assert contact.id is not None
+        assert not crud.has_consent(s, contact_id=contact.id)
+        crud.record_consent(s, contact=contact, status=ConsentStatus.GRANTED, notice_version="v1")
+        assert crud.has_consent(s, contact_id=contact.id)
+        assert not crud.has_consent(s, contact_id=contact.id, notice_version="v2")
+        crud.record_consent(s, contact=contact, status=ConsentStatus.WITHDRAWN, notice_version="v1")
+        assert not crud.has_consent(s, contact_id=contact.id)
+        history = crud.consent_history(s, contact_id=contact.id)
+    assert [r.status for r in history] == ["granted", "withdrawn"]
+
+
+def test_pending_message_is_erased_when_taken_and_unusable_after_expiry(sessions: SessionFactory) -> None:
+    with transaction(sessions) as s:
+        contact = crud.get_or_create_contact(s, channel="line", external_id="U1")
+        assert contact.id is not None
+        crud.hold_pending(s, contact_id=contact.id, text="相談です", ttl=dt.timedelta(minutes=30))
+        assert crud.take_pending(s, contact_id=contact.id) == "相談です"
+        assert crud.take_pending(s, contact_id=contact.id) is None
+        crud.hold_pending(s, contact_id=contact.id, text="古い", ttl=dt.timedelta(seconds=-1))
+        assert crud.take_pending(s, contact_id=contact.id) is None
+        crud.hold_pending(s, contact_id=contact.id, text="期限切れ", ttl=dt.timedelta(seconds=-1))
+        assert crud.purge_expired_pending(s) == 1
+
+
+def test_queue_orders_urgent_first_then_longest_waiting(sessions: SessionFactory) -> None:
+    now = utcnow()
+    with transaction(sessions) as s:
+        ids = []
+        for i, (prio, waited) in enumerate([(Priority.NORMAL, 50), (Priority.NORMAL, 90), (Priority.URGENT, 5)]):
+            contact = crud.get_or_create_contact(s, channel="line", external_id=f"U{i}")
+            case = crud.create_case(s, contact=contact, lang="ja", topic=None, priority=prio)
+            case.waiting_since = now - dt.timedelta(minutes=waited)
+            s.add(case)
+            ids.append(case.id)
+        resolved = crud.create_case(
+            s, contact=crud.get_or_create_contact(s, channel="line", external_id="U9"), lang="ja", topic=None
+        )
+        crud.set_case_status(s, case=resolved, status=CaseStatus.RESOLVED)
+    with sessions() as s:
+        order = [c.id for c in crud.queue(s)]
+    assert order == [ids[2], ids[1], ids[0]]
+
+
+def test_transcript_keeps_the_basis_of_each_line(sessions: SessionFactory) -> None:
+    with transaction(sessions) as s:
+        contact = crud.get_or_create_contact(s, channel="line", external_id="U1")
+        case = crud.create_case(
+            s,
+            contact=contact,
+            lang="ja",
+            topic=None,
+            priority=Priority.URGENT,
+            basis=Basis.LIFE_SAFETY,
+            basis_reason="life_safety:dv",
+        )
+        crud.add_message(s, case=case, direction="in", author="parent", text="助けて", basis=Basis.LIFE_SAFETY)
+        assert case.id is not None
+        lines = crud.transcript(s, case_id=case.id)
+    assert [(m.text, m.basis) for m in lines] == [("助けて", "life_safety")]
+
+
+def test_stat_events_hold_no_contact(sessions: SessionFactory) -> None:
+    at = utcnow()
+    with transaction(sessions) as s:
+        crud.count_event(s, channel="line", outcome="answer", lang="ja", topic="child_allowance", after_hours=False)
+    with sessions() as s:
+        rows = crud.stat_events(s, since=at - dt.timedelta(minutes=1), until=at + dt.timedelta(minutes=1))
+    assert len(rows) == 1
+    assert set(rows[0].model_dump()) == {"id", "at", "channel", "topic", "outcome", "lang", "after_hours"}
