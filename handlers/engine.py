@@ -14,6 +14,7 @@ import datetime as dt
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlmodel import Session
 
@@ -72,13 +73,28 @@ class Decision:
 
 
 @dataclass
-class _Turn:
+class Turn:
+    """One inbound message being handled, inside its transaction. Extensions read and write through it."""
+
     session: Session
     contact: Contact
     state: ConversationState
     lang: str
     now: dt.datetime
     text: str
+    message: InboundMessage | None = None
+
+
+class Extension(Protocol):
+    """A feature that owns some chat commands or postbacks (notice settings, appointment slots, erasure...).
+
+    Extensions see each text/postback turn after crisis detection and consent withdrawal, before anything
+    else; they return replies for what is theirs and None for everything else. They must respect the
+    consent gate themselves: nothing with message content is stored without `crud.has_consent`."""
+
+    def handle(self, turn: Turn) -> list[Reply] | None: ...
+
+
 
 
 def clean_input(text: str | None) -> str:
@@ -101,7 +117,9 @@ class Engine:
         matcher: Matcher,
         sessions: SessionFactory,
         config: EngineConfig | None = None,
+        extensions: list[Extension] | None = None,
     ) -> None:
+        self.extensions: list[Extension] = list(extensions or [])
         self.kb = kb
         self.matcher = matcher
         self.crisis = CrisisDetector(kb.crisis, reader=matcher.normalize.reading)
@@ -164,13 +182,13 @@ class Engine:
             )
             crud.touch_contact(session, contact=contact, lang=lang)
             self._expire(session, state, now)
-            turn = _Turn(session, contact, state, lang, now, text)
+            turn = Turn(session, contact, state, lang, now, text, msg)
             replies = self._dispatch(turn, msg)
             if before_commit is not None:
                 before_commit(session, replies)
             return replies
 
-    def _dispatch(self, turn: _Turn, msg: InboundMessage) -> list[Reply]:
+    def _dispatch(self, turn: Turn, msg: InboundMessage) -> list[Reply]:
         if msg.kind == InboundKind.FOLLOW:
             turn.contact.subscribed = True
             turn.session.add(turn.contact)
@@ -182,7 +200,8 @@ class Engine:
         if msg.kind in (InboundKind.STICKER, InboundKind.MEDIA):
             return self._non_text(turn, msg)
         if msg.kind == InboundKind.POSTBACK and msg.postback:
-            return self._postback(turn, msg.postback)
+            handled = self._extensions(turn)
+            return handled if handled is not None else self._postback(turn, msg.postback)
         if not has_words(turn.text):
             return [Reply(ReplyKind.INFO, t(turn.lang, "empty"), lang=turn.lang)]
         prefix: list[Reply] = []
@@ -193,6 +212,9 @@ class Engine:
             return self._urgent(turn, hit)
         if self.phrases.wants_withdraw(turn.text):
             return self._withdraw(turn)
+        handled = self._extensions(turn)
+        if handled is not None:
+            return handled
         if turn.state.state in (State.HANDOFF, State.URGENT):
             held = self._human_holds(turn)
             if held is not None:
@@ -213,8 +235,15 @@ class Engine:
             return self._start_handoff(turn, topic=None)
         return prefix + self._faq(turn)
 
+    def _extensions(self, turn: Turn) -> list[Reply] | None:
+        for ext in self.extensions:
+            replies = ext.handle(turn)
+            if replies is not None:
+                return replies
+        return None
+
     # ----- FAQ
-    def _faq(self, turn: _Turn) -> list[Reply]:
+    def _faq(self, turn: Turn) -> list[Reply]:
         result = self.matcher.match(turn.text[:MAX_TEXT])
         best = result.best
         if result.outcome == Outcome.ANSWER and best is not None:
@@ -234,13 +263,13 @@ class Engine:
         crud.set_state(turn.session, state=turn.state, name=State.FAQ)
         return [self._fallback_reply(turn.lang)]
 
-    def _answer(self, turn: _Turn, entry: Entry) -> list[Reply]:
+    def _answer(self, turn: Turn, entry: Entry) -> list[Reply]:
         turn.state.fallbacks = 0
         crud.set_state(turn.session, state=turn.state, name=State.FAQ)
         self._count(turn, "answer", entry.topic)
         return [self._answer_reply(entry, turn.lang)]
 
-    def _pick_option(self, turn: _Turn) -> str | None:
+    def _pick_option(self, turn: Turn) -> str | None:
         options = [o for o in turn.state.options.split(",") if o in self.kb.entries]
         digits = unicodedata.normalize("NFKC", turn.text).strip().rstrip(".)番")
         if digits.isdigit() and 1 <= int(digits) <= len(options):
@@ -248,7 +277,7 @@ class Engine:
         return None
 
     # ----- postbacks (buttons)
-    def _postback(self, turn: _Turn, data: str) -> list[Reply]:
+    def _postback(self, turn: Turn, data: str) -> list[Reply]:
         kind, _, arg = data.partition(":")
         if kind == "faq" and arg in self.kb.entries:
             if turn.state.state in (State.HANDOFF, State.URGENT) and self._open_case(turn) is not None:
@@ -264,7 +293,7 @@ class Engine:
             return self._withdraw(turn)
         return [Reply(ReplyKind.INFO, t(turn.lang, "stale_choice"), lang=turn.lang)]
 
-    def _non_text(self, turn: _Turn, msg: InboundMessage) -> list[Reply]:
+    def _non_text(self, turn: Turn, msg: InboundMessage) -> list[Reply]:
         case = self._open_case(turn)
         if case is not None and turn.state.state in (State.HANDOFF, State.URGENT):
             basis = self._basis(turn, case)
@@ -278,7 +307,7 @@ class Engine:
         return [Reply(ReplyKind.INFO, t(turn.lang, "media"), lang=turn.lang)]
 
     # ----- handoff and consent
-    def _start_handoff(self, turn: _Turn, topic: str | None) -> list[Reply]:
+    def _start_handoff(self, turn: Turn, topic: str | None) -> list[Reply]:
         cid = self._cid(turn)
         existing = self._open_case(turn)
         if existing is not None:
@@ -297,7 +326,7 @@ class Engine:
         )
         return [self._consent_reply(turn.lang)]
 
-    def _consent(self, turn: _Turn, granted: bool) -> list[Reply]:
+    def _consent(self, turn: Turn, granted: bool) -> list[Reply]:
         cid = self._cid(turn)
         topic = turn.state.options or None
         if not granted:
@@ -319,7 +348,7 @@ class Engine:
         first = crud.take_pending(turn.session, contact_id=cid)
         return self._open_handoff(turn, first_message=first, topic=topic)
 
-    def _open_handoff(self, turn: _Turn, first_message: str | None, topic: str | None) -> list[Reply]:
+    def _open_handoff(self, turn: Turn, first_message: str | None, topic: str | None) -> list[Reply]:
         if topic is None and first_message:
             best = self.matcher.match(first_message).best
             topic = best.topic if best is not None and best.score >= self.matcher.config.clarify_threshold else None
@@ -343,7 +372,7 @@ class Engine:
         )
         return [reply]
 
-    def _handoff_notice(self, case: Case, turn: _Turn) -> Reply:
+    def _handoff_notice(self, case: Case, turn: Turn) -> Reply:
         hours = self.config.office_hours
         if hours.is_open(turn.now):
             text = t(turn.lang, "handoff_open", case_id=case.id)
@@ -353,7 +382,7 @@ class Engine:
             text = t(turn.lang, "handoff_closed", case_id=case.id, next_open=when, hours=hours.describe(turn.lang))
         return Reply(ReplyKind.HANDOFF, text, lang=turn.lang, meta={"case_id": str(case.id)})
 
-    def _human_holds(self, turn: _Turn) -> list[Reply] | None:
+    def _human_holds(self, turn: Turn) -> list[Reply] | None:
         """A person holds the conversation: record (if allowed), alert, stay silent. None if the case ended."""
         case = self._open_case(turn)
         if case is None:
@@ -368,7 +397,7 @@ class Engine:
         crud.add_alert(turn.session, case=case, kind="parent_message")
         return []
 
-    def _withdraw(self, turn: _Turn) -> list[Reply]:
+    def _withdraw(self, turn: Turn) -> list[Reply]:
         cid = self._cid(turn)
         if not crud.has_consent(turn.session, contact_id=cid):
             crud.clear_pending(turn.session, contact_id=cid)
@@ -383,7 +412,7 @@ class Engine:
         return [Reply(ReplyKind.INFO, t(turn.lang, "withdrawn"), lang=turn.lang)]
 
     # ----- crisis
-    def _urgent(self, turn: _Turn, hit: CrisisHit) -> list[Reply]:
+    def _urgent(self, turn: Turn, hit: CrisisHit) -> list[Reply]:
         cid = self._cid(turn)
         consented = crud.has_consent(turn.session, contact_id=cid)
         reason = f"life_safety:{hit.category.id}"
@@ -500,10 +529,10 @@ class Engine:
             crud.clear_pending(session, contact_id=state.contact_id)
             crud.set_state(session, state=state, name=State.FAQ)
 
-    def _open_case(self, turn: _Turn) -> Case | None:
+    def _open_case(self, turn: Turn) -> Case | None:
         return crud.open_case_for(turn.session, contact_id=self._cid(turn))
 
-    def _basis(self, turn: _Turn, case: Case) -> Basis | None:
+    def _basis(self, turn: Turn, case: Case) -> Basis | None:
         """Under what basis this contact's message may be recorded on `case`, if any."""
         if crud.has_consent(turn.session, contact_id=self._cid(turn)):
             return Basis.CONSENT
@@ -512,11 +541,11 @@ class Engine:
         return None
 
     @staticmethod
-    def _cid(turn: _Turn) -> int:
+    def _cid(turn: Turn) -> int:
         assert turn.contact.id is not None
         return turn.contact.id
 
-    def _count(self, turn: _Turn, outcome: str, topic: str | None) -> None:
+    def _count(self, turn: Turn, outcome: str, topic: str | None) -> None:
         crud.count_event(
             turn.session,
             channel=turn.contact.channel,
