@@ -95,8 +95,6 @@ class Extension(Protocol):
     def handle(self, turn: Turn) -> list[Reply] | None: ...
 
 
-
-
 def clean_input(text: str | None) -> str:
     """Control characters out, white space collapsed; what is left may be empty."""
     if not text:
@@ -122,8 +120,8 @@ class Engine:
         self.extensions: list[Extension] = list(extensions or [])
         self.kb = kb
         self.matcher = matcher
-        self.crisis = CrisisDetector(kb.crisis, reader=matcher.normalize.reading)
-        self.phrases = PhraseBook(kb.phrases)
+        self.crisis = CrisisDetector(kb.crisis, matcher.normalize)
+        self.phrases = PhraseBook(kb.phrases, matcher.normalize)
         self.sessions = sessions
         self.config = config or EngineConfig()
 

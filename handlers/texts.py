@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from knowledge.models import Phrases
-from knowledge.normalize import clean, to_hiragana
+from knowledge.normalize import Normalizer, clean, to_hiragana
 
 TEXTS: dict[str, dict[str, str]] = {
     "ja": {
@@ -101,9 +101,15 @@ _TRIM = re.compile(r"[\s。、.!！?？]+$")
 class PhraseBook:
     """The KB's conversation phrases, folded once: asking for a person, withdrawing consent, yes/no."""
 
-    def __init__(self, phrases: Phrases) -> None:
+    SOUND_MIN_LEN = 5
+
+    def __init__(self, phrases: Phrases, normalizer: Normalizer | None = None) -> None:
+        self._norm = normalizer
         self._handoff = self._pattern(phrases.handoff)
         self._withdraw = self._pattern(phrases.withdraw)
+        # Japanese phrases also by sound, so kana-only writing (たんとうしゃとはなしたい) is understood.
+        self._handoff_sounds = self._sounds(phrases.handoff.get("ja", []))
+        self._withdraw_sounds = self._sounds(phrases.withdraw.get("ja", []))
         self._yes = {_TRIM.sub("", _folded(w)) for ws in phrases.yes.values() for w in ws}
         self._no = {_TRIM.sub("", _folded(w)) for ws in phrases.no.values() for w in ws}
 
@@ -112,19 +118,29 @@ class PhraseBook:
         words = sorted({_folded(w) for ws in by_lang.values() for w in ws}, key=len, reverse=True)
         return re.compile("|".join(re.escape(w) for w in words)) if words else None
 
-    @staticmethod
-    def _search(pattern: re.Pattern[str] | None, text: str) -> bool:
+    def _sounds(self, words: list[str]) -> list[str]:
+        if self._norm is None:
+            return []
+        sounds = {self._norm(w).sound.replace(" ", "") for w in words}
+        return sorted(s for s in sounds if len(s) >= self.SOUND_MIN_LEN)
+
+    def _search(self, pattern: re.Pattern[str] | None, sounds: list[str], text: str) -> bool:
         if pattern is None:
             return False
         folded = _folded(text)
         # Japanese is often written with spaces between words (にんげんの ひとと はなしたい).
-        return bool(pattern.search(folded) or pattern.search(folded.replace(" ", "")))
+        if pattern.search(folded) or pattern.search(folded.replace(" ", "")):
+            return True
+        if sounds and self._norm is not None:
+            heard = self._norm(text[:2000]).sound.replace(" ", "")
+            return any(s in heard for s in sounds)
+        return False
 
     def wants_person(self, text: str) -> bool:
-        return self._search(self._handoff, text)
+        return self._search(self._handoff, self._handoff_sounds, text)
 
     def wants_withdraw(self, text: str) -> bool:
-        return self._search(self._withdraw, text)
+        return self._search(self._withdraw, self._withdraw_sounds, text)
 
     def yes_no(self, text: str) -> bool | None:
         """True for yes, False for no, None for anything else."""

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from knowledge.models import Crisis, CrisisCategory
-from knowledge.normalize import clean, to_hiragana
+from knowledge.normalize import Normalizer, clean, to_hiragana
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +21,18 @@ def _fold(text: str) -> str:
 
 class CrisisDetector:
     """Phrase stems per category, matched after width/kana folding; English phrases match whole words.
-    With a `reader` (the text's full kana reading), long stems also match by sound, so a homophone slip
-    of the input method (氏にたい, 虐退) does not hide a crisis."""
+    With a normaliser, Japanese stems also match by sound: on the whole reading (a homophone slip of the
+    input method: 氏にたい) and on the reading of the content words alone, so dropped particles and kana
+    spelling do not hide a crisis (首を絞められた / 首しめられた / くびをしめられた)."""
 
-    READING_MIN_LEN = 6  # shorter readings hide inside ordinary words (おしにたいして)
+    SOUND_MIN_LEN = 6  # whole readings shorter than this hide inside ordinary words (おしにたいして)
+    CONTENT_MIN_LEN = 4
 
-    def __init__(self, crisis: Crisis, reader: Callable[[str], str] | None = None) -> None:
-        self._reader = reader
+    def __init__(self, crisis: Crisis, normalizer: Normalizer | None = None) -> None:
+        self._norm = normalizer
         self._ja: list[tuple[str, CrisisCategory]] = []
         self._sounds: list[tuple[str, str, CrisisCategory]] = []
+        self._contents: list[tuple[str, str, CrisisCategory]] = []
         self._en: list[tuple[re.Pattern[str], str, CrisisCategory]] = []
         for cat in crisis.categories:
             for lang, phrases in cat.phrases.items():
@@ -40,10 +42,14 @@ class CrisisDetector:
                         self._en.append((pattern, p, cat))
                         continue
                     self._ja.append((_fold(p), cat))
-                    if reader is not None:
-                        sound = reader(p)
-                        if len(sound) >= self.READING_MIN_LEN:
-                            self._sounds.append((sound, p, cat))
+                    if normalizer is not None:
+                        n = normalizer(p)
+                        if len(n.sound) >= self.SOUND_MIN_LEN:
+                            self._sounds.append((n.sound, p, cat))
+                        # Only stems of two content words or more: 「虐待している」 leaves just 虐待, which
+                        # would also catch 「虐待の相談窓口は？」.
+                        if len(n.reading) >= self.CONTENT_MIN_LEN and len(n.words.split()) >= 2:
+                            self._contents.append((n.reading, p, cat))
 
     def detect(self, text: str) -> CrisisHit | None:
         folded = _fold(text)
@@ -57,9 +63,13 @@ class CrisisDetector:
         for pattern, phrase, cat in self._en:
             if pattern.search(english):
                 return CrisisHit(cat, phrase)
-        if self._sounds and self._reader is not None:
-            sound = self._reader(text[:2000])
+        if self._norm is not None:
+            n = self._norm(text[:2000])
+            sound = n.sound.replace(" ", "")
             for reading, phrase, cat in self._sounds:
                 if reading in sound:
+                    return CrisisHit(cat, phrase)
+            for reading, phrase, cat in self._contents:
+                if reading in n.reading:
                     return CrisisHit(cat, phrase)
         return None

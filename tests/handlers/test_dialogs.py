@@ -76,6 +76,13 @@ def test_handoff_with_consent_creates_a_case_with_the_first_message(engine: Engi
     assert {a.kind for a in _rows(runtime, StaffAlert)} == {"new_case", "parent_message"}
 
 
+@pytest.mark.parametrize(
+    "ask", ["にんげんの ひとと はなしたい", "たんとうしゃと はなしたいです", "Can I talk to a real person?"]
+)
+def test_requests_for_a_person_in_many_spellings(engine: Engine, ask: str) -> None:
+    verify_dialog(Dialog(engine), [(ask, "consent")])
+
+
 def test_consent_by_typed_yes_variants(engine: Engine, runtime: Runtime) -> None:
     verify_dialog(Dialog(engine), [("人と話したいです", "consent"), ("はい、同意します。", "handoff")])
     assert len(_rows(runtime, Case)) == 1

@@ -9,7 +9,7 @@ from knowledge.normalize import Normalizer
 
 @pytest.fixture(scope="module")
 def detector(kb: KnowledgeBase) -> CrisisDetector:
-    return CrisisDetector(kb.crisis, reader=Normalizer(kb.synonyms).reading)
+    return CrisisDetector(kb.crisis, Normalizer(kb.synonyms))
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,8 @@ def detector(kb: KnowledgeBase) -> CrisisDetector:
         ("赤ちゃんが息をしていない", "child_danger"),
         ("my baby swallowed a button", "child_danger"),
         ("子どもがボタン電池を飲み込んだ", "child_danger"),
+        ("くびを しめられた", "dv"),
+        ("もう しにたい", "self_harm"),
     ],
 )
 def test_crisis_messages_are_caught(detector: CrisisDetector, text: str, category: str) -> None:
