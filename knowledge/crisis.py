@@ -33,13 +33,12 @@ class CrisisDetector:
         self._ja: list[tuple[str, CrisisCategory]] = []
         self._sounds: list[tuple[str, str, CrisisCategory]] = []
         self._contents: list[tuple[str, str, CrisisCategory]] = []
-        self._en: list[tuple[re.Pattern[str], str, CrisisCategory]] = []
+        self._en: list[tuple[str, CrisisCategory]] = []
         for cat in crisis.categories:
             for lang, phrases in cat.phrases.items():
                 for p in phrases:
                     if lang == "en":
-                        pattern = re.compile(r"(?<![a-z])" + re.escape(clean(p)) + r"(?![a-z])")
-                        self._en.append((pattern, p, cat))
+                        self._en.append((clean(p), cat))
                         continue
                     self._ja.append((_fold(p), cat))
                     if normalizer is not None:
@@ -50,19 +49,22 @@ class CrisisDetector:
                         # would also catch 「虐待の相談窓口は？」.
                         if len(n.reading) >= self.CONTENT_MIN_LEN and len(n.words.split()) >= 2:
                             self._contents.append((n.reading, p, cat))
+        # One pass per script: an alternation of every stem; the earliest category in the file wins.
+        self._rank = {cat.id: i for i, cat in enumerate(crisis.categories)}
+        self._ja_cat = {phrase: cat for phrase, cat in reversed(self._ja)}
+        self._en_cat = {phrase: cat for phrase, cat in reversed(self._en)}
+        self._ja_re = _alternation(list(self._ja_cat), words=False)
+        self._en_re = _alternation(list(self._en_cat), words=True)
 
     def detect(self, text: str) -> CrisisHit | None:
         folded = _fold(text)
         if not folded:
             return None
         english = clean(text).replace("\u2019", "'")
-        # In file order: child danger comes before the rest.
-        for phrase, cat in self._ja:
-            if phrase in folded:
-                return CrisisHit(cat, phrase)
-        for pattern, phrase, cat in self._en:
-            if pattern.search(english):
-                return CrisisHit(cat, phrase)
+        hits = [CrisisHit(self._ja_cat[m], m) for m in _find_all(self._ja_re, folded)]
+        hits += [CrisisHit(self._en_cat[m], m) for m in _find_all(self._en_re, english)]
+        if hits:
+            return min(hits, key=lambda h: self._rank[h.category.id])
         if self._norm is not None:
             n = self._norm(text[:2000])
             sound = n.sound.replace(" ", "")
@@ -73,3 +75,22 @@ class CrisisDetector:
                 if reading in n.reading:
                     return CrisisHit(cat, phrase)
         return None
+
+
+def _alternation(phrases: list[str], *, words: bool) -> re.Pattern[str] | None:
+    if not phrases:
+        return None
+    body = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?<![a-z])(?:{body})(?![a-z])" if words else f"(?:{body})")
+
+
+def _find_all(pattern: re.Pattern[str] | None, text: str) -> list[str]:
+    """Every stem found, overlapping ones included (a longer stem must not hide a shorter one)."""
+    if pattern is None:
+        return []
+    found = []
+    pos = 0
+    while (m := pattern.search(text, pos)) is not None:
+        found.append(m.group(0))
+        pos = m.start() + 1
+    return found

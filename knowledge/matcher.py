@@ -47,7 +47,7 @@ class MatchConfig:
     sound_weight: float = 0.3
     shape_weight: float = 0.2
     max_candidates: int = 3
-    pool: int = 20  # entries re-ranked with the question-level measures
+    pool: int = 15  # entries re-ranked with the question-level measures
     seed_df: float = 0.1  # bigrams in more than this share of entries do not seed candidates
     typo_score: float = 80.0  # rapidfuzz score for mapping an unknown word onto a KB word
     min_coverage: float = 0.45  # share of the query's word weight an entry must use before it is answered
