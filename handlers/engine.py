@@ -49,7 +49,10 @@ LABEL_MAX = 20  # LINE quick-reply labels hold 20 characters
 @dataclass(frozen=True)
 class EngineConfig:
     notice_version: str = "2026-11"
-    pending_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    pending_ttl: dt.timedelta = dt.timedelta(minutes=30)  # the pre-consent buffer: never longer
+    # How long a consent question stays open, per channel: a mail answer may come a day later. The
+    # buffered first message is still erased after `pending_ttl`; a late yes opens the case without it.
+    consent_ttl: dict[str, dt.timedelta] = field(default_factory=lambda: {"email": dt.timedelta(hours=48)})
     office_hours: OfficeHours = field(default_factory=OfficeHours)
     default_lang: str = "ja"
     languages: tuple[str, ...] = ("ja", "en")
@@ -314,13 +317,15 @@ class Engine:
         if crud.has_consent(turn.session, contact_id=cid, notice_version=self.config.notice_version):
             return self._open_handoff(turn, first_message=turn.text or None, topic=topic)
         if turn.text:
-            crud.hold_pending(turn.session, contact_id=cid, text=turn.text[:MAX_STORED], ttl=self.config.pending_ttl)
+            crud.hold_pending(
+                turn.session, contact_id=cid, text=turn.text[:MAX_STORED], ttl=self.config.pending_ttl, now=turn.now
+            )
         crud.set_state(
             turn.session,
             state=turn.state,
             name=State.CONSENT,
             options=[topic] if topic else [],
-            expires_at=turn.now + self.config.pending_ttl,
+            expires_at=turn.now + self.config.consent_ttl.get(turn.contact.channel, self.config.pending_ttl),
         )
         return [self._consent_reply(turn.lang)]
 
@@ -343,7 +348,7 @@ class Engine:
         crud.record_consent(
             turn.session, contact=turn.contact, status=ConsentStatus.GRANTED, notice_version=self.config.notice_version
         )
-        first = crud.take_pending(turn.session, contact_id=cid)
+        first = crud.take_pending(turn.session, contact_id=cid, now=turn.now)
         return self._open_handoff(turn, first_message=first, topic=topic)
 
     def _open_handoff(self, turn: Turn, first_message: str | None, topic: str | None) -> list[Reply]:

@@ -61,6 +61,7 @@ class Inbox:
         self.poll_interval = poll_interval
         self.backoff_base = backoff_base
         self._wake: asyncio.Event | None = None
+        self._stopping = False
 
     # ----- intake (called by routes, in a worker thread)
     def accept(self, channel: str, events: list[IncomingEvent]) -> int:
@@ -176,13 +177,21 @@ class Inbox:
                 queue.fail_outbound(s, outbound_id=out_id, error=exc.reason)
                 _mark_message(s, message_id, "failed")
 
+    def stop(self) -> None:
+        """Finish the event or delivery in hand, then leave `run` (so nothing is sent twice)."""
+        self._stopping = True
+        self.wake()
+
     async def run(self) -> None:
-        """The worker loop: until cancelled."""
+        """The worker loop: until `stop()` (graceful) or cancellation."""
         self._wake = asyncio.Event()
+        self._stopping = False
         await anyio.to_thread.run_sync(self.recover)
         last_recover = asyncio.get_running_loop().time()
-        while True:
+        while not self._stopping:
             worked = await anyio.to_thread.run_sync(self.process_one)
+            if self._stopping:
+                break
             worked = await self.deliver_one() or worked
             now = asyncio.get_running_loop().time()
             if now - last_recover > self.stale_after.total_seconds():

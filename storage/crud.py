@@ -112,21 +112,23 @@ def consent_history(session: Session, *, contact_id: int) -> list[ConsentRecord]
 
 
 # --- pre-consent buffer
-def hold_pending(session: Session, *, contact_id: int, text: str, ttl: dt.timedelta) -> PendingMessage:
+def hold_pending(
+    session: Session, *, contact_id: int, text: str, ttl: dt.timedelta, now: dt.datetime | None = None
+) -> PendingMessage:
     clear_pending(session, contact_id=contact_id)
-    now = utcnow()
+    now = now or utcnow()
     row = PendingMessage(contact_id=contact_id, text=text, created_at=now, expires_at=now + ttl)
     session.add(row)
     session.flush()
     return row
 
 
-def take_pending(session: Session, *, contact_id: int) -> str | None:
+def take_pending(session: Session, *, contact_id: int, now: dt.datetime | None = None) -> str | None:
     """The held message if still within its window; it is erased either way."""
     row = session.exec(select(PendingMessage).where(PendingMessage.contact_id == contact_id)).first()
     if row is None:
         return None
-    text = row.text if row.expires_at > utcnow() else None
+    text = row.text if row.expires_at > (now or utcnow()) else None
     clear_pending(session, contact_id=contact_id)
     return text
 

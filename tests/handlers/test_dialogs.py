@@ -113,6 +113,16 @@ def test_pre_consent_message_is_erased_after_30_minutes(engine: Engine, runtime:
     assert _rows(runtime, Case) == []
 
 
+def test_a_mail_consent_question_stays_open_but_the_buffer_does_not(engine: Engine, runtime: Runtime) -> None:
+    d = Dialog(engine, channel="email", sender="parent@example.jp")
+    d.send("相談員と話したい")
+    d.later(hours=3)
+    verify_dialog(d, [("はい", "handoff")])
+    assert len(_rows(runtime, Case)) == 1
+    assert [m.author for m in _rows(runtime, Message)] == ["bot"]  # the first message was erased after 30 min
+    assert _rows(runtime, PendingMessage) == []
+
+
 def test_withdrawal_stops_recording_at_once(engine: Engine, runtime: Runtime) -> None:
     d = Dialog(engine)
     verify_dialog(
