@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint bench
+.PHONY: setup system-deps run test lint bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,14 +17,19 @@ run: setup
 	$(BIN)/concierge db upgrade
 	$(BIN)/concierge serve --console
 
+# Servers the tests run for real: Dovecot (IMAP) from Debian's packages; PostgreSQL is started by the tests.
+system-deps:
+	bash scripts/ensure-system-deps.sh
+
 lint: setup
 	$(BIN)/concierge kb check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint system-deps
 	$(BIN)/pytest
 
 bench: setup
 	$(BIN)/python bench/match.py
+	$(BIN)/python bench/line_webhook.py

@@ -13,17 +13,20 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from bot.channels import build_channels
+from bot.console import mount_console
 from bot.deps import RuntimeDep
 from bot.runtime import Runtime, bootstrap
 from bot.settings import Settings
 from handlers.console import ConsoleChannel
 from handlers.inbox import Inbox
+from scheduler.jobs import build_service as build_scheduler
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None, console: bool = False) -> FastAPI:
     """The web app. Pass `runtime` to share one already built (tests); `console` also chats on stdin."""
     settings = settings or Settings()
     app = FastAPI(title="kosodate-concierge", docs_url=None, redoc_url=None)
+    mount_console(app, settings)  # the staff console: /login, /cases, /records, ... (bot/console/)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,21 +39,44 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                 app.include_router(plugin.router)
         app.state.runtime = rt
         app.state.inbox = inbox
-        tasks = [asyncio.create_task(inbox.run(), name="inbox")]
-        tasks += [asyncio.create_task(job(), name="channel") for plugin in plugins for job in plugin.tasks]
+        bridge = None  # the Telegram staff bridge (handlers/telegram.py), when configured
+        if settings.telegram.enabled:
+            from handlers import telegram
+
+            bridge = telegram.build(settings, rt.sessions, kb=rt.kb, on_reply=inbox.wake)
+            if settings.telegram.mode == "webhook":
+                app.include_router(bridge.router(settings.max_body_bytes))
+            await bridge.start()
+        app.state.telegram = bridge
+        # Jobs: every web process competes for the leader lock; only the holder runs them (scheduler/).
+        scheduler = build_scheduler(settings, rt.sessions) if settings.scheduler.mode == "auto" else None
+        if scheduler is not None:
+            scheduler.start()
+        app.state.scheduler = scheduler
+        inbox_task = asyncio.create_task(inbox.run(), name="inbox")
+        tasks = [asyncio.create_task(job(), name="channel") for plugin in plugins for job in plugin.tasks]
         if console:
             tasks.append(asyncio.create_task(_console_loop(rt), name="console"))
         try:
             yield
         finally:
+            inbox.stop()  # let the event or delivery in hand finish, so nothing is sent twice
+            try:
+                await asyncio.wait_for(asyncio.shield(inbox_task), timeout=15)
+            except (TimeoutError, asyncio.CancelledError):
+                inbox_task.cancel()
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if scheduler is not None:
+                await anyio.to_thread.run_sync(scheduler.stop)
             for plugin in plugins:
                 if plugin.close is not None:
                     await plugin.close()
+            if bridge is not None:
+                await bridge.stop()
             if runtime is None:
                 rt.close()
 

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from bot.settings import Settings
 
@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database tools").add_subparsers(metavar="ACTION")
     up = db.add_parser("upgrade", help="migrate the database to the latest schema")
     up.set_defaults(func=_db_upgrade)
+    _lifecycle_commands(sub)
+    from bot.console.cli import staff_commands  # concierge staff add|list|link|passwd|unlock
+
+    staff_commands(sub)
     return p
 
 
@@ -230,6 +234,184 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     upgrade(engine)
     engine.dispose()
     print("database is at the latest schema")
+    return 0
+
+
+# ----- statistics, scheduler, records lifecycle
+
+
+def _lifecycle_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = sub.add_parser("report", help="monthly statistics from the anonymous counters")
+    report.add_argument("--month", required=True, help="YYYY-MM")
+    report.add_argument("--csv", type=Path, help="also write the figures as CSV (UTF-8 with BOM)")
+    report.set_defaults(func=_report)
+
+    sched = sub.add_parser("scheduler", help="run the job scheduler in this process (one runs: leader lock)")
+    sched.add_argument("--list", action="store_true", help="print the stored jobs and exit")
+    sched.set_defaults(func=_scheduler)
+
+    records = sub.add_parser("records", help="records lifecycle").add_subparsers(metavar="ACTION")
+    purge = records.add_parser("purge", help="dispose of what is due now, as the daily job does")
+    purge.add_argument("--dry-run", action="store_true", help="count only, dispose of nothing")
+    purge.set_defaults(func=_records_purge)
+    for name, func, text in (
+        ("erase", _records_erase, "erase everything about a contact (legal exceptions are logged)"),
+        ("export", _records_export, "everything kept about a contact, as JSON or text"),
+    ):
+        cmd = records.add_parser(name, help=text)
+        cmd.add_argument("--channel", required=True, help="line, email, console, ...")
+        cmd.add_argument("--id", required=True, dest="external_id", help="the contact's id on that channel")
+        cmd.add_argument("--by", default="cli", help="staff name for the erasure/export log")
+        cmd.set_defaults(func=func)
+        if name == "export":
+            cmd.add_argument("--format", choices=["json", "text"], default="json")
+            cmd.add_argument("--output", type=Path, help="file (default: stdout)")
+    waiting = records.add_parser("requests", help="export requests from parents waiting for staff")
+    waiting.set_defaults(func=_records_requests)
+
+
+def _database(settings: Settings) -> tuple[Any, Any]:
+    from storage.db import make_engine, session_factory
+    from storage.migrate import upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    return engine, session_factory(engine)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from handlers.reports import month_report, render_text, to_csv
+
+    settings = Settings()
+    engine, sessions = _database(settings)
+    try:
+        with sessions() as session:
+            report = month_report(
+                session,
+                month=args.month,
+                office_hours=settings.office_hours.config(),
+                daily_target=settings.reports.daily_target,
+            )
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    sys.stdout.write(render_text(report))
+    if args.csv:
+        args.csv.write_text(to_csv(report), encoding="utf-8-sig", newline="")
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from scheduler.jobs import build_service
+
+    settings = Settings()
+    engine, sessions = _database(settings)
+    service = build_service(settings, sessions)
+    if args.list:
+        jobs = service.jobs()
+        for info in jobs:
+            print(f"{info.id}\tnext {info.next_run_time}\t{info.definition}")
+        print(f"{len(jobs)} stored job(s)")
+        service.stop()
+        engine.dispose()
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    service.run(stop)
+    service.stop()
+    engine.dispose()
+    return 0
+
+
+def _records_purge(args: argparse.Namespace) -> int:
+    from handlers.lifecycle import purge_records
+    from scheduler.jobs import retention
+
+    settings = Settings()
+    engine, sessions = _database(settings)
+    counts = purge_records(
+        sessions,
+        retention=retention(settings),
+        notice_version=settings.consent_notice_version,
+        dry_run=args.dry_run,
+        source="cli",
+    )
+    engine.dispose()
+    for kind, n in counts.items():
+        print(f"{kind}\t{n}")
+    print("dry run: nothing was disposed of" if args.dry_run else "disposed of and logged")
+    return 0
+
+
+def _records_erase(args: argparse.Namespace) -> int:
+    from handlers.lifecycle import erase_contact, find_contact
+    from storage.db import transaction
+
+    settings = Settings()
+    engine, sessions = _database(settings)
+    try:
+        with transaction(sessions) as session:
+            contact = find_contact(session, channel=args.channel, external_id=args.external_id)
+            if contact is None:
+                print("no such contact", file=sys.stderr)
+                return 1
+            result = erase_contact(
+                session,
+                contact=contact,
+                requested_by=f"staff:{args.by}",
+                notice_version=settings.consent_notice_version,
+            )
+    finally:
+        engine.dispose()
+    out: dict[str, Any] = {"request": result.request_id, "status": result.status.value, "erased": result.counts}
+    out["kept"] = result.exceptions
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _records_export(args: argparse.Namespace) -> int:
+    from handlers.lifecycle import find_contact, record_export, render_export
+    from storage.db import transaction
+
+    settings = Settings()
+    engine, sessions = _database(settings)
+    try:
+        with transaction(sessions) as session:
+            contact = find_contact(session, channel=args.channel, external_id=args.external_id)
+            if contact is None:
+                print("no such contact", file=sys.stderr)
+                return 1
+            data = record_export(session, contact=contact, requested_by=f"staff:{args.by}")
+    finally:
+        engine.dispose()
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n" if args.format == "json" else render_export(data)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _records_requests(args: argparse.Namespace) -> int:
+    from handlers.lifecycle import pending_exports
+
+    settings = Settings()
+    engine, sessions = _database(settings)
+    with sessions() as session:
+        rows = pending_exports(session)
+    engine.dispose()
+    for r in rows:
+        print(f"{r.id}\tcontact {r.contact_ref}\t{r.channel}\t{r.requested_at:%Y-%m-%d %H:%M}\tcase {r.case_ref}")
+    print(f"{len(rows)} export request(s) waiting")
     return 0
 
 

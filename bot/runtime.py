@@ -8,7 +8,7 @@ from sqlalchemy import Engine as DBEngine
 from sqlalchemy import text
 
 from bot.settings import Settings
-from handlers.engine import Engine
+from handlers.engine import Engine, Extension
 from knowledge.loader import load_kb
 from knowledge.matcher import Matcher
 from knowledge.models import KnowledgeBase
@@ -51,5 +51,11 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Runtime:
     if migrate:
         upgrade(db)
     sessions = session_factory(db)
-    engine = Engine(kb, matcher, sessions, settings.engine_config())
+    from handlers.appointments import AppointmentExtension
+
+    extensions: list[Extension] = [AppointmentExtension(timezone=settings.office_hours.timezone)]
+    from handlers.subscriptions import NoticeSettings
+
+    extensions.append(NoticeSettings(settings.engine_config()))
+    engine = Engine(kb, matcher, sessions, settings.engine_config(), extensions=extensions)
     return Runtime(settings, db, sessions, kb, matcher, engine)

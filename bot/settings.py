@@ -36,10 +36,29 @@ class TelegramSettings(BaseSettings):
     bot_token: SecretStr | None = None
     staff_chat_id: int | None = None
     api_base_url: str | None = None
+    mode: Literal["polling", "webhook"] = "polling"  # webhook: Telegram posts to PUBLIC_URL/webhooks/telegram
+    webhook_secret: SecretStr | None = None  # X-Telegram-Bot-Api-Secret-Token; required in webhook mode
+    allow_content: bool = False  # alerts carry message text only when this is set
+    alert_poll_seconds: float = 5.0
 
     @property
     def enabled(self) -> bool:
         return self.bot_token is not None and self.staff_chat_id is not None
+
+
+class ConsoleSettings(BaseSettings):
+    """The staff web console (CONSOLE_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSOLE_", **ENV)
+
+    session_secret: SecretStr | None = None  # keys session digests and login-form tokens; unset: random per start
+    idle_timeout_minutes: float = 30.0
+    session_max_hours: float = 12.0
+    lockout_threshold: int = 5
+    lockout_minutes: float = 15.0
+    secure_cookies: bool = False  # set when served over HTTPS
+    reply_target_minutes: int = 60  # first reply within this many office-hours minutes
+    poll_seconds: float = 10.0
 
 
 _MATCH = MatchConfig()
@@ -112,6 +131,25 @@ class RetentionSettings(BaseModel):
     case_years: int = 5
     transcript_years: int = 1
     pending_minutes: int = 30
+    processed_days: int = 30  # processed channel events and deliveries (redelivery checks, troubleshooting)
+
+
+class SchedulerSettings(BaseModel):
+    """The job scheduler (scheduler/). auto: web processes elect one leader that runs jobs; external: only
+    `concierge scheduler` runs them; off: nothing runs."""
+
+    mode: Literal["auto", "external", "off"] = "auto"
+    lock_key: int = 0x6B6F736F  # PostgreSQL advisory lock id
+    retry_seconds: float = 5.0  # a waiting process tries the lock this often
+    poll_seconds: float = 10.0  # the leader checks its lock and looks for jobs added elsewhere this often
+    workers: int = 4
+    purge_at: dt.time = dt.time(3, 30)  # daily disposal, office time zone
+    sweep_minutes: float = 5.0  # pre-consent buffers and months without consent
+
+
+class ReportSettings(BaseModel):
+    daily_target: int = 5  # consultations per open day (the guideline's measure)
+    snapshot_dir: Path | None = None  # when set, last month's CSV is written here on the 1st
 
 
 class Settings(BaseSettings):
@@ -131,8 +169,11 @@ class Settings(BaseSettings):
     match: MatchSettings = Field(default_factory=MatchSettings)
     office_hours: OfficeHoursSettings = Field(default_factory=OfficeHoursSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
     line: LineSettings = Field(default_factory=LineSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
 
     @field_validator("languages")

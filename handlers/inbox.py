@@ -66,13 +66,10 @@ class Inbox:
     # ----- intake (called by routes, in a worker thread)
     def accept(self, channel: str, events: list[IncomingEvent]) -> int:
         """Store events before the webhook is acknowledged; returns how many were new."""
-        new = 0
         with transaction(self.sessions) as s:
-            for e in events:
-                new += queue.store_event(
-                    s, channel=channel, event_key=e.event_key, sender_key=e.sender_key, payload=e.payload
-                )
-        return new
+            return queue.store_events(
+                s, channel=channel, events=[(e.event_key, e.sender_key, e.payload) for e in events]
+            )
 
     def wake(self) -> None:
         if self._wake is not None:
@@ -185,7 +182,6 @@ class Inbox:
     async def run(self) -> None:
         """The worker loop: until `stop()` (graceful) or cancellation."""
         self._wake = asyncio.Event()
-        self._stopping = False
         await anyio.to_thread.run_sync(self.recover)
         last_recover = asyncio.get_running_loop().time()
         while not self._stopping:

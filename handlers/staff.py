@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 
+from handlers.hours import OfficeHours
+from handlers.reports import count_first_reply
 from handlers.texts import t
 from handlers.types import Reply, ReplyKind, replies_to_json
 from storage import crud, queue
@@ -17,7 +19,9 @@ class CaseNotFoundError(LookupError):
     pass
 
 
-def reply_to_parent(sessions: SessionFactory, *, case_id: int, text: str, staff: str) -> int:
+def reply_to_parent(
+    sessions: SessionFactory, *, case_id: int, text: str, staff: str, office_hours: OfficeHours | None = None
+) -> int:
     """Queue a staff reply to the case's parent; it is pushed (no reply token). Returns the message id."""
     text = text.strip()
     if not text:
@@ -29,6 +33,7 @@ def reply_to_parent(sessions: SessionFactory, *, case_id: int, text: str, staff:
         contact = crud.get_contact(s, contact_id=case.contact_id)
         assert contact is not None
         basis = Basis.CONSENT if crud.has_consent(s, contact_id=contact.id or 0) else Basis(case.basis)
+        count_first_reply(s, case=case, office_hours=office_hours)
         message = crud.add_message(
             s, case=case, direction="out", author=f"staff:{staff}", text=text, basis=basis, delivery="pending"
         )

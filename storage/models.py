@@ -153,6 +153,7 @@ class StatEvent(SQLModel, table=True):
     outcome: str = Field(max_length=16)
     lang: str = Field(max_length=16)
     after_hours: bool = False
+    seconds: int | None = None  # for outcome first_reply: the delay until staff first answered
 
 
 class EventStatus(StrEnum):

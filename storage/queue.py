@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import exists, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -28,6 +30,38 @@ def store_event(session: Session, *, channel: str, event_key: str, sender_key: s
     except IntegrityError:
         return False
     return True
+
+
+def store_events(session: Session, *, channel: str, events: list[tuple[str, str, str]]) -> int:
+    """Store (event_key, sender_key, payload) rows in one statement; keys already stored (redeliveries) are
+    skipped. Returns how many were new."""
+    if not events:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        return sum(store_event(session, channel=channel, event_key=k, sender_key=s, payload=p) for k, s, p in events)
+    now = utcnow()
+    unique = {k: (k, s, p) for k, s, p in events}  # the same key twice in one webhook is one event
+    rows = [
+        {
+            "channel": channel,
+            "event_key": k,
+            "sender_key": s,
+            "payload": p,
+            "status": EventStatus.PENDING,
+            "attempts": 0,
+            "received_at": now,
+        }
+        for k, s, p in unique.values()
+    ]
+    keys = ["channel", "event_key"]
+    stmt = (
+        pg_insert(InboundEvent).values(rows).on_conflict_do_nothing(index_elements=keys)
+        if dialect == "postgresql"
+        else sqlite_insert(InboundEvent).values(rows).on_conflict_do_nothing(index_elements=keys)
+    )
+    result = session.execute(stmt.returning(col(InboundEvent.id)))
+    return len(result.all())
 
 
 def _locking(session: Session) -> bool:
@@ -128,14 +162,22 @@ def enqueue_outbound(
 
 def claim_outbound(session: Session, *, channels: list[str] | None = None) -> OutboundMessage | None:
     now = utcnow()
+    earlier = aliased(OutboundMessage)
+    # One parent's replies leave in order: a row waits while an earlier one to the same recipient is unfinished.
+    blocked = exists().where(
+        col(earlier.channel) == col(OutboundMessage.channel),
+        col(earlier.recipient) == col(OutboundMessage.recipient),
+        col(earlier.id) < col(OutboundMessage.id),
+        col(earlier.status).in_(UNFINISHED),
+    )
     query = select(OutboundMessage).where(
-        OutboundMessage.status == EventStatus.PENDING, col(OutboundMessage.not_before) <= now
+        OutboundMessage.status == EventStatus.PENDING, col(OutboundMessage.not_before) <= now, ~blocked
     )
     if channels is not None:
         query = query.where(col(OutboundMessage.channel).in_(channels))
     query = query.order_by(col(OutboundMessage.id)).limit(1)
     if _locking(session):
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True, of=OutboundMessage)
     row = session.exec(query).first()
     if row is None:
         return None

@@ -7,11 +7,20 @@ import os
 from alembic import context
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+# Importing the model modules registers their tables on SQLModel.metadata.
+import storage.lifecycle
+import storage.models
+import storage.staff  # noqa: F401
 from storage.db import make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
+# Tables that exist in the database but are owned by a library, not by our models.
+FOREIGN_TABLES = {"apscheduler_jobs"}
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "table" and name in FOREIGN_TABLES)
 
 
 def _url() -> str:
@@ -19,7 +28,13 @@ def _url() -> str:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        include_object=include_object,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -27,13 +42,17 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True, include_object=include_object
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = make_engine(_url())
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(
+            connection=conn, target_metadata=target_metadata, render_as_batch=True, include_object=include_object
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

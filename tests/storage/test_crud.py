@@ -88,4 +88,4 @@ def test_stat_events_hold_no_contact(sessions: SessionFactory) -> None:
     with sessions() as s:
         rows = crud.stat_events(s, since=at - dt.timedelta(minutes=1), until=at + dt.timedelta(minutes=1))
     assert len(rows) == 1
-    assert set(rows[0].model_dump()) == {"id", "at", "channel", "topic", "outcome", "lang", "after_hours"}
+    assert set(rows[0].model_dump()) == {"id", "at", "channel", "topic", "outcome", "lang", "after_hours", "seconds"}

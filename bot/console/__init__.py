@@ -1,0 +1,46 @@
+"""The staff web console: routers by noun (/login, /cases, /records, /complaints, /appointments, /audit,
+/staff), Jinja2 templates, static CSS/JS, server-side sessions with per-session CSRF tokens.
+
+`mount_console(app, settings)` is all the app needs: it keeps the console's state on `app.state.console`,
+installs the error pages (login redirect, 401, 403, 404) and includes the routers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+    from bot.console.core import Console
+    from bot.settings import Settings
+
+STATIC_PATH = "/static/console"
+
+
+def routers() -> list[APIRouter]:
+    from bot.console import appointments, audit, cases, complaints, login, records, staff
+
+    return [
+        login.router,
+        cases.router,
+        records.router,
+        complaints.router,
+        appointments.router,
+        audit.router,
+        staff.router,
+    ]
+
+
+def mount_console(app: FastAPI, settings: Settings) -> Console:
+    from fastapi.staticfiles import StaticFiles
+
+    from bot.console.core import HERE, Console, install_error_pages
+
+    console = Console(settings.console, office_hours=settings.office_hours.config(), public_url=settings.public_url)
+    app.state.console = console
+    install_error_pages(app)
+    for router in routers():
+        app.include_router(router)
+    app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")
+    return console

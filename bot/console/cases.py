@@ -1,0 +1,638 @@
+"""/cases: the queue, the case page and everything staff do to a case.
+
+Every view, edit and export of a case or its records writes an audit entry (no content). Replies go out
+only through `handlers.staff.reply_to_parent` (and slot offers through `handlers.appointments`); internal
+notes are another table with no path to the outbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+
+from bot.console import labels
+from bot.console.core import SECURITY_HEADERS, ConsoleDep, FormStaffDep, StaffDep
+from bot.console.views import Check, back, case_row, load_case, message_text, queue_rows, staff_names, topic_label
+from bot.deps import RuntimeDep
+from handlers import appointments, staff
+from storage import crud
+from storage import staff as staffdb
+from storage.db import transaction
+from storage.models import OPEN_CASE_STATUSES, Case, CaseStatus, utcnow
+from storage.staff import ComplaintStepKind, Role
+
+router = APIRouter()
+MAX_REPLY = 5000
+MAX_FIELD = 10000
+VIEWS = ("all", "mine", "unassigned", "closed")
+
+
+def parse_date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def parse_local(value: str, console: Any) -> dt.datetime | None:
+    """An <input type=datetime-local> value, read in the office's time zone."""
+    try:
+        naive = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return naive.replace(tzinfo=console.office_hours.tz) if naive.tzinfo is None else naive
+
+
+def _check(rt: Any, case_id: int, who: Any, allowed: Check) -> Case:
+    """Permission first, before any input is looked at (nothing is revealed to those who may not act)."""
+    with rt.sessions() as s:
+        return load_case(s, case_id=case_id, staff=who.staff, allowed=allowed)
+
+
+def _complaint_manager(staff: staffdb.StaffAccount, case: Case) -> bool:
+    return case.kind == staffdb.COMPLAINT and staffdb.can_manage_case(staff, case)
+
+
+def _wake(request: Request) -> None:
+    inbox = getattr(request.app.state, "inbox", None)
+    if inbox is not None:
+        inbox.wake()
+
+
+# ----- the queue
+
+
+@router.get("/", include_in_schema=False)
+def home(who: StaffDep) -> RedirectResponse:
+    return RedirectResponse("/cases", status_code=303)
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def queue_page(
+    request: Request,
+    who: StaffDep,
+    rt: RuntimeDep,
+    console: ConsoleDep,
+    view: Annotated[str, Query()] = "all",
+    msg: Annotated[str | None, Query()] = None,
+) -> HTMLResponse:
+    view = view if view in VIEWS else "all"
+    with transaction(rt.sessions) as s:
+        rows = queue_rows(s, staff=who.staff, view=view, console=console, kb=rt.kb)
+        staffdb.audit(s, actor=who.name, action="view", record_type="queue", detail=f"view={view}")
+    return console.render(
+        request,
+        "queue.html",
+        rows=rows,
+        view=view,
+        views={"all": "すべて", "mine": "自分の担当", "unassigned": "未担当", "closed": "終了したケース"},
+        flash=message_text(msg),
+        can_open=staffdb.can_open_cases(who.staff),
+        methods=labels.COMPLAINT_METHODS,
+        today=dt.datetime.now(console.office_hours.tz).date().isoformat(),
+    )
+
+
+@router.get("/cases/queue.json")
+def queue_json(who: StaffDep, rt: RuntimeDep, console: ConsoleDep, view: str = "all") -> JSONResponse:
+    """Polled by the queue page; metadata only, so it is not audited (the page view is)."""
+    view = view if view in VIEWS else "all"
+    with rt.sessions() as s:
+        rows = queue_rows(s, staff=who.staff, view=view, console=console, kb=rt.kb)
+    return JSONResponse({"rows": rows, "at": utcnow().isoformat()}, headers={"Cache-Control": "no-store"})
+
+
+# ----- the case page
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(
+    request: Request,
+    case_id: int,
+    who: StaffDep,
+    rt: RuntimeDep,
+    console: ConsoleDep,
+    msg: str | None = None,
+    error: str | None = None,
+    detail: str = "",
+) -> HTMLResponse:
+    me = who.staff
+    with transaction(rt.sessions) as s:
+        case = load_case(s, case_id=case_id, staff=me)
+        names = staff_names(s)
+        consent = crud.current_consent(s, contact_id=case.contact_id)
+        context: dict[str, Any] = {
+            "case": case,
+            "row": case_row(case, console=console, kb=rt.kb, names=names, now=utcnow()),
+            "topic": topic_label(rt.kb, case.topic),
+            "transcript": crud.transcript(s, case_id=case_id),
+            "notes": staffdb.notes_for(s, case_id=case_id),
+            "consultation": staffdb.consultation_record(s, case_id=case_id),
+            "support": staffdb.support_entries(s, case_id=case_id),
+            "conferences": staffdb.conferences(s, case_id=case_id),
+            "referrals": staffdb.referrals(s, case_id=case_id),
+            "steps": staffdb.complaint_steps(s, case_id=case_id),
+            "slots": staffdb.slots_for_case(s, case_id=case_id),
+            "consent": labels.CONSENT.get(consent.status if consent else None, "—"),
+            "names": names,
+            "assignable": [
+                a
+                for a in staffdb.list_staff(s)
+                if a.active and a.role in (Role.CONCIERGE, Role.ASSISTANT, Role.SUPERVISOR)
+            ],
+        }
+        staffdb.audit(s, actor=me.username, action="view", record_type="case", record_id=case_id)
+    is_open = case.status in OPEN_CASE_STATUSES
+    return console.render(
+        request,
+        "case.html",
+        **context,
+        is_open=is_open,
+        can_reply=staffdb.can_reply(me, case) and is_open and case.channel != staffdb.OFFICE_CHANNEL,
+        can_note=staffdb.can_reply(me, case),
+        can_manage=staffdb.can_manage_case(me, case),
+        can_export=staffdb.can_manage_case(me, case) or me.role == Role.AUDITOR,
+        has_chat=case.channel != staffdb.OFFICE_CHANNEL,
+        flash=message_text(msg),
+        error=message_text(error, detail=detail[:80]) if error else None,
+        today=dt.datetime.now(console.office_hours.tz).date().isoformat(),
+        step_kinds=labels.COMPLAINT_STEPS,
+    )
+
+
+@router.get("/cases/{case_id}/deliveries.json")
+def deliveries_json(case_id: int, who: StaffDep, rt: RuntimeDep) -> JSONResponse:
+    """Delivery status of the staff lines (ids and states only), polled by the case page."""
+    with rt.sessions() as s:
+        load_case(s, case_id=case_id, staff=who.staff)
+        rows = [
+            {"id": m.id, "delivery": m.delivery, "label": labels.DELIVERY.get(m.delivery or "", "")}
+            for m in crud.transcript(s, case_id=case_id)
+            if m.direction == "out" and m.delivery
+        ]
+    return JSONResponse({"messages": rows}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/cases/{case_id}/export")
+def export_case(case_id: int, who: StaffDep, rt: RuntimeDep, console: ConsoleDep) -> Response:
+    """The case's records and transcript as one text document (相談記録票), for the file or a printout."""
+    me = who.staff
+    tz = console.office_hours.tz
+
+    def allowed(st: staffdb.StaffAccount, c: Any) -> bool:
+        return staffdb.can_manage_case(st, c) or (st.role == Role.AUDITOR and staffdb.can_view_case(st, c))
+
+    with transaction(rt.sessions) as s:
+        case = load_case(s, case_id=case_id, staff=me, allowed=allowed)
+        names = staff_names(s)
+        lines = [
+            f"相談記録票　受付番号 {case.id}",
+            f"種別：{labels.KINDS.get(case.kind, case.kind)}　状態：{labels.STATUSES.get(case.status, case.status)}"
+            f"　優先度：{labels.PRIORITIES.get(case.priority, case.priority)}",
+            f"受付：{labels.local(case.created_at, tz)}　経路：{labels.CHANNELS.get(case.channel, case.channel)}"
+            f"　分野：{topic_label(rt.kb, case.topic)}　担当：{case.assignee or '—'}",
+            f"記録の根拠：{labels.BASES.get(case.basis, case.basis)}"
+            + (f"（{case.basis_reason}）" if case.basis_reason else ""),
+            "",
+        ]
+        rec = staffdb.consultation_record(s, case_id=case_id)
+        if rec is not None:
+            lines += [
+                "■ 相談記録",
+                f"相談日：{rec.consulted_on}",
+                f"家族の状況：{rec.situation}",
+                f"相談内容：{rec.request}",
+                f"家族の希望：{rec.wishes}",
+                f"支援の方向性：{rec.direction}",
+                "",
+            ]
+        for e in staffdb.support_entries(s, case_id=case_id):
+            lines += ["■ 支援記録", f"{e.entry_on}（{e.author}）", f"経過：{e.progress}", f"所感：{e.impression}", ""]
+        for c in staffdb.conferences(s, case_id=case_id):
+            lines += [
+                "■ ケース会議記録",
+                f"開催日：{c.held_on}　参加者：{c.participants}",
+                f"家族の意向：{c.family_intent}",
+                f"状態：{c.family_state}",
+                f"課題：{c.issues}",
+                f"目標：{c.goals}",
+                f"具体的な支援：{c.support}",
+                "",
+            ]
+        for r in staffdb.referrals(s, case_id=case_id):
+            lines += ["■ つなぎ（関係機関）", f"{r.referred_on}　{r.agency}", f"合意内容：{r.agreed}", ""]
+        for st in staffdb.complaint_steps(s, case_id=case_id):
+            lines += [f"■ 苦情対応：{labels.COMPLAINT_STEPS.get(st.step, st.step)}", f"{st.step_on}　{st.summary}", ""]
+        lines.append("■ やりとり")
+        for m in crud.transcript(s, case_id=case_id):
+            who_label = labels.author(m.author, names)
+            basis = labels.BASES.get(m.basis, m.basis)
+            lines.append(f"[{labels.local(m.created_at, tz)}] {who_label}（根拠：{basis}）: {m.text}")
+        staffdb.audit(s, actor=me.username, action="export", record_type="case", record_id=case_id)
+    headers = dict(SECURITY_HEADERS)
+    headers["Content-Disposition"] = f'attachment; filename="case-{case_id}.txt"'
+    return PlainTextResponse("\n".join(lines) + "\n", headers=headers)
+
+
+# ----- talking to the parent, and notes
+
+
+@router.post("/cases/{case_id}/reply")
+async def reply(
+    request: Request, case_id: int, who: FormStaffDep, rt: RuntimeDep, text: Annotated[str, Form()] = ""
+) -> RedirectResponse:
+    await anyio.to_thread.run_sync(_check, rt, case_id, who, staffdb.can_reply)
+    text = text.strip()
+    if not text:
+        return back(case_id, error="empty", anchor="#reply")
+    if len(text) > MAX_REPLY:
+        return back(case_id, error="too_long", anchor="#reply")
+
+    def work() -> RedirectResponse:
+        with transaction(rt.sessions) as s:
+            case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_reply)
+            if case.status not in OPEN_CASE_STATUSES:
+                return back(case_id, error="closed")
+            if case.channel == staffdb.OFFICE_CHANNEL:
+                return back(case_id, error="no_channel")
+        message_id = staff.reply_to_parent(rt.sessions, case_id=case_id, text=text, staff=who.name)
+        with transaction(rt.sessions) as s:
+            staffdb.audit(
+                s, actor=who.name, action="reply", record_type="case", record_id=case_id, detail=f"message {message_id}"
+            )
+        return back(case_id, "sent", anchor="#transcript")
+
+    response = await anyio.to_thread.run_sync(work)
+    _wake(request)
+    return response
+
+
+@router.post("/cases/{case_id}/notes")
+def add_note(case_id: int, who: FormStaffDep, rt: RuntimeDep, text: Annotated[str, Form()] = "") -> RedirectResponse:
+    _check(rt, case_id, who, staffdb.can_reply)
+    text = text.strip()
+    if not text:
+        return back(case_id, error="empty", anchor="#notes")
+    if len(text) > MAX_FIELD:
+        return back(case_id, error="too_long", anchor="#notes")
+    with transaction(rt.sessions) as s:
+        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_reply)
+        note = staffdb.add_note(s, case_id=case_id, author=who.name, text=text)
+        staffdb.audit(
+            s, actor=who.name, action="create", record_type="note", record_id=note.id, detail=f"case {case_id}"
+        )
+    return back(case_id, "noted", anchor="#notes")
+
+
+# ----- who holds it, and where it stands
+
+
+def _next(value: str | None, case_id: int) -> str:
+    return value if value in ("/cases", "/cases?view=mine", "/cases?view=unassigned") else f"/cases/{case_id}"
+
+
+@router.post("/cases/{case_id}/claim")
+def claim(
+    case_id: int, who: FormStaffDep, rt: RuntimeDep, next: Annotated[str | None, Form()] = None
+) -> RedirectResponse:
+    with transaction(rt.sessions) as s:
+        case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+        staffdb.set_assignee(s, case=case, assignee=who.name)
+        if case.status == CaseStatus.NEW:
+            crud.set_case_status(s, case=case, status=CaseStatus.IN_PROGRESS)
+        staffdb.audit(s, actor=who.name, action="claim", record_type="case", record_id=case_id)
+    target = _next(next, case_id)
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}msg=claimed", status_code=303)
+
+
+@router.post("/cases/{case_id}/assign")
+def assign(case_id: int, who: FormStaffDep, rt: RuntimeDep, assignee: Annotated[str, Form()] = "") -> RedirectResponse:
+    _check(rt, case_id, who, staffdb.can_manage_case)
+    with transaction(rt.sessions) as s:
+        case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+        target = staffdb.get_staff_by_username(s, username=assignee)
+        if target is None or not target.active or target.role == Role.AUDITOR:
+            return back(case_id, error="bad_value")
+        staffdb.set_assignee(s, case=case, assignee=target.username)
+        staffdb.audit(
+            s, actor=who.name, action="assign", record_type="case", record_id=case_id, detail=f"to {target.username}"
+        )
+    return back(case_id, "assigned")
+
+
+@router.post("/cases/{case_id}/release")
+def release(case_id: int, who: FormStaffDep, rt: RuntimeDep) -> RedirectResponse:
+    with transaction(rt.sessions) as s:
+        case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+        staffdb.set_assignee(s, case=case, assignee=None)
+        staffdb.audit(s, actor=who.name, action="release", record_type="case", record_id=case_id)
+    return back(case_id, "released")
+
+
+@router.post("/cases/{case_id}/status")
+def set_status(
+    case_id: int, who: FormStaffDep, rt: RuntimeDep, status: Annotated[str, Form()] = ""
+) -> RedirectResponse:
+    _check(rt, case_id, who, staffdb.can_manage_case)
+    if status not in (CaseStatus.IN_PROGRESS, CaseStatus.WAITING_PARENT):
+        return back(case_id, error="bad_value")
+    with transaction(rt.sessions) as s:
+        case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+        if case.status not in OPEN_CASE_STATUSES:
+            return back(case_id, error="closed")
+        crud.set_case_status(s, case=case, status=CaseStatus(status))
+        staffdb.audit(s, actor=who.name, action="status", record_type="case", record_id=case_id, detail=status)
+    return back(case_id, "status")
+
+
+@router.post("/cases/{case_id}/resolve")
+async def resolve(
+    request: Request, case_id: int, who: FormStaffDep, rt: RuntimeDep, outcome: Annotated[str, Form()] = "resolved"
+) -> RedirectResponse:
+    await anyio.to_thread.run_sync(_check, rt, case_id, who, staffdb.can_manage_case)
+    if outcome not in (CaseStatus.RESOLVED, CaseStatus.REFERRED):
+        return back(case_id, error="bad_value")
+
+    def work() -> RedirectResponse:
+        with transaction(rt.sessions) as s:
+            case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+            if case.status not in OPEN_CASE_STATUSES:
+                return back(case_id, error="closed")
+            office = case.channel == staffdb.OFFICE_CHANNEL
+            if office:  # nobody to hand back to in a chat
+                crud.set_case_status(s, case=case, status=CaseStatus(outcome))
+        if not office:
+            staff.resolve_case(rt.sessions, case_id=case_id, status=CaseStatus(outcome))
+        with transaction(rt.sessions) as s:
+            staffdb.audit(s, actor=who.name, action="resolve", record_type="case", record_id=case_id, detail=outcome)
+        return back(case_id, "resolved")
+
+    response = await anyio.to_thread.run_sync(work)
+    _wake(request)
+    return response
+
+
+@router.post("/cases/{case_id}/kind")
+def reclassify(case_id: int, who: FormStaffDep, rt: RuntimeDep, kind: Annotated[str, Form()] = "") -> RedirectResponse:
+    _check(rt, case_id, who, staffdb.can_manage_case)
+    if kind not in (staffdb.CONSULTATION, staffdb.COMPLAINT):
+        return back(case_id, error="bad_value")
+    with transaction(rt.sessions) as s:
+        case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+        before = case.kind
+        staffdb.set_case_kind(s, case=case, kind=kind)
+        if kind == staffdb.COMPLAINT and before != kind and not who.staff.complaint_intake:
+            staffdb.set_assignee(s, case=case, assignee=None)  # routed to complaint intake
+        staffdb.audit(
+            s, actor=who.name, action="reclassify", record_type="case", record_id=case_id, detail=f"{before}->{kind}"
+        )
+        still_visible = staffdb.can_view_case(who.staff, case)
+    if not still_visible:
+        return RedirectResponse("/cases?msg=reclassified", status_code=303)
+    return back(case_id, "saved")
+
+
+# ----- the guideline's records
+
+
+def _text(value: str) -> str:
+    return value.strip()[:MAX_FIELD]
+
+
+@router.post("/cases/{case_id}/records/consultation")
+def save_consultation(
+    case_id: int,
+    who: FormStaffDep,
+    rt: RuntimeDep,
+    consulted_on: Annotated[str, Form()] = "",
+    situation: Annotated[str, Form()] = "",
+    request_text: Annotated[str, Form(alias="request")] = "",
+    wishes: Annotated[str, Form()] = "",
+    direction: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    _check(rt, case_id, who, staffdb.can_manage_case)
+    day = parse_date(consulted_on)
+    if day is None:
+        return back(case_id, error="bad_date", anchor="#consultation")
+    with transaction(rt.sessions) as s:
+        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+        existed = staffdb.consultation_record(s, case_id=case_id) is not None
+        rec = staffdb.save_consultation_record(
+            s,
+            case_id=case_id,
+            author=who.name,
+            consulted_on=day,
+            situation=_text(situation),
+            request=_text(request_text),
+            wishes=_text(wishes),
+            direction=_text(direction),
+        )
+        staffdb.audit(
+            s,
+            actor=who.name,
+            action="edit" if existed else "create",
+            record_type="consultation_record",
+            record_id=rec.id,
+            detail=f"case {case_id}",
+        )
+    return back(case_id, "saved", anchor="#consultation")
+
+
+@router.post("/cases/{case_id}/records/support")
+def add_support(
+    case_id: int,
+    who: FormStaffDep,
+    rt: RuntimeDep,
+    entry_on: Annotated[str, Form()] = "",
+    progress: Annotated[str, Form()] = "",
+    impression: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    _check(rt, case_id, who, staffdb.can_manage_case)
+    day = parse_date(entry_on)
+    if day is None:
+        return back(case_id, error="bad_date", anchor="#support")
+    if not progress.strip():
+        return back(case_id, error="empty", anchor="#support")
+    with transaction(rt.sessions) as s:
+        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+        row = staffdb.add_support_entry(
+            s, case_id=case_id, author=who.name, entry_on=day, progress=_text(progress), impression=_text(impression)
+        )
+        staffdb.audit(
+            s, actor=who.name, action="create", record_type="support_entry", record_id=row.id, detail=f"case {case_id}"
+        )
+    return back(case_id, "saved", anchor="#support")
+
+
+@router.post("/cases/{case_id}/records/conference")
+def add_conference(
+    case_id: int,
+    who: FormStaffDep,
+    rt: RuntimeDep,
+    held_on: Annotated[str, Form()] = "",
+    participants: Annotated[str, Form()] = "",
+    family_intent: Annotated[str, Form()] = "",
+    family_state: Annotated[str, Form()] = "",
+    issues: Annotated[str, Form()] = "",
+    goals: Annotated[str, Form()] = "",
+    support: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    _check(rt, case_id, who, staffdb.can_manage_case)
+    day = parse_date(held_on)
+    if day is None:
+        return back(case_id, error="bad_date", anchor="#conference")
+    if not participants.strip():
+        return back(case_id, error="empty", anchor="#conference")
+    with transaction(rt.sessions) as s:
+        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+        row = staffdb.add_conference(
+            s,
+            case_id=case_id,
+            author=who.name,
+            held_on=day,
+            participants=_text(participants),
+            family_intent=_text(family_intent),
+            family_state=_text(family_state),
+            issues=_text(issues),
+            goals=_text(goals),
+            support=_text(support),
+        )
+        staffdb.audit(
+            s, actor=who.name, action="create", record_type="conference", record_id=row.id, detail=f"case {case_id}"
+        )
+    return back(case_id, "saved", anchor="#conference")
+
+
+@router.post("/cases/{case_id}/referrals")
+def add_referral(
+    case_id: int,
+    who: FormStaffDep,
+    rt: RuntimeDep,
+    agency: Annotated[str, Form()] = "",
+    referred_on: Annotated[str, Form()] = "",
+    agreed: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    _check(rt, case_id, who, staffdb.can_manage_case)
+    day = parse_date(referred_on)
+    if day is None:
+        return back(case_id, error="bad_date", anchor="#referrals")
+    if not agency.strip():
+        return back(case_id, error="empty", anchor="#referrals")
+    with transaction(rt.sessions) as s:
+        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+        row = staffdb.add_referral(
+            s, case_id=case_id, author=who.name, agency=agency.strip()[:128], referred_on=day, agreed=_text(agreed)
+        )
+        staffdb.audit(
+            s, actor=who.name, action="create", record_type="referral", record_id=row.id, detail=f"case {case_id}"
+        )
+    return back(case_id, "saved", anchor="#referrals")
+
+
+@router.post("/cases/{case_id}/complaint-steps")
+def add_complaint_step(
+    case_id: int,
+    who: FormStaffDep,
+    rt: RuntimeDep,
+    step: Annotated[str, Form()] = "",
+    step_on: Annotated[str, Form()] = "",
+    summary: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    _check(rt, case_id, who, _complaint_manager)
+    day = parse_date(step_on)
+    if day is None:
+        return back(case_id, error="bad_date", anchor="#complaint")
+    if step not in tuple(ComplaintStepKind) or not summary.strip():
+        return back(case_id, error="bad_value", anchor="#complaint")
+    with transaction(rt.sessions) as s:
+        load_case(s, case_id=case_id, staff=who.staff, allowed=_complaint_manager)
+        row = staffdb.add_complaint_step(
+            s, case_id=case_id, author=who.name, step=ComplaintStepKind(step), step_on=day, summary=_text(summary)
+        )
+        staffdb.audit(
+            s, actor=who.name, action="create", record_type="complaint_step", record_id=row.id, detail=f"case {case_id}"
+        )
+    return back(case_id, "saved", anchor="#complaint")
+
+
+# ----- appointments (原則予約制)
+
+
+@router.post("/cases/{case_id}/appointments")
+async def offer(request: Request, case_id: int, who: FormStaffDep, rt: RuntimeDep, console: ConsoleDep) -> Response:
+    await anyio.to_thread.run_sync(_check, rt, case_id, who, staffdb.can_manage_case)
+    form = await request.form()
+    starts: list[dt.datetime] = []
+    for i in range(1, appointments.MAX_SLOTS + 1):
+        raw = form.get(f"slot{i}")
+        if isinstance(raw, str) and raw.strip():
+            when = parse_local(raw, console)
+            if when is None:
+                return back(case_id, error="bad_date", anchor="#appointments")
+            starts.append(when)
+    minutes_raw = form.get("minutes")
+    place_raw = form.get("place")
+    minutes = int(minutes_raw) if isinstance(minutes_raw, str) and minutes_raw.isdigit() else 30
+    place = place_raw.strip()[:128] if isinstance(place_raw, str) else ""
+    if not starts:
+        return back(case_id, error="no_slots", anchor="#appointments")
+    now = utcnow()
+    if any(x <= now for x in starts):
+        return back(case_id, error="past", anchor="#appointments")
+
+    def work() -> Response:
+        with transaction(rt.sessions) as s:
+            case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+            if case.status not in OPEN_CASE_STATUSES:
+                return back(case_id, error="closed")
+            if case.channel == staffdb.OFFICE_CHANNEL:
+                return back(case_id, error="no_channel")
+            clashes = [c for x in starts for c in staffdb.booked_overlapping(s, start=x, minutes=minutes)]
+            if clashes:
+                when = labels.local(clashes[0].starts_at, console.office_hours.tz, "ja")
+                url = f"/cases/{case_id}?error=overlap&detail={quote(when)}#appointments"
+                return RedirectResponse(url, status_code=303)
+        try:
+            ids = appointments.offer_appointments(
+                rt.sessions,
+                case_id=case_id,
+                starts=starts,
+                minutes=minutes,
+                place=place,
+                staff=who.name,
+                tz=console.office_hours.timezone,
+            )
+        except ValueError:
+            return back(case_id, error="bad_value", anchor="#appointments")
+        with transaction(rt.sessions) as s:
+            staffdb.audit(
+                s,
+                actor=who.name,
+                action="offer",
+                record_type="appointment",
+                record_id=ids[0] if ids else None,
+                detail=f"case {case_id}, {len(ids)} slot(s)",
+            )
+        return back(case_id, "offered", anchor="#appointments")
+
+    response = await anyio.to_thread.run_sync(work)
+    _wake(request)
+    return response
+
+
+@router.post("/cases/{case_id}/appointments/{slot_id}/cancel")
+def cancel_slot(case_id: int, slot_id: int, who: FormStaffDep, rt: RuntimeDep) -> RedirectResponse:
+    with transaction(rt.sessions) as s:
+        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
+        slot = staffdb.get_slot(s, slot_id=slot_id)
+        if slot is None or slot.case_id != case_id:
+            return back(case_id, error="bad_value", anchor="#appointments")
+        staffdb.cancel_slot(s, slot=slot)
+        staffdb.audit(s, actor=who.name, action="cancel", record_type="appointment", record_id=slot_id)
+    return back(case_id, "cancelled", anchor="#appointments")

@@ -1,0 +1,148 @@
+"""Japanese labels of the console (the UI is Japanese; code and data stay English) and small formatters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = "月火水木金土日"
+
+ROLES = {
+    "concierge": "コンシェルジュ",
+    "assistant": "補助スタッフ",
+    "supervisor": "管理者（スーパーバイザー）",
+    "auditor": "監査担当",
+}
+STATUSES = {
+    "new": "新規",
+    "in_progress": "対応中",
+    "waiting_parent": "保護者の返信待ち",
+    "resolved": "解決",
+    "referred": "関係機関へつなぎ済み",
+}
+PRIORITIES = {"urgent": "緊急", "normal": "通常"}
+KINDS = {"consultation": "相談", "complaint": "要望・苦情"}
+CHANNELS = {"line": "LINE", "email": "メール", "console": "コンソール", "telegram": "Telegram", "office": "窓口・電話"}
+LANGS = {"ja": "日本語", "en": "英語", "ko": "韓国語", "zh": "中国語", "vi": "ベトナム語"}
+BASES = {"consent": "同意", "life_safety": "生命・安全（同意なし）"}
+DELIVERY = {"pending": "送信待ち", "sent": "送信済み", "failed": "送信失敗"}
+AUTHORS = {"parent": "保護者", "bot": "Bot"}
+CONSENT = {"granted": "同意あり", "declined": "同意なし", "withdrawn": "同意取り消し済み", None: "記録なし"}
+SLOTS = {"offered": "提示中", "booked": "予約確定", "withdrawn": "取り下げ", "cancelled": "キャンセル"}
+COMPLAINT_STEPS = {"received": "受付", "handled": "対応", "reported": "結果報告"}
+COMPLAINT_METHODS = ("電話", "窓口", "メール", "LINE", "文書", "その他")
+SLA = {"ok": "目標内", "soon": "目標間近", "over": "目標超過", "none": "—"}
+ACTIONS = {
+    "view": "閲覧",
+    "export": "書き出し",
+    "edit": "編集",
+    "create": "作成",
+    "reply": "返信",
+    "note": "内部メモ",
+    "claim": "担当する",
+    "assign": "担当者の割り当て",
+    "release": "担当を外す",
+    "status": "状態の変更",
+    "resolve": "解決・Botに戻す",
+    "reclassify": "種別の変更",
+    "offer": "予約枠の提示",
+    "cancel": "予約の取り消し",
+    "login": "ログイン",
+    "login_failed": "ログイン失敗",
+    "login_locked": "ロック中のログイン",
+    "lockout": "アカウントのロック",
+    "logout": "ログアウト",
+    "session_expired": "セッション期限切れ",
+    "unlock": "ロック解除",
+    "link_telegram": "Telegram連携",
+    "password": "パスワード変更",
+}
+RECORD_TYPES = {
+    "case": "ケース",
+    "queue": "受付一覧",
+    "transcript": "やりとり",
+    "note": "内部メモ",
+    "consultation_record": "相談記録",
+    "support_entry": "支援記録",
+    "conference": "ケース会議記録",
+    "referral": "つなぎ（関係機関）",
+    "complaint_step": "苦情対応経過",
+    "appointment": "予約",
+    "calendar": "予約カレンダー",
+    "records": "記録一覧",
+    "complaints": "要望・苦情一覧",
+    "staff": "職員アカウント",
+    "audit": "監査ログ",
+    "session": "セッション",
+}
+VIA = {"web": "コンソール", "telegram": "Telegram", "cli": "コマンド"}
+
+FORBIDDEN = "この画面・操作はあなたの役割では利用できません。必要な場合は管理者に相談してください。"
+CSRF = "フォームの有効期限が切れたか、不正な送信の可能性があります。画面を開き直してからもう一度お試しください。"
+NOT_FOUND = "お探しのページまたはケースは見つかりませんでした。"
+
+
+def local(value: dt.datetime | dt.date | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(tz)
+    if fmt == "ja":
+        w = WEEKDAYS[value.weekday()]
+        if isinstance(value, dt.datetime):
+            return f"{value.month}月{value.day}日({w}) {value:%H:%M}"
+        return f"{value.month}月{value.day}日({w})"
+    return value.strftime(fmt)
+
+
+def duration(minutes: float | int | None) -> str:
+    if minutes is None:
+        return "—"
+    m = int(minutes)
+    if m < 60:
+        return f"{m}分"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}時間{m}分" if m else f"{h}時間"
+    d, h = divmod(h, 24)
+    return f"{d}日{h}時間" if h else f"{d}日"
+
+
+def author(value: str, names: dict[str, str] | None = None) -> str:
+    if value.startswith("staff:"):
+        user = value.split(":", 1)[1]
+        name = (names or {}).get(user)
+        return f"職員 {name}（{user}）" if name else f"職員 {user}"
+    return AUTHORS.get(value, value)
+
+
+MESSAGES = {
+    "empty": "本文を入力してください。",
+    "too_long": "長すぎます（5,000文字まで）。",
+    "closed": "このケースは終了しています。",
+    "no_channel": "このケースは窓口・電話で受け付けたため、チャットでは返信できません。",
+    "bad_date": "日付・時刻の形式が正しくありません。",
+    "past": "予約枠は未来の日時を指定してください。",
+    "no_slots": "予約枠を1つ以上入力してください。",
+    "overlap": "既に確定した予約と重なる枠があります：{detail}",
+    "bad_value": "入力内容を確認してください。",
+    "sent": "返信を送信キューに入れました。",
+    "noted": "内部メモを保存しました（保護者には送信されません）。",
+    "saved": "保存しました。",
+    "offered": "予約枠を保護者に送りました。",
+    "claimed": "担当になりました。",
+    "assigned": "担当者を割り当てました。",
+    "released": "担当を外しました。",
+    "status": "状態を変更しました。",
+    "resolved": "ケースを終了し、会話をBotに戻しました。",
+    "reclassified": "種別を「要望・苦情」に変更し、苦情受付担当に回しました。",
+    "complaint_opened": "要望・苦情のケースを受け付け、苦情受付担当に回しました。",
+    "cancelled": "予約を取り消しました。保護者への連絡は返信欄からお願いします。",
+    "staff_created": "職員アカウントを作成しました。",
+    "staff_updated": "職員アカウントを更新しました。",
+    "bad_username": "ユーザー名は半角英小文字・数字・._- で10文字以内にしてください。",
+    "exists": "そのユーザー名は既に使われています。",
+    "weak_password": "パスワードは10文字以上にしてください。",
+    "mismatch": "確認用のパスワードが一致しません。",
+    "telegram_taken": "そのTelegramユーザーは別の職員に連携されています。",
+}

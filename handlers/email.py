@@ -1,0 +1,703 @@
+"""The email channel: IMAP intake of the concierge mailbox, SMTP replies in the parent's thread.
+
+Intake (`MailPoller`): UNSEEN messages are fetched with BODY.PEEK, stored as inbound events (attachments
+removed first) and only then flagged \\Seen or moved to IMAP_PROCESSED_FOLDER, so a crash in between
+means the message is fetched again and the event store's (channel, key) uniqueness drops the copy: no
+extra table for "last UID". IDLE is used where the server offers it, renewed with a full search every
+EMAIL_POLL_SECONDS (and at least every 5 minutes) as a safety net; without IDLE it polls every
+EMAIL_POLL_SECONDS. Mail already marked \\Seen (read by a person in the intake folder) is not fetched.
+
+Replies (`EmailAdapter.deliver`): one plain-text mail per delivery, threaded with In-Reply-To/References
+from the parent's mail (kept in the event's context), Auto-Submitted: auto-replied on the bot's answers.
+Concierge replies have no context: they follow the last mail sent to that parent (each sent mail leaves
+its headers in its outbound row's context) or start a fresh mail with a clear subject.
+
+Never answered: automated mail (Auto-Submitted, Precedence, List-*, bounces, daemons, no-reply), our own
+address, and a sender who already got EMAIL_MAX_REPLIES_PER_HOUR automatic replies in the last hour.
+Logs carry reasons, counts and error class names, never addresses or text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiosmtplib
+import anyio
+from imapclient import IMAPClient  # type: ignore[import-untyped]
+from imapclient.imapclient import DELETED, SEEN, SocketTimeout  # type: ignore[import-untyped]
+from sqlalchemy import func, update
+from sqlmodel import col, select
+
+from bot.channels import ChannelPlugin
+from handlers import mail_parse
+from handlers.inbox import IncomingEvent
+from handlers.types import Delivery, DeliveryError, InboundKind, InboundMessage, Parsed, Reply, ReplyKind, render_plain
+from knowledge.language import detect_language
+from storage.db import SessionFactory, transaction
+from storage.models import Contact, ConversationState, ConversationStateName, OutboundMessage, utcnow
+
+if TYPE_CHECKING:
+    from bot.settings import EmailSettings, Settings
+    from handlers.inbox import Inbox
+
+CHANNEL = "email"
+log = logging.getLogger("concierge.email")
+T = TypeVar("T")
+
+MAX_REFERENCES = 10  # ids kept in References: the first one and the latest ones
+SUBJECT_MAX = 200
+SMTP_TIMEOUT = 60.0
+IDLE_RENEW = 300.0  # re-issue IDLE well within the 29 minutes of RFC 2177 (and NAT idle timeouts)
+MAX_FETCH_BYTES = 40_000_000  # larger messages: only the headers are fetched (the rest is an attachment)
+
+EMAIL_TEXTS: dict[str, dict[str, str]] = {
+    "ja": {
+        "from_name": "はこだてキッズプラザ 子育て支援コンシェルジュ",
+        "subject": "子育て支援コンシェルジュからのご連絡",
+        "reply_yes_no": "このメールに「はい」か「いいえ」とご返信ください。",
+        "reply_number": "このメールに番号（1〜{n}）だけを書いてご返信ください。",
+        "reply_handoff": "相談員（保育士）と話したいときは、このメールに「相談員と話したい」とご返信ください。",
+        "related": "関連するご質問（知りたいことをそのまま書いてご返信ください）：",
+        "footer_bot": (
+            "このメールは、はこだてキッズプラザ 子育て支援コンシェルジュの自動応答です。\n"
+            "このメールに返信して、続けてご質問いただけます。"
+        ),
+        "footer_staff": "はこだてキッズプラザ 子育て支援コンシェルジュ\nこのメールに返信してお返事いただけます。",
+        "attachment": "［添付ファイル{n}件を受け取りました（内容は保存していません）］",
+    },
+    "en": {
+        "from_name": "Hakodate Kids Plaza Child-rearing Concierge",
+        "subject": "A message from the child-rearing support concierge",
+        "reply_yes_no": 'Please reply "yes" or "no" to this email.',
+        "reply_number": "Please reply to this email with just the number (1-{n}).",
+        "reply_handoff": 'To talk to a concierge, reply "talk to a person" to this email.',
+        "related": "Related questions (reply with what you want to know):",
+        "footer_bot": (
+            "This is an automatic reply from the Hakodate Kids Plaza child-rearing support concierge.\n"
+            "Reply to this email to ask more."
+        ),
+        "footer_staff": "Hakodate Kids Plaza child-rearing support concierge\nReply to this email to answer.",
+        "attachment": "[{n} attachment(s) received (not stored)]",
+    },
+}
+
+
+def et(lang: str, key: str, **values: object) -> str:
+    table = EMAIL_TEXTS.get(lang) or EMAIL_TEXTS["en"]
+    return table[key].format(**values)
+
+
+# ----- the thread a reply belongs to
+
+
+@dataclass(frozen=True)
+class Thread:
+    """Where a mail sits in a conversation: the message it answers and that message's References chain.
+    Stored as Parsed.context (the parent's mail) and, after sending, in the outbound row (our mail)."""
+
+    message_id: str | None
+    references: tuple[str, ...] = ()
+    subject: str = ""  # without Re:/Fwd: prefixes
+    address: str | None = None
+    lang: str | None = None
+    sent: bool = False  # True: this records a mail we sent
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": 1,
+                "message_id": self.message_id,
+                "references": list(self.references),
+                "subject": self.subject,
+                "from": self.address,
+                "lang": self.lang,
+                "sent": self.sent,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, data: str | None) -> Thread | None:
+        if not data:
+            return None
+        try:
+            d = json.loads(data)
+            ids = mail_parse.message_ids(str(d.get("message_id") or ""))
+            refs = tuple(r for ref in d.get("references") or [] for r in mail_parse.message_ids(str(ref)))
+            return cls(
+                message_id=ids[0] if ids else None,
+                references=refs,
+                subject=str(d.get("subject") or "")[:SUBJECT_MAX],
+                address=d.get("from"),
+                lang=d.get("lang"),
+                sent=bool(d.get("sent")),
+            )
+        except (ValueError, TypeError, AttributeError):
+            return None
+
+    def reply_headers(self) -> tuple[str | None, list[str]]:
+        """In-Reply-To and References for a mail answering this thread's tip."""
+        if self.message_id is None:
+            return None, []
+        chain = [r for r in self.references if r != self.message_id] + [self.message_id]
+        if len(chain) > MAX_REFERENCES:
+            chain = chain[:1] + chain[-(MAX_REFERENCES - 1) :]
+        return self.message_id, chain
+
+
+# ----- the adapter
+
+
+class EmailAdapter:
+    """Parses stored mail for the engine and sends replies by SMTP."""
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        settings: EmailSettings,
+        sessions: SessionFactory,
+        *,
+        question_for: Callable[[str, str], str | None] | None = None,
+    ) -> None:
+        if not settings.email_address or not mail_parse.normalise_address(settings.email_address):
+            raise ValueError("EMAIL_ADDRESS must be set to the concierge mailbox's address")
+        if not settings.smtp_host:
+            raise ValueError("SMTP_HOST must be set for the email channel")
+        self.settings = settings
+        self.sessions = sessions
+        self.address = mail_parse.normalise_address(settings.email_address) or ""
+        self.domain = self.address.rsplit("@", 1)[1]
+        others = (mail_parse.normalise_address(settings.imap_user), mail_parse.normalise_address(settings.smtp_user))
+        self.own = {self.address} | {a for a in others if a}
+        self.question_for = question_for
+
+    # ----- inbound
+    def parse_event(self, payload: str) -> Parsed:
+        try:
+            data = json.loads(payload)
+            raw = base64.b64decode(data["raw"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("email event unreadable")
+            return Parsed(None)
+        mail = mail_parse.parse_mail(raw)
+        reason = mail.automated
+        if reason is None and mail.sender in self.own:
+            reason = "own-address"
+        if reason is None and mail.sender and self._over_limit(mail.sender):
+            reason = "rate-limit"
+        if reason is not None or mail.sender is None:
+            log.info("email not answered: %s", reason)
+            return Parsed(None)
+        sender = mail.sender
+        subject, was_reply = mail_parse.clean_subject(mail.subject)
+        text = _text_for_engine(subject, mail.body, subject_is_stale=was_reply)
+        kind, media_type = InboundKind.TEXT, None
+        if mail.attachments:
+            if not text:
+                kind = InboundKind.MEDIA
+                image = all(a.content_type.startswith("image/") for a in mail.attachments)
+                media_type = "image" if image else "file"
+            elif self._held_by_person(sender):
+                # The case transcript should say that something came with the words (staff can look in the
+                # mailbox); a FAQ question is matched without the note.
+                text = f"{text}\n{et('ja', 'attachment', n=len(mail.attachments))}"
+        references = mail.references or ((mail.in_reply_to,) if mail.in_reply_to else ())
+        lang = mail.content_language or detect_language(text or subject)
+        thread = Thread(mail.message_id, references, subject[:SUBJECT_MAX], sender, lang)
+        message = InboundMessage(
+            channel=CHANNEL,
+            sender_id=sender,
+            text=text or None,
+            kind=kind,
+            lang_hint=mail.content_language,
+            media_type=media_type,
+        )
+        return Parsed(message=message, context=thread.to_json())
+
+    def _over_limit(self, address: str) -> bool:
+        limit = self.settings.email_max_replies_per_hour
+        if limit <= 0:
+            return False
+        return recent_auto_replies(self.sessions, recipient=address) >= limit
+
+    def _held_by_person(self, address: str) -> bool:
+        with self.sessions() as s:
+            state = s.exec(
+                select(ConversationState.state)
+                .join(Contact, col(Contact.id) == col(ConversationState.contact_id))
+                .where(Contact.channel == CHANNEL, Contact.external_id == address)
+            ).first()
+        return state in (ConversationStateName.HANDOFF, ConversationStateName.URGENT)
+
+    # ----- outbound
+    async def deliver(self, delivery: Delivery) -> None:
+        recipient = mail_parse.normalise_address(delivery.recipient)
+        if recipient is None or recipient != delivery.recipient.strip().lower():
+            raise DeliveryError("invalid recipient", retry=False)
+        thread = Thread.from_json(delivery.context)
+        if thread is None:  # a concierge reply (or the case's end): follow the last mail to this parent
+            thread = await anyio.to_thread.run_sync(self._last_thread, recipient)
+        message, sent = self.compose(delivery, recipient, thread)
+        await self._send(message, recipient)
+        await anyio.to_thread.run_sync(self._remember, delivery.retry_key, sent)
+
+    def compose(self, delivery: Delivery, recipient: str, thread: Thread | None) -> tuple[EmailMessage, Thread]:
+        """The mail for a delivery, and the thread record it leaves behind."""
+        replies = delivery.replies
+        lang = (replies[0].lang if replies else None) or (thread.lang if thread else None) or "ja"
+        staff = any(r.meta.get("from") == "staff" for r in replies)
+        kinds = {r.kind for r in replies}
+        tag = (
+            "consent"
+            if ReplyKind.CONSENT in kinds
+            else "clarify"
+            if ReplyKind.CLARIFY in kinds
+            else "staff"
+            if staff
+            else "reply"
+        )
+        # The kind in our Message-ID tells a person reading headers (and any later routing) what a reply answers.
+        message_id = f"<kc.{tag}.{_safe_id(delivery.retry_key)}@{self.domain}>"
+        in_reply_to, references = thread.reply_headers() if thread else (None, [])
+        topic = thread.subject if thread else ""
+        base = topic or et(lang, "subject")
+        subject = f"Re: {topic}" if topic else base
+
+        msg = EmailMessage(policy=policy.SMTP)
+        msg["From"] = Address(display_name=et(lang, "from_name"), addr_spec=self.address)
+        msg["To"] = recipient
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=9))))
+        msg["Message-ID"] = message_id
+        if in_reply_to:
+            msg["In-Reply-To"] = in_reply_to
+            msg["References"] = " ".join(references)
+        if not staff:
+            msg["Auto-Submitted"] = "auto-replied"  # RFC 3834: tells other robots not to answer
+        msg["X-Auto-Response-Suppress"] = "All"  # and asks Exchange not to send out-of-office replies
+        msg.set_content(self.render(replies, lang, staff=staff), charset="utf-8", cte="base64")
+        msg["Content-Language"] = lang  # after set_content, which clears Content-* headers
+        sent = Thread(message_id, tuple(references), base, recipient, lang, sent=True)
+        return msg, sent
+
+    def render(self, replies: list[Reply], lang: str, *, staff: bool) -> str:
+        """Readable plain text: each reply as render_plain shows it, buttons turned into what to write back."""
+        blocks: list[str] = []
+        for reply in replies:
+            blocks.append(_email_wording(render_plain(replace(reply, choices=())), lang))
+            blocks += self._choice_help(reply, lang)
+        footer = et(lang, "footer_staff" if staff else "footer_bot")
+        return "\n\n".join(b for b in blocks if b.strip()) + f"\n\n-- \n{footer}\n"
+
+    def _choice_help(self, reply: Reply, lang: str) -> list[str]:
+        out: list[str] = []
+        faq = [c for c in reply.choices if c.data.startswith("faq:")]
+        if reply.kind == ReplyKind.CONSENT:
+            out.append(et(lang, "reply_yes_no"))
+        elif reply.kind == ReplyKind.CLARIFY and faq:
+            out.append(et(lang, "reply_number", n=len(faq)))
+        elif faq:
+            questions = []
+            for c in faq:
+                full = self.question_for(c.data[4:], lang) if self.question_for else None
+                questions.append(f"・{full or c.label}")
+            out.append(et(lang, "related") + "\n" + "\n".join(questions))
+        if any(c.data == "handoff" or c.data.startswith("handoff:") for c in reply.choices):
+            out.append(et(lang, "reply_handoff"))
+        return out
+
+    async def _send(self, message: EmailMessage, recipient: str) -> None:
+        cfg = self.settings
+        security = cfg.smtp_security
+        try:
+            await aiosmtplib.send(
+                message,
+                sender=self.address,
+                recipients=[recipient],
+                hostname=cfg.smtp_host,
+                port=cfg.smtp_port,
+                username=cfg.smtp_user or None,
+                password=cfg.smtp_password.get_secret_value() if cfg.smtp_password else None,
+                use_tls=security == "ssl",
+                start_tls=security == "starttls",
+                tls_context=ssl.create_default_context() if security != "none" else None,
+                timeout=SMTP_TIMEOUT,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            raise DeliveryError(f"SMTP {codes[0] if codes else '?'}", retry=all(_temporary(c) for c in codes)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise DeliveryError(f"SMTP {exc.code}", retry=_temporary(exc.code)) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(type(exc).__name__, retry=True) from exc
+
+    def _last_thread(self, recipient: str) -> Thread | None:
+        """The latest thread with this parent: what we last sent (or were about to answer)."""
+        with self.sessions() as s:
+            rows = s.exec(
+                select(OutboundMessage.context)
+                .where(
+                    OutboundMessage.channel == CHANNEL,
+                    OutboundMessage.recipient == recipient,
+                    col(OutboundMessage.context).is_not(None),
+                )
+                .order_by(col(OutboundMessage.id).desc())
+                .limit(20)
+            ).all()
+        for context in rows:
+            thread = Thread.from_json(context)
+            if thread is not None and thread.message_id is not None:
+                return thread
+        return None
+
+    def _remember(self, retry_key: str, sent: Thread) -> None:
+        """Leave the sent mail's headers on its outbound row: the next concierge reply follows it."""
+        try:
+            with transaction(self.sessions) as s:
+                s.execute(
+                    update(OutboundMessage)
+                    .where(col(OutboundMessage.retry_key) == retry_key, col(OutboundMessage.channel) == CHANNEL)
+                    .values(context=sent.to_json())
+                )
+        except Exception as exc:  # the mail is out; a lost record only costs threading of a later reply
+            log.warning("email thread record not saved: %s", type(exc).__name__)
+
+
+# The engine's texts speak of a chat ("このトークで", "in this chat"); in a mail they should say mail.
+_WORDING = {
+    "ja": [
+        (
+            "このチャットでは文字のメッセージだけを読み取れます",
+            "メールでは本文の文字だけを読み取れます（添付ファイルは開きません）",
+        ),
+        ("このトークで", "このメールで"),
+        ("このチャットでの", "メールでの"),
+        ("このチャットの", "メールの"),
+    ],
+    "en": [
+        (
+            "this chat can only read text messages",
+            "we can only read the text of your email (attachments are not opened)",
+        ),
+        ("nothing in this chat is recorded", "nothing in your emails is recorded"),
+        ("in this chat", "by email"),
+    ],
+}
+
+
+def _email_wording(text: str, lang: str) -> str:
+    for chat, mail in _WORDING.get(lang, []):
+        text = text.replace(chat, mail)
+    return text
+
+
+def recent_auto_replies(sessions: SessionFactory, *, recipient: str, within: dt.timedelta | None = None) -> int:
+    """Automatic replies (not concierge replies, which belong to a case) queued for `recipient` lately."""
+    since = utcnow() - (within or dt.timedelta(hours=1))
+    with sessions() as s:
+        count = s.exec(
+            select(func.count())
+            .select_from(OutboundMessage)
+            .where(
+                OutboundMessage.channel == CHANNEL,
+                OutboundMessage.recipient == recipient,
+                col(OutboundMessage.case_id).is_(None),
+                col(OutboundMessage.created_at) >= since,
+            )
+        ).one()
+    return int(count)
+
+
+def _temporary(code: int) -> bool:
+    return 400 <= code < 500 or code < 0  # aiosmtplib uses -1 when the server said nothing usable
+
+
+def _safe_id(value: str) -> str:
+    """The retry key as a Message-ID part: deterministic, so a resent mail keeps its id; short enough that
+    the header stays on one line."""
+    kept = "".join(ch for ch in value if ch.isascii() and ch.isalnum())
+    return kept[:40] if len(kept) >= 8 else hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def _text_for_engine(subject: str, body: str, *, subject_is_stale: bool) -> str:
+    """Subject and body both inform the match; a "Re:" subject only repeats the thread's topic, so a reply's
+    own words stand alone (「はい」 must reach the engine as 「はい」)."""
+    subject = subject.strip()
+    body = body.strip()
+    if not body:
+        return subject
+    if not subject or subject_is_stale:
+        return body
+    if _fold(subject) in _fold(body):
+        return body
+    return f"{subject}\n{body}"
+
+
+def _fold(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+# ----- intake
+
+
+class MailPoller:
+    """Fetches new mail from the concierge mailbox into the inbox. The IMAP client is blocking and used from
+    one worker thread at a time; the asyncio side only schedules and waits."""
+
+    def __init__(
+        self,
+        settings: EmailSettings,
+        inbox: Inbox,
+        *,
+        use_idle: bool = True,
+        idle_renew: float = IDLE_RENEW,
+        max_fetch_bytes: int = MAX_FETCH_BYTES,
+    ) -> None:
+        if not settings.imap_host or not settings.imap_user or settings.imap_password is None:
+            raise ValueError("IMAP_HOST, IMAP_USER and IMAP_PASSWORD must be set for the email channel")
+        self.settings = settings
+        self.inbox = inbox
+        # imapclient logs whole IMAP exchanges (message text, addresses) at DEBUG: never let them through.
+        for name in ("imapclient", "imapclient.imaplib"):
+            logging.getLogger(name).setLevel(max(logging.getLogger(name).level, logging.INFO))
+        self.use_idle = use_idle
+        self.idle_renew = idle_renew
+        self.max_fetch_bytes = max_fetch_bytes
+        self._client: Any = None
+        self._uidvalidity: int | None = None
+        self._idling = False
+        self._stopping = False
+        self._can_idle = False
+        self._can_move = False
+        self._can_uidplus = False
+
+    # ----- blocking IMAP work (worker thread)
+    def connect(self) -> None:
+        cfg = self.settings
+        context = ssl.create_default_context() if cfg.imap_security != "none" else None
+        client = IMAPClient(
+            cfg.imap_host,
+            port=cfg.imap_port,
+            ssl=cfg.imap_security == "ssl",
+            ssl_context=context,
+            timeout=SocketTimeout(connect=15.0, read=60.0),
+        )
+        try:
+            if cfg.imap_security == "starttls":
+                client.starttls(context)
+            assert cfg.imap_password is not None
+            client.login(cfg.imap_user, cfg.imap_password.get_secret_value())
+            folder = client.select_folder(cfg.imap_folder)
+            uidvalidity = int(folder.get(b"UIDVALIDITY", 0))
+            if self._uidvalidity is not None and uidvalidity != self._uidvalidity:
+                log.info("email folder UIDVALIDITY changed; unseen mail is searched again")
+            self._uidvalidity = uidvalidity
+            if cfg.imap_processed_folder and not client.folder_exists(cfg.imap_processed_folder):
+                client.create_folder(cfg.imap_processed_folder)
+            self._can_idle = self.use_idle and bool(client.has_capability("IDLE"))
+            self._can_move = bool(client.has_capability("MOVE"))
+            self._can_uidplus = bool(client.has_capability("UIDPLUS"))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+            raise
+        self._client = client
+        self._idling = False
+
+    def disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if self._idling:
+                client.shutdown()
+            else:
+                client.logout()
+        except Exception:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+        self._idling = False
+
+    def _ensure(self) -> Any:
+        if self._client is None:
+            self.connect()
+        return self._client
+
+    def pending(self) -> list[int]:
+        """UIDs of unprocessed messages, oldest first."""
+        client = self._ensure()
+        return sorted(int(u) for u in client.search(["UNSEEN", "UNDELETED"]))
+
+    def store(self, uid: int) -> bool:
+        """Fetch one message (attachments removed) into the inbox; True when it was new. Not yet marked."""
+        client = self._ensure()
+        meta = client.fetch([uid], ["RFC822.SIZE"]).get(uid)
+        if meta is None:
+            return False  # gone (expunged by someone else)
+        size = int(meta.get(b"RFC822.SIZE", 0))
+        if size > self.max_fetch_bytes:
+            header = client.fetch([uid], ["BODY.PEEK[HEADER]"]).get(uid, {}).get(b"BODY[HEADER]", b"")
+            raw = _oversize_stub(bytes(header), size)
+        else:
+            raw = bytes(client.fetch([uid], ["BODY.PEEK[]"]).get(uid, {}).get(b"BODY[]", b""))
+            raw = mail_parse.strip_attachments(raw)
+        return self.inbox.accept(CHANNEL, [self._event(uid, raw, size)]) > 0
+
+    def _event(self, uid: int, raw: bytes, size: int) -> IncomingEvent:
+        try:
+            headers = BytesHeaderParser(policy=policy.compat32).parsebytes(mail_parse.header_block(raw))
+            ids = mail_parse.message_ids(str(headers.get("Message-ID", "")))
+            sender = mail_parse.normalise_address(mail_parse.decode_header_value(str(headers.get("From", ""))))
+        except Exception:
+            ids, sender = [], None
+        if ids:
+            key = "mid:" + hashlib.sha256(ids[0].encode("utf-8", "surrogateescape")).hexdigest()
+        else:
+            key = f"uid:{self._uidvalidity}:{uid}"
+        payload = json.dumps(
+            {"raw": base64.b64encode(raw).decode("ascii"), "uid": uid, "uidvalidity": self._uidvalidity, "size": size}
+        )
+        return IncomingEvent(event_key=key, sender_key=f"email:{sender or 'unknown'}"[:255], payload=payload)
+
+    def mark(self, uid: int) -> None:
+        """Processed: move to the processed folder, or flag \\Seen."""
+        client = self._ensure()
+        folder = self.settings.imap_processed_folder
+        if not folder:
+            client.add_flags([uid], [SEEN])
+        elif self._can_move:
+            client.move([uid], folder)
+        else:
+            client.copy([uid], folder)
+            client.add_flags([uid], [DELETED])
+            if self._can_uidplus:
+                client.uid_expunge([uid])
+            else:
+                client.expunge()
+
+    def poll_once(self) -> int:
+        """Store and mark every unseen message; the number of new events."""
+        new = 0
+        for uid in self.pending():
+            if self._stopping:
+                break
+            if self.store(uid):
+                new += 1
+            self.mark(uid)
+        if new:
+            log.info("email intake: %d new", new)
+        return new
+
+    def _idle_start(self) -> None:
+        self._ensure().idle()
+        self._idling = True
+
+    def _idle_check(self, timeout: float) -> list[Any]:
+        return list(self._client.idle_check(timeout=timeout))
+
+    def _idle_done(self) -> None:
+        if self._client is not None and self._idling:
+            self._idling = False
+            self._client.idle_done()
+
+    # ----- the task
+    async def run(self) -> None:
+        """Until cancelled: poll, wake the inbox, wait (IDLE or sleep); reconnect with backoff on errors."""
+        delay = 1.0
+        while True:
+            try:
+                if await self._blocking(self.poll_once):
+                    self.inbox.wake()
+                delay = 1.0
+                await self._wait()
+            except Exception as exc:
+                log.warning("email intake failed: %s; retrying in %.0f s", type(exc).__name__, delay)
+                await self._blocking(self.disconnect)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 300.0)
+
+    async def _wait(self) -> None:
+        period = max(0.5, self.settings.email_poll_seconds)
+        if not self._can_idle:
+            await asyncio.sleep(period)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(period, self.idle_renew)
+        await self._blocking(self._idle_start)
+        quick_empty = 0
+        while loop.time() < deadline:
+            started = loop.time()
+            responses = await self._blocking(lambda: self._idle_check(1.0))
+            if any(not _keepalive(r) for r in responses):
+                break
+            # A closed socket answers at once with nothing: do not spin on it.
+            quick_empty = quick_empty + 1 if not responses and loop.time() - started < 0.5 else 0
+            if quick_empty >= 3:
+                raise ConnectionError("IMAP connection closed during IDLE")
+        await self._blocking(self._idle_done)
+
+    async def _blocking(self, fn: Callable[[], T]) -> T:
+        """Run IMAP work in a thread. A cancelled task still waits for the thread (a native cancel would
+        abandon it mid-command): the client is never used by two threads, and `close` comes after."""
+        future = asyncio.ensure_future(anyio.to_thread.run_sync(fn))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            self._stopping = True  # poll_once stops after the message in hand
+            with contextlib.suppress(Exception):
+                await future
+            raise
+
+    async def close(self) -> None:
+        await anyio.to_thread.run_sync(self.disconnect)
+
+
+def _keepalive(response: Any) -> bool:
+    return isinstance(response, tuple) and bool(response) and response[0] == b"OK"
+
+
+def _oversize_stub(header: bytes, size: int) -> bytes:
+    """A message too large to fetch: its headers, with the body standing for one attachment."""
+    msg = BytesHeaderParser(policy=policy.compat32).parsebytes(header)
+    for name in ("Content-Type", "Content-Transfer-Encoding", "Content-Disposition"):
+        del msg[name]
+    msg["Content-Type"] = "application/octet-stream"
+    msg["Content-Disposition"] = "attachment"
+    msg["X-Concierge-Attachment-Size"] = str(size)
+    msg.set_payload("")
+    return msg.as_bytes()
+
+
+# ----- wiring
+
+
+def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
+    """The channel for bot.channels: the adapter, and the intake task for the app's lifetime."""
+    kb = inbox.engine.kb
+
+    def question_for(entry_id: str, lang: str) -> str | None:
+        entry = kb.entries.get(entry_id)
+        if entry is None:
+            return None
+        questions = entry.questions.get(lang) or entry.questions.get("ja") or []
+        return questions[0] if questions else None
+
+    adapter = EmailAdapter(settings.email, inbox.sessions, question_for=question_for)
+    poller = MailPoller(settings.email, inbox)
+    return ChannelPlugin(adapter=adapter, tasks=[poller.run], close=poller.close)

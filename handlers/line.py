@@ -1,0 +1,649 @@
+"""The LINE channel: the signed webhook route, the adapter that parses stored events and delivers replies
+through the Messaging API (line-bot-sdk v3, async), and the rich menu upload.
+
+The route only verifies, stores and acknowledges (LINE counts a webhook as timed out after about 2 s); the
+inbox loop parses and answers later. Replies go out with the event's reply token first (free), then as
+pushes carrying `X-Line-Retry-Key` so a retried push is not sent twice. Logs carry counts, status codes and
+error class names only: never message text, user ids or request bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from linebot.v3.messaging import (  # type: ignore[import-untyped]
+    ApiException,
+    AsyncApiClient,
+    AsyncMessagingApi,
+    AsyncMessagingApiBlob,
+    Configuration,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    RichMenuRequest,
+    ShowLoadingAnimationRequest,
+)
+
+from bot.channels import ChannelPlugin
+from handlers.inbox import IncomingEvent
+from handlers.types import (
+    Choice,
+    ContactCard,
+    Delivery,
+    DeliveryError,
+    InboundKind,
+    InboundMessage,
+    Parsed,
+    Reply,
+)
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from handlers.inbox import Inbox
+
+CHANNEL = "line"
+WEBHOOK_PATH = "/webhooks/line"
+RICHMENU_JSON = Path(__file__).resolve().parent.parent / "bot" / "richmenu.json"
+RICHMENU_IMAGE = RICHMENU_JSON.with_suffix(".png")
+
+# Limits of the Messaging API (checked in its reference, November 2026).
+MAX_MESSAGES = 5  # message objects per reply or push request
+MAX_TEXT = 5000  # characters of one text message (UTF-16 code units, as LINE counts)
+MAX_QUICK_REPLY = 13
+MAX_LABEL = 20  # quick-reply and button labels
+MAX_POSTBACK_DATA = 300
+MAX_ALT_TEXT = 400
+MAX_URI = 1000
+MAX_CAROUSEL = 12
+
+MEDIA_TYPES = frozenset({"image", "video", "audio", "file", "location"})
+LOADING_SECONDS = 10  # 5..60 in steps of 5; the indicator disappears as soon as our reply arrives
+LOADING_AGAIN_AFTER = 5.0  # seconds: a chat that was just shown the animation is not asked again
+MAX_LOADING_IN_FLIGHT = 64  # best-effort: beyond this, no animation rather than a pile of requests
+
+log = logging.getLogger("concierge.line")
+
+_LABELS = {
+    "ja": {
+        "call": "電話する",
+        "mail": "メールする",
+        "web": "ウェブサイト",
+        "tel": "電話",
+        "fax": "FAX",
+        "cards": "連絡先",
+    },
+    "en": {"call": "Call", "mail": "Email", "web": "Website", "tel": "Tel", "fax": "Fax", "cards": "Contacts"},
+}
+
+
+# ----- signature and webhook body
+
+
+def signature_ok(secret: bytes, body: bytes, signature: str | None) -> bool:
+    """X-Line-Signature is base64(HMAC-SHA256(channel secret, raw body)); compared in constant time."""
+    if not signature:
+        return False
+    expected = base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, signature.strip().encode("ascii", "replace"))
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature LINE would send for `body` (tests, benchmarks, local tools)."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+class WebhookFormatError(ValueError):
+    """A correctly signed body that is not a LINE webhook (the message never quotes the body)."""
+
+
+def split_events(body: bytes) -> list[IncomingEvent]:
+    """One stored event per webhook event, keyed by `webhookEventId` so a redelivery is stored once."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise WebhookFormatError("body is not valid JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise WebhookFormatError("body must be an object with an 'events' array")
+    out: list[IncomingEvent] = []
+    for i, event in enumerate(data["events"]):
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise WebhookFormatError(f"event {i} is not an object with a 'type'")
+        payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        key = event.get("webhookEventId")
+        if not isinstance(key, str) or not key:
+            # Every current event has one; without it, identical redeliveries still collapse.
+            key = "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+        out.append(IncomingEvent(event_key=key[:255], sender_key=_sender_key(event), payload=payload))
+    return out
+
+
+def _chat_id(source: dict[str, Any]) -> str | None:
+    """The id a reply goes to: the group or room for group chats, else the user."""
+    kind = source.get("type")
+    value = source.get("groupId") if kind == "group" else source.get("roomId") if kind == "room" else None
+    value = value or source.get("userId")
+    return value if isinstance(value, str) and value else None
+
+
+def _sender_key(event: dict[str, Any]) -> str:
+    source = event.get("source")
+    chat = _chat_id(source) if isinstance(source, dict) else None
+    return f"{CHANNEL}:{chat or '-'}"[:255]
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `limit` (from Content-Length when given)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        return None
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            return None
+    return bytes(buf)
+
+
+# ----- rendering replies as LINE message objects
+
+
+def utf16_len(text: str) -> int:
+    """LINE counts characters in UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` UTF-16 units, with an ellipsis when cut."""
+    if utf16_len(text) <= limit:
+        return text
+    out, used = [], 0
+    for ch in text:
+        n = 2 if ord(ch) > 0xFFFF else 1
+        if used + n > limit - 1:
+            break
+        out.append(ch)
+        used += n
+    return "".join(out) + "…"
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Pieces of at most `limit` UTF-16 units, cut after a line break where one is near the end."""
+    pieces: list[str] = []
+    rest = text
+    while utf16_len(rest) > limit:
+        end, used = 0, 0
+        for i, ch in enumerate(rest):
+            n = 2 if ord(ch) > 0xFFFF else 1
+            if used + n > limit:
+                break
+            used += n
+            end = i + 1
+        newline = rest.rfind("\n", 0, end)
+        if newline >= end // 2:
+            end = newline + 1
+        pieces.append(rest[:end].rstrip("\n"))
+        rest = rest[end:]
+    if rest or not pieces:
+        pieces.append(rest)
+    return [p if p.strip() else "…" for p in pieces]
+
+
+def quick_reply(choices: Sequence[Choice]) -> dict[str, Any] | None:
+    """Postback buttons (at most 13); a choice whose data is too long for LINE is left out."""
+    items = []
+    for choice in choices:
+        if len(choice.data) > MAX_POSTBACK_DATA:
+            log.warning("quick reply item dropped: postback data too long (%d)", len(choice.data))
+            continue
+        label = clip(choice.label, MAX_LABEL)
+        action = {"type": "postback", "label": label, "data": choice.data, "displayText": choice.label[:300]}
+        items.append({"type": "action", "action": action})
+        if len(items) == MAX_QUICK_REPLY:
+            break
+    return {"items": items} if items else None
+
+
+def _labels(lang: str) -> dict[str, str]:
+    return _LABELS.get(lang, _LABELS["en"])
+
+
+def _tel_uri(phone: str) -> str | None:
+    digits = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+    return f"tel:{digits}" if len(digits) >= 3 else None
+
+
+def contact_bubble(card: ContactCard, lang: str) -> dict[str, Any]:
+    """A contact as a flex bubble: details as text (readable on PC too) and tap-to-call / mail buttons."""
+    words = _labels(lang)
+    body: list[dict[str, Any]] = [
+        {"type": "text", "text": clip(card.name, 200), "weight": "bold", "size": "md", "wrap": True}
+    ]
+    for value in (
+        f"{words['tel']} {card.phone}" if card.phone else None,
+        f"{words['fax']} {card.fax}" if card.fax else None,
+        card.email,
+        card.address,
+        card.hours,
+    ):
+        if value:
+            body.append({"type": "text", "text": clip(value, 500), "size": "sm", "color": "#555555", "wrap": True})
+    buttons: list[dict[str, Any]] = []
+    tel = _tel_uri(card.phone) if card.phone else None
+    if tel:
+        buttons.append(_uri_button(words["call"], tel, "primary"))
+    if card.email and "@" in card.email and len(card.email) < MAX_URI - 10:
+        buttons.append(_uri_button(words["mail"], f"mailto:{card.email.strip()}", "secondary"))
+    if card.url and card.url.startswith(("https://", "http://")) and len(card.url) <= MAX_URI:
+        buttons.append(_uri_button(words["web"], card.url, "link"))
+    bubble: dict[str, Any] = {
+        "type": "bubble",
+        "body": {"type": "box", "layout": "vertical", "spacing": "sm", "contents": body},
+    }
+    if buttons:
+        bubble["footer"] = {"type": "box", "layout": "vertical", "spacing": "sm", "contents": buttons}
+    return bubble
+
+
+def _uri_button(label: str, uri: str, style: str) -> dict[str, Any]:
+    return {"type": "button", "style": style, "height": "sm", "action": {"type": "uri", "label": label, "uri": uri}}
+
+
+def contacts_message(cards: Sequence[ContactCard], lang: str) -> dict[str, Any]:
+    """One flex message: a bubble for one contact, a carousel for several; altText for notifications."""
+    bubbles = [contact_bubble(c, lang) for c in cards[:MAX_CAROUSEL]]
+    contents = bubbles[0] if len(bubbles) == 1 else {"type": "carousel", "contents": bubbles}
+    words = _labels(lang)
+    alt = " / ".join(f"{c.name} {words['tel']} {c.phone}" if c.phone else c.name for c in cards)
+    return {"type": "flex", "altText": clip(f"{words['cards']}: {alt}", MAX_ALT_TEXT), "contents": contents}
+
+
+def render(replies: Sequence[Reply]) -> list[dict[str, Any]]:
+    """Replies as LINE message objects: each reply's text (split at 5,000 characters), then its contacts as
+    a flex message. Quick replies go on the very last message, the only one LINE shows them on."""
+    messages: list[dict[str, Any]] = []
+    for reply in replies:
+        messages += [{"type": "text", "text": piece} for piece in split_text(reply.text)]
+        if reply.contacts:
+            messages.append(contacts_message(reply.contacts, reply.lang))
+    if len(messages) > MAX_MESSAGES:
+        messages = _pack(messages)
+    choices = next((r.choices for r in reversed(replies) if r.choices), ())
+    qr = quick_reply(choices)
+    if qr is not None and messages:
+        messages[-1]["quickReply"] = qr
+    return messages
+
+
+def _pack(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Join neighbouring texts (within the 5,000 limit) so one free reply holds as much as it can."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev["type"] == m["type"] == "text"
+            and utf16_len(prev["text"]) + 2 + utf16_len(m["text"]) <= MAX_TEXT
+        ):
+            prev["text"] = prev["text"] + "\n\n" + m["text"]
+        else:
+            out.append(dict(m))
+    return out
+
+
+def batches(messages: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [list(messages[i : i + MAX_MESSAGES]) for i in range(0, len(messages), MAX_MESSAGES)]
+
+
+def part_retry_key(retry_key: str, part: int) -> str:
+    """The X-Line-Retry-Key of one push request: stable across attempts of the same delivery (a UUID)."""
+    try:
+        base = uuid.UUID(retry_key)
+    except ValueError:
+        base = uuid.uuid5(uuid.NAMESPACE_URL, f"kosodate-concierge:{retry_key}")
+        return str(uuid.uuid5(base, f"part-{part}"))
+    return str(base) if part == 0 else str(uuid.uuid5(base, f"part-{part}"))
+
+
+# ----- parsing stored events
+
+
+def _timestamp(event: dict[str, Any]) -> dt.datetime | None:
+    ms = event.get("timestamp")
+    if isinstance(ms, int) and ms > 0:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return None
+
+
+def parse_line_event(payload: str) -> Parsed:
+    """A stored webhook event as the engine's InboundMessage: text → TEXT, postback → POSTBACK, follow /
+    unfollow, sticker → STICKER, image/video/audio/file/location → MEDIA; anything said in a group or room →
+    GROUP (sender: the group/room id, no text); standby mode and other event types → Parsed(None)."""
+    event = json.loads(payload)
+    if not isinstance(event, dict) or event.get("mode") == "standby":
+        return Parsed(None)  # standby: another channel (e.g. the LINE chat console) holds the conversation
+    etype = event.get("type")
+    source = event.get("source") if isinstance(event.get("source"), dict) else {}
+    assert isinstance(source, dict)
+    chat_id = _chat_id(source)
+    if chat_id is None:
+        return Parsed(None)
+    in_group = source.get("type") in ("group", "room")
+    token = event.get("replyToken") if isinstance(event.get("replyToken"), str) else None
+    when = _timestamp(event)
+
+    def msg(kind: InboundKind, **values: Any) -> Parsed:
+        return Parsed(InboundMessage(CHANNEL, chat_id, kind=kind, timestamp=when, **values), reply_token=token)
+
+    if etype in ("message", "postback") and in_group:
+        return msg(InboundKind.GROUP)  # nothing of the group's text goes any further
+    if etype == "follow" and not in_group:
+        return msg(InboundKind.FOLLOW)
+    if etype == "unfollow" and not in_group:
+        return Parsed(InboundMessage(CHANNEL, chat_id, kind=InboundKind.UNFOLLOW, timestamp=when))
+    if etype == "postback":
+        postback = event.get("postback")
+        data = postback.get("data") if isinstance(postback, dict) else None
+        return msg(InboundKind.POSTBACK, postback=data if isinstance(data, str) else "")
+    if etype == "message":
+        message = event.get("message") if isinstance(event.get("message"), dict) else {}
+        assert isinstance(message, dict)
+        mtype = message.get("type")
+        if mtype == "text":
+            text = message.get("text")
+            return msg(InboundKind.TEXT, text=text if isinstance(text, str) else "")
+        if mtype == "sticker":
+            return msg(InboundKind.STICKER)
+        # image/video/audio/file/location, and any message type LINE adds later: a polite "text only".
+        return msg(InboundKind.MEDIA, media_type=mtype if isinstance(mtype, str) else "unknown")
+    return Parsed(None)  # join, leave, unsend, accountLink, beacon, ...
+
+
+# ----- the adapter
+
+
+@dataclass
+class _Outcome:
+    token_used: bool = False
+
+
+class LineAdapter:
+    """Parses stored LINE events and delivers replies through the Messaging API."""
+
+    name = CHANNEL
+
+    def __init__(self, access_token: str, *, api_base_url: str | None = None, timeout: float = 5.0) -> None:
+        self._access_token = access_token
+        self._host = api_base_url.rstrip("/") if api_base_url else None
+        self.timeout = timeout
+        self._client: AsyncApiClient | None = None
+        self._messaging: AsyncMessagingApi | None = None
+        self._loading: set[asyncio.Task[None]] = set()
+        self._loading_shown: dict[str, float] = {}  # chat id -> loop time of the last request
+
+    def configuration(self) -> Any:
+        # host None in production: each API picks api.line.me or api-data.line.me itself.
+        return Configuration(access_token=self._access_token, host=self._host)
+
+    def _api(self) -> Any:
+        """The SDK client, made on first use inside the running event loop (aiohttp needs one)."""
+        if self._messaging is None:
+            self._client = AsyncApiClient(self.configuration())
+            self._messaging = AsyncMessagingApi(self._client)
+        return self._messaging
+
+    async def aclose(self) -> None:
+        for task in list(self._loading):
+            task.cancel()
+        if self._loading:
+            await asyncio.gather(*self._loading, return_exceptions=True)
+        if self._client is not None:
+            await self._client.close()
+            self._client = self._messaging = None
+
+    # --- ChannelAdapter
+    def parse_event(self, payload: str) -> Parsed:
+        return parse_line_event(payload)
+
+    async def deliver(self, delivery: Delivery) -> None:
+        messages = render(delivery.replies)
+        if not messages:
+            return
+        parts = batches(messages)
+        outcome = _Outcome()
+        start = 0
+        if delivery.reply_token:
+            outcome.token_used = True
+            if await self._reply(delivery.reply_token, parts[0]):
+                start = 1
+        for i in range(start, len(parts)):
+            await self._push(delivery.recipient, parts[i], part_retry_key(delivery.retry_key, i), outcome)
+
+    async def _reply(self, token: str, messages: list[dict[str, Any]]) -> bool:
+        """True when replied; False when the token is dead (400: expired or used) and a push should follow."""
+        request = ReplyMessageRequest.from_dict({"replyToken": token, "messages": messages})
+        try:
+            await self._api().reply_message(request, _request_timeout=self.timeout)
+        except ApiException as exc:
+            if exc.status == 400:
+                log.info("reply token refused (400); pushing instead")
+                return False
+            raise _delivery_error("reply", exc.status, token_spent=True) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DeliveryError(f"reply {type(exc).__name__}", retry=True, token_spent=True) from None
+        return True
+
+    async def _push(self, to: str, messages: list[dict[str, Any]], retry_key: str, outcome: _Outcome) -> None:
+        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
+        try:
+            await self._api().push_message(request, x_line_retry_key=retry_key, _request_timeout=self.timeout)
+        except ApiException as exc:
+            if exc.status == 409:
+                return  # this retry key was accepted before: already delivered
+            raise _delivery_error("push", exc.status, token_spent=outcome.token_used) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DeliveryError(f"push {type(exc).__name__}", retry=True, token_spent=outcome.token_used) from None
+
+    # --- the loading animation (best effort, never in the way of the webhook's answer)
+    def show_loading(self, chat_ids: Iterable[str]) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if len(self._loading_shown) > 10_000:
+            self._loading_shown = {c: t for c, t in self._loading_shown.items() if now - t < LOADING_AGAIN_AFTER}
+        for chat_id in chat_ids:
+            if len(self._loading) >= MAX_LOADING_IN_FLIGHT:
+                return
+            if now - self._loading_shown.get(chat_id, -LOADING_AGAIN_AFTER) < LOADING_AGAIN_AFTER:
+                continue
+            self._loading_shown[chat_id] = now
+            task = loop.create_task(self._show_loading(chat_id))
+            self._loading.add(task)
+            task.add_done_callback(self._loading.discard)
+
+    async def _show_loading(self, chat_id: str) -> None:
+        request = ShowLoadingAnimationRequest(chatId=chat_id, loadingSeconds=LOADING_SECONDS)
+        try:
+            await self._api().show_loading_animation(request, _request_timeout=2.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # best effort: the reply does not depend on it
+            status = getattr(exc, "status", None)
+            log.debug("loading animation not shown: %s %s", type(exc).__name__, status or "")
+
+
+def _delivery_error(what: str, status: int | None, *, token_spent: bool) -> DeliveryError:
+    retry = status is not None and (status == 429 or status >= 500)
+    return DeliveryError(f"{what} {status}", retry=retry, token_spent=token_spent)
+
+
+def _loading_targets(events: list[IncomingEvent]) -> list[str]:
+    """One-to-one chats that just wrote to us (not redeliveries, not standby): the animation applies there."""
+    targets: list[str] = []
+    for e in events:
+        event = json.loads(e.payload)
+        source = event.get("source") or {}
+        if (
+            event.get("type") in ("message", "postback")
+            and event.get("mode", "active") == "active"
+            and source.get("type") == "user"
+            and isinstance(source.get("userId"), str)
+            and not (event.get("deliveryContext") or {}).get("isRedelivery", False)
+            and source["userId"] not in targets
+        ):
+            targets.append(source["userId"])
+    return targets
+
+
+# ----- the route and the plugin
+
+
+class Intake:
+    """Stores webhook events through `inbox.accept` in a worker thread, one call at a time: webhooks that
+    arrive while a call runs are stored together by the next one (one transaction, one commit). Each
+    webhook is acknowledged only after the transaction holding its events has committed. One writer at a
+    time also keeps SQLite from making concurrent writers wait on its lock."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        self._inbox = inbox
+        self._waiting: list[tuple[list[IncomingEvent], asyncio.Future[int]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def store(self, events: list[IncomingEvent]) -> int:
+        """How many of the batch's events were new (0: all were redeliveries); raises if storing failed."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)  # an abandoned request's failure is not "never retrieved"
+        self._waiting.append((events, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+        return await asyncio.shield(future)  # a client that goes away does not cancel the others' write
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            events = [e for evs, _ in batch for e in evs]
+            try:
+                new = await anyio.to_thread.run_sync(self._inbox.accept, CHANNEL, events)
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(new)
+
+
+def _retrieve(future: asyncio.Future[int]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def make_router(*, secret: str, inbox: Inbox, adapter: LineAdapter, max_body_bytes: int) -> APIRouter:
+    router = APIRouter()
+    key = secret.encode()
+    intake = Intake(inbox)
+
+    @router.post(WEBHOOK_PATH, include_in_schema=False)
+    async def line_webhook(request: Request) -> Response:
+        body = await _read_limited(request, max_body_bytes)
+        if body is None:
+            log.warning("line webhook refused: body over %d bytes", max_body_bytes)
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        if not signature_ok(key, body, request.headers.get("x-line-signature")):
+            log.warning("line webhook refused: bad or missing signature (%d bytes)", len(body))
+            return JSONResponse({"error": "invalid signature"}, status_code=400)
+        try:
+            events = split_events(body)
+        except WebhookFormatError as exc:
+            log.warning("line webhook refused: %s", exc)
+            return JSONResponse({"error": f"malformed webhook body: {exc}"}, status_code=400)
+        if events:
+            try:
+                new = await intake.store(events)
+            except Exception as exc:  # the driver's message may quote the payload: class name only
+                log.error("line webhook: storing %d event(s) failed: %s", len(events), type(exc).__name__)
+                return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+            inbox.wake()
+            if new:
+                adapter.show_loading(_loading_targets(events))
+        return JSONResponse({})
+
+    return router
+
+
+def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
+    """The LINE channel for the app's lifespan (called by bot.channels when both secrets are set)."""
+    line = settings.line
+    if line.channel_secret is None or line.channel_access_token is None:
+        raise ValueError("LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN are required")
+    adapter = LineAdapter(line.channel_access_token.get_secret_value(), api_base_url=line.api_base_url)
+    router = make_router(
+        secret=line.channel_secret.get_secret_value(),
+        inbox=inbox,
+        adapter=adapter,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return ChannelPlugin(adapter=adapter, router=router, close=adapter.aclose)
+
+
+# ----- rich menu
+
+
+def upload_rich_menu(settings: Settings, definition: Path | None = None, image: Path | None = None) -> str:
+    """Create the rich menu, upload its image and make it every user's default; returns its id."""
+    line = settings.line
+    if line.channel_access_token is None:
+        raise ValueError("LINE_CHANNEL_ACCESS_TOKEN is required")
+    menu = json.loads((definition or RICHMENU_JSON).read_text(encoding="utf-8"))
+    path = image or RICHMENU_IMAGE
+    data = path.read_bytes()
+    content_type = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
+    adapter = LineAdapter(line.channel_access_token.get_secret_value(), api_base_url=line.api_base_url)
+    return asyncio.run(_upload_rich_menu(adapter, menu, data, content_type))
+
+
+class RichMenuError(RuntimeError):
+    """The Messaging API refused a step of the rich menu upload (LINE's own message says why)."""
+
+
+async def _upload_rich_menu(adapter: LineAdapter, menu: dict[str, Any], image: bytes, content_type: str) -> str:
+    async with AsyncApiClient(adapter.configuration()) as client:
+        api = AsyncMessagingApi(client)
+        blob = AsyncMessagingApiBlob(client)
+        step, menu_id = "create", None
+        try:
+            created = await api.create_rich_menu(RichMenuRequest.from_dict(menu))
+            menu_id = str(created.rich_menu_id)
+            step = "upload image"
+            await blob.set_rich_menu_image(menu_id, image, _headers={"Content-Type": content_type})
+            step = "set default"
+            await api.set_default_rich_menu(menu_id)
+        except ApiException as exc:
+            if menu_id is not None:  # no half-made menus left behind
+                with contextlib.suppress(ApiException):
+                    await api.delete_rich_menu(menu_id)
+            raise RichMenuError(f"rich menu {step} failed: {exc.status} {_api_message(exc)}") from None
+        return menu_id
+
+
+def _api_message(exc: Any) -> str:
+    """LINE's error message about our request (rich menu calls only: no user content is involved)."""
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        return ""
+    return str(body.get("message", "")) if isinstance(body, dict) else ""

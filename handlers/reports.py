@@ -1,0 +1,277 @@
+"""Monthly statistics from the anonymous counters (`StatEvent`) only, so they hold after records are disposed of.
+
+- consultations: every turn the service decided on (answer, clarify, fallback, handoff, urgent; the engine
+  counts one per decision, so a clarification followed by a choice counts twice), and consultations per open
+  day, the guideline's 5-per-day measure; open days come from the office hours;
+- counts by channel, topic, outcome and language; the share that came in after hours;
+- time to the first human reply, from anonymous `first_reply` counters that carry only a delay in seconds
+  (`count_first_reply`, called where staff replies are queued).
+
+`month_report` builds the figures, `render_text` and `to_csv` present them.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+from handlers.hours import OfficeHours
+from storage.models import Case, Message, StatEvent, utcnow
+
+CONSULTATION_OUTCOMES = ("answer", "clarify", "fallback", "handoff", "urgent")
+PERSON_OUTCOMES = ("handoff", "urgent")
+FIRST_REPLY = "first_reply"
+NO_TOPIC = "(none)"
+
+OUTCOME_JA = {
+    "answer": "回答",
+    "clarify": "候補を提示",
+    "fallback": "回答できず",
+    "handoff": "相談員へ",
+    "urgent": "緊急",
+    "consent_declined": "記録に同意せず",
+}
+
+# The delay column (migration c0ffee000003) is addressed by name until the model declares it.
+_SECONDS = sa.literal_column("statevent.seconds", sa.Integer())
+_STATEVENT = sa.table(
+    "statevent",
+    sa.column("at", UTCDateTime()),
+    sa.column("channel", sa.String()),
+    sa.column("topic", sa.String()),
+    sa.column("outcome", sa.String()),
+    sa.column("lang", sa.String()),
+    sa.column("after_hours", sa.Boolean()),
+    sa.column("seconds", sa.Integer()),
+)
+
+
+@dataclass(frozen=True)
+class FirstReply:
+    count: int
+    median_minutes: float
+    p90_minutes: float
+    mean_minutes: float
+
+
+@dataclass(frozen=True)
+class MonthReport:
+    month: str  # YYYY-MM
+    open_days: int
+    partial: bool  # the month is not over: open days are counted up to today
+    consultations: int
+    handed_to_person: int
+    daily_target: int
+    after_hours: int
+    by_channel: dict[str, int] = field(default_factory=dict)
+    by_topic: dict[str, int] = field(default_factory=dict)
+    by_outcome: dict[str, int] = field(default_factory=dict)
+    by_lang: dict[str, int] = field(default_factory=dict)
+    first_reply: FirstReply | None = None
+
+    @property
+    def per_open_day(self) -> float:
+        return self.consultations / self.open_days if self.open_days else 0.0
+
+    @property
+    def meets_target(self) -> bool:
+        return self.per_open_day >= self.daily_target
+
+    @property
+    def after_hours_share(self) -> float:
+        return self.after_hours / self.consultations if self.consultations else 0.0
+
+
+def parse_month(month: str) -> tuple[int, int]:
+    try:
+        year, mon = (int(part) for part in month.split("-"))
+    except ValueError:
+        raise ValueError(f"month must be YYYY-MM, got {month!r}") from None
+    if not (1 <= mon <= 12 and 2000 <= year <= 2100):
+        raise ValueError(f"month must be YYYY-MM, got {month!r}")
+    return year, mon
+
+
+def month_bounds(month: str, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """[first day 00:00, next month's first day 00:00) in the office's time zone."""
+    year, mon = parse_month(month)
+    start = dt.datetime(year, mon, 1, tzinfo=tz)
+    end = dt.datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=tz)
+    return start, end
+
+
+def previous_month(today: dt.date) -> str:
+    first = today.replace(day=1) - dt.timedelta(days=1)
+    return f"{first.year:04d}-{first.month:02d}"
+
+
+def open_days(hours: OfficeHours, start: dt.date, end: dt.date) -> int:
+    """Days in [start, end) on which the concierge is open."""
+    days, day = 0, start
+    while day < end:
+        days += hours.is_open(dt.datetime.combine(day, hours.opens, tzinfo=hours.tz))
+        day += dt.timedelta(days=1)
+    return days
+
+
+def month_report(
+    session: Session,
+    *,
+    month: str,
+    office_hours: OfficeHours,
+    daily_target: int = 5,
+    now: dt.datetime | None = None,
+) -> MonthReport:
+    now = now or utcnow()
+    start, end = month_bounds(month, office_hours.tz)
+    today = now.astimezone(office_hours.tz).date()
+    partial = today < end.date()
+    counted_until = min(end.date(), today + dt.timedelta(days=1))
+    days = open_days(office_hours, start.date(), counted_until) if start.date() <= today else 0
+    columns = (StatEvent.channel, StatEvent.topic, StatEvent.outcome, StatEvent.lang, StatEvent.after_hours)
+    rows = session.execute(
+        sa.select(*(col(c) for c in columns), _SECONDS).where(col(StatEvent.at) >= start, col(StatEvent.at) < end)
+    ).all()
+    consult = [r for r in rows if r[2] in CONSULTATION_OUTCOMES]
+    delays = sorted(r[5] for r in rows if r[2] == FIRST_REPLY and r[5] is not None)
+    return MonthReport(
+        month=f"{start.year:04d}-{start.month:02d}",
+        open_days=days,
+        partial=partial,
+        consultations=len(consult),
+        handed_to_person=sum(1 for r in consult if r[2] in PERSON_OUTCOMES),
+        daily_target=daily_target,
+        after_hours=sum(1 for r in consult if r[4]),
+        by_channel=_ranked(Counter(r[0] for r in consult)),
+        by_topic=_ranked(Counter(r[1] or NO_TOPIC for r in consult)),
+        by_outcome=_ranked(Counter(r[2] for r in rows if r[2] != FIRST_REPLY)),
+        by_lang=_ranked(Counter(r[3] for r in consult)),
+        first_reply=_first_reply(delays),
+    )
+
+
+def _ranked(counter: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _first_reply(seconds: list[int]) -> FirstReply | None:
+    if not seconds:
+        return None
+    minutes = [s / 60 for s in seconds]
+    p90 = minutes[min(len(minutes) - 1, max(0, round(0.9 * len(minutes)) - 1))]
+    return FirstReply(
+        count=len(minutes),
+        median_minutes=round(statistics.median(minutes), 1),
+        p90_minutes=round(p90, 1),
+        mean_minutes=round(statistics.fmean(minutes), 1),
+    )
+
+
+# ----- the first human reply
+
+
+def count_first_reply(
+    session: Session, *, case: Case, now: dt.datetime | None = None, office_hours: OfficeHours | None = None
+) -> bool:
+    """Call when staff reply on a case, before their message is added. On the case's first staff reply, count
+    an anonymous `first_reply` (channel, topic, language, whether the case came in after hours, the delay since
+    it opened); returns whether it counted."""
+    assert case.id is not None
+    earlier = session.exec(
+        select(Message.id).where(Message.case_id == case.id, col(Message.author).startswith("staff"))
+    ).first()
+    if earlier is not None:
+        return False
+    now = now or utcnow()
+    seconds = max(0, int((now - case.created_at).total_seconds()))
+    after = office_hours is not None and not office_hours.is_open(case.created_at)
+    session.execute(
+        sa.insert(_STATEVENT).values(
+            at=now,
+            channel=case.channel,
+            topic=case.topic,
+            outcome=FIRST_REPLY,
+            lang=case.lang,
+            after_hours=after,
+            seconds=seconds,
+        )
+    )
+    return True
+
+
+# ----- presentation
+
+
+def to_csv(report: MonthReport) -> str:
+    """Long format (section, key, value): one file for every month, easy to pivot in a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["section", "key", "value"])
+    summary: list[tuple[str, object]] = [
+        ("month", report.month),
+        ("partial_month", "yes" if report.partial else "no"),
+        ("open_days", report.open_days),
+        ("consultations", report.consultations),
+        ("consultations_per_open_day", f"{report.per_open_day:.2f}"),
+        ("daily_target", report.daily_target),
+        ("meets_target", "yes" if report.meets_target else "no"),
+        ("handed_to_person", report.handed_to_person),
+        ("after_hours", report.after_hours),
+        ("after_hours_share", f"{report.after_hours_share:.3f}"),
+    ]
+    for key, value in summary:
+        writer.writerow(["summary", key, value])
+    fr = report.first_reply
+    writer.writerow(["first_reply", "count", fr.count if fr else 0])
+    if fr is not None:
+        writer.writerow(["first_reply", "median_minutes", f"{fr.median_minutes:.1f}"])
+        writer.writerow(["first_reply", "p90_minutes", f"{fr.p90_minutes:.1f}"])
+        writer.writerow(["first_reply", "mean_minutes", f"{fr.mean_minutes:.1f}"])
+    for section, table in (
+        ("channel", report.by_channel),
+        ("topic", report.by_topic),
+        ("outcome", report.by_outcome),
+        ("lang", report.by_lang),
+    ):
+        for key, n in table.items():
+            writer.writerow([section, key, n])
+    return out.getvalue()
+
+
+def render_text(report: MonthReport) -> str:
+    year, mon = parse_month(report.month)
+    lines = [f"{year}年{mon}月の統計（{report.month}）" + ("　※月の途中まで" if report.partial else "")]
+    lines.append(f"開館日数：{report.open_days}日")
+    mark = "目安以上" if report.meets_target else "目安未満"
+    lines.append(
+        f"相談件数：{report.consultations}件（1開館日あたり {report.per_open_day:.1f}件、"
+        f"目安 {report.daily_target}件：{mark}）"
+    )
+    lines.append(f"うち相談員へ：{report.handed_to_person}件")
+    lines.append(f"時間外の割合：{report.after_hours_share * 100:.1f}%（{report.after_hours}件）")
+    fr = report.first_reply
+    if fr is None:
+        lines.append("最初の相談員の返信まで：記録なし")
+    else:
+        lines.append(
+            f"最初の相談員の返信まで：{fr.count}件、中央値 {fr.median_minutes:.0f}分、"
+            f"90%値 {fr.p90_minutes:.0f}分、平均 {fr.mean_minutes:.0f}分"
+        )
+
+    def table(title: str, values: dict[str, int], labels: dict[str, str] | None = None) -> None:
+        parts = [f"{(labels or {}).get(k, k)} {n}" for k, n in values.items()]
+        lines.append(f"{title}：" + (" / ".join(parts) if parts else "なし"))
+
+    table("チャネル別", report.by_channel)
+    table("話題別", report.by_topic)
+    table("結果別", report.by_outcome, OUTCOME_JA)
+    table("言語別", report.by_lang)
+    return "\n".join(lines) + "\n"

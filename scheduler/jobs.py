@@ -1,0 +1,112 @@
+"""The jobs, and the standard schedule the leader puts in place.
+
+Each job is a function here taking the `JobContext` and plain ids; it calls into `handlers` and logs counts
+only. The standard jobs and why their policies are what they are:
+
+- `records.purge` (daily, `SCHEDULER__PURGE_AT`, 03:30 by default): run late, however late, coalesced:
+  disposal is idempotent and what is due should go as soon as the process is back.
+- `records.sweep` (every `SCHEDULER__SWEEP_MINUTES`): the 30-minute pre-consent window; run late, coalesced
+  (after downtime one sweep catches up), one at a time.
+- `stats.snapshot` (1st of the month, 04:00; only when `REPORTS__SNAPSHOT_DIR` is set): last month's CSV;
+  run late within 7 days, after that the CLI (`concierge report`) is the way.
+
+Jobs added later follow the same shape, e.g. a notice send, one job per notice, which must not go out stale:
+    JobSpec(id=f"notice:{notice_id}", func="scheduler.jobs:send_notice", trigger=Once(at=send_at),
+            args=(notice_id,), policy=Policy.skip_late(after=dt.timedelta(hours=notice.late_hours)))
+and age-relative reminders, one daily job that picks the contacts whose child enters an age band that day
+(`storage.lifecycle.audience(..., age_months=(lo, hi))`) and queues their deliveries:
+    JobSpec(id="reminders.daily", func="scheduler.jobs:age_reminders", trigger=Daily(dt.time(9, 0)),
+            policy=Policy.run_late(within=dt.timedelta(hours=6)))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from handlers import lifecycle, reports
+from scheduler.core import Daily, Every, JobContext, JobSpec, Monthly, Policy
+from scheduler.service import SchedulerService
+from storage.db import SessionFactory
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger("concierge.jobs")
+
+MANAGED = ("records.", "stats.")  # ids of the standard jobs: the leader keeps these in line with the settings
+
+
+def retention(settings: Settings) -> lifecycle.Retention:
+    r = settings.retention
+    return lifecycle.Retention(
+        case_years=r.case_years,
+        transcript_years=r.transcript_years,
+        pending_minutes=r.pending_minutes,
+        processed_days=r.processed_days,
+    )
+
+
+def purge_records(ctx: JobContext) -> None:
+    counts = lifecycle.purge_records(
+        ctx.sessions, retention=retention(ctx.settings), notice_version=ctx.settings.consent_notice_version
+    )
+    log.info("records purge: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def sweep_records(ctx: JobContext) -> None:
+    counts = lifecycle.sweep_records(ctx.sessions, retention=retention(ctx.settings))
+    if any(counts.values()):
+        log.info("records sweep: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def snapshot_stats(ctx: JobContext) -> None:
+    """Write last month's statistics as CSV into the snapshot folder."""
+    folder = ctx.settings.reports.snapshot_dir
+    if folder is None:
+        return
+    hours = ctx.settings.office_hours.config()
+    month = reports.previous_month(dt.datetime.now(hours.tz).date())
+    with ctx.sessions() as session:
+        report = reports.month_report(
+            session, month=month, office_hours=hours, daily_target=ctx.settings.reports.daily_target
+        )
+    path = Path(folder) / f"report-{month}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(reports.to_csv(report), encoding="utf-8-sig")
+    log.info("statistics snapshot written for %s", month)
+
+
+def standard_jobs(settings: Settings) -> list[JobSpec]:
+    conf = settings.scheduler
+    specs = [
+        JobSpec(
+            id="records.purge",
+            func=purge_records,
+            trigger=Daily(conf.purge_at),
+            policy=Policy.run_late(within=None, coalesce=True),
+        ),
+        JobSpec(
+            id="records.sweep",
+            func=sweep_records,
+            trigger=Every(dt.timedelta(minutes=conf.sweep_minutes)),
+            policy=Policy.run_late(within=None, coalesce=True),
+        ),
+    ]
+    if settings.reports.snapshot_dir is not None:
+        specs.append(
+            JobSpec(
+                id="stats.snapshot",
+                func=snapshot_stats,
+                trigger=Monthly(day=1, at=dt.time(4, 0)),
+                policy=Policy.run_late(within=dt.timedelta(days=7), coalesce=True),
+            )
+        )
+    return specs
+
+
+def build_service(settings: Settings, sessions: SessionFactory) -> SchedulerService:
+    """The service the web app and `concierge scheduler` run: leader election plus the standard jobs."""
+    return SchedulerService(settings=settings, sessions=sessions, specs=standard_jobs(settings), managed=MANAGED)
