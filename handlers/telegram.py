@@ -133,6 +133,7 @@ class TelegramBridge:
         self.app.add_error_handler(self._on_error)
         self._state: _State | None = None
         self._task: asyncio.Task[None] | None = None
+        self._round = asyncio.Lock()  # one alert round at a time, or an alert could be posted twice
 
     # ----- lifecycle
     @property
@@ -216,6 +217,10 @@ class TelegramBridge:
     # ----- alerts to staff
     async def deliver_alerts(self) -> int:
         """Post every pending alert (grouped per case); returns how many posts were made."""
+        async with self._round:
+            return await self._deliver_round()
+
+    async def _deliver_round(self) -> int:
         batches = await anyio.to_thread.run_sync(self._collect)
         posted = 0
         for batch in batches:

@@ -9,10 +9,11 @@ hiragana reading of the same content words, lets kana-only and kanji spellings m
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import jaconv
 
@@ -111,17 +112,30 @@ class Tokenizer(Protocol):
 
 
 class SudachiTokenizer:
-    """SudachiPy with the core dictionary, split mode B."""
+    """SudachiPy with the core dictionary, split mode B.
+
+    A Sudachi tokenizer keeps mutable state and raises when two threads use it at once (the webhook
+    thread and the inbox workers both normalise text), so each thread gets its own tokenizer over the
+    one shared dictionary.
+    """
 
     def __init__(self) -> None:
         from sudachipy import Dictionary, SplitMode
 
-        self._tok = Dictionary(dict="core").tokenizer(mode=SplitMode.B)
+        self._dict = Dictionary(dict="core")
+        self._mode = SplitMode.B
+        self._local = threading.local()
+
+    def _tokenizer(self) -> Any:
+        tok = getattr(self._local, "tok", None)
+        if tok is None:
+            tok = self._local.tok = self._dict.tokenizer(mode=self._mode)
+        return tok
 
     def tokens(self, text: str) -> list[tuple[str, str, str, str]]:
         return [
             (m.surface(), m.normalized_form(), m.reading_form(), m.part_of_speech()[0])
-            for m in self._tok.tokenize(text)
+            for m in self._tokenizer().tokenize(text)
         ]
 
 

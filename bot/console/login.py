@@ -109,6 +109,7 @@ def login(
             old = request.cookies.get(SESSION_COOKIE)
             if old:
                 staffdb.end_session(s, digest=console.digest(old))
+            staffdb.purge_idle_sessions(s, idle_before=now - console.idle)  # dead ones, left by closed browsers
             token = secrets.token_urlsafe(32)
             staffdb.create_session(s, staff=staff, digest=console.digest(token), csrf_token=secrets.token_urlsafe(32))
             staffdb.audit(s, actor=staff.username, action="login", record_type="session")

@@ -70,3 +70,27 @@ def test_unsupported_language_falls_back_to_english_and_short_replies_keep_the_k
     assert choose_language("ko", None, ("ja", "en"), "ja") == "en"
     assert choose_language(None, "en", ("ja", "en"), "ja") == "en"
     assert choose_language(None, None, ("ja", "en"), "ja") == "ja"
+
+
+def test_sudachi_tokenizer_is_safe_to_share_between_threads() -> None:
+    # The webhook thread and the inbox workers normalise text at the same time.
+    import threading
+
+    from knowledge.normalize import SudachiTokenizer
+
+    tokenizer = SudachiTokenizer()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for i in range(200):
+                assert tokenizer.tokens(f"キッズプラザの料金{i}")
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
