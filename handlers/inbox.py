@@ -71,6 +71,11 @@ class Inbox:
                 s, channel=channel, events=[(e.event_key, e.sender_key, e.payload) for e in events]
             )
 
+    def unfinished(self, channel: str, keys: list[str]) -> set[str]:
+        """Which of these stored events are not processed yet."""
+        with self.sessions() as s:
+            return queue.unfinished_keys(s, channel=channel, keys=keys)
+
     def wake(self) -> None:
         if self._wake is not None:
             self._wake.set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import datetime as dt
 import hashlib
@@ -19,6 +20,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +77,13 @@ MEDIA_TYPES = frozenset({"image", "video", "audio", "file", "location"})
 LOADING_SECONDS = 10  # 5..60 in steps of 5; the indicator disappears as soon as our reply arrives
 LOADING_AGAIN_AFTER = 5.0  # seconds: a chat that was just shown the animation is not asked again
 MAX_LOADING_IN_FLIGHT = 64  # best-effort: beyond this, no animation rather than a pile of requests
+# The animation is asked for only when a message is still unanswered this long after it arrived: a reply that
+# comes sooner needs none, and an animation requested after the reply would spin on for LOADING_SECONDS.
+LOADING_DELAY = 1.0
+# A burst (a backlog after downtime, a broadcast everyone answers) must not turn into as many API calls
+# competing with the webhook's own work: beyond this rate the animation is left out.
+MAX_LOADING_PER_SECOND = 20.0
+MAX_LOADING_WATCHED = 10_000
 
 log = logging.getLogger("concierge.line")
 
@@ -394,6 +403,8 @@ class LineAdapter:
         self._messaging: AsyncMessagingApi | None = None
         self._loading: set[asyncio.Task[None]] = set()
         self._loading_shown: dict[str, float] = {}  # chat id -> loop time of the last request
+        self._loading_tokens = MAX_LOADING_PER_SECOND  # a token bucket over MAX_LOADING_PER_SECOND
+        self._loading_refilled = 0.0
 
     def configuration(self) -> Any:
         # host None in production: each API picks api.line.me or api-data.line.me itself.
@@ -464,12 +475,16 @@ class LineAdapter:
         now = loop.time()
         if len(self._loading_shown) > 10_000:
             self._loading_shown = {c: t for c, t in self._loading_shown.items() if now - t < LOADING_AGAIN_AFTER}
+        elapsed = now - self._loading_refilled
+        self._loading_refilled = now
+        self._loading_tokens = min(MAX_LOADING_PER_SECOND, self._loading_tokens + elapsed * MAX_LOADING_PER_SECOND)
         for chat_id in chat_ids:
-            if len(self._loading) >= MAX_LOADING_IN_FLIGHT:
+            if len(self._loading) >= MAX_LOADING_IN_FLIGHT or self._loading_tokens < 1:
                 return
             if now - self._loading_shown.get(chat_id, -LOADING_AGAIN_AFTER) < LOADING_AGAIN_AFTER:
                 continue
             self._loading_shown[chat_id] = now
+            self._loading_tokens -= 1
             task = loop.create_task(self._show_loading(chat_id))
             self._loading.add(task)
             task.add_done_callback(self._loading.discard)
@@ -490,9 +505,11 @@ def _delivery_error(what: str, status: int | None, *, token_spent: bool) -> Deli
     return DeliveryError(f"{what} {status}", retry=retry, token_spent=token_spent)
 
 
-def _loading_targets(events: list[IncomingEvent]) -> list[str]:
-    """One-to-one chats that just wrote to us (not redeliveries, not standby): the animation applies there."""
-    targets: list[str] = []
+def _loading_targets(events: list[IncomingEvent]) -> list[tuple[str, str]]:
+    """(chat id, event key) of one-to-one chats that just wrote to us (not redeliveries, not standby): the
+    animation applies there."""
+    targets: list[tuple[str, str]] = []
+    chats: set[str] = set()
     for e in events:
         event = json.loads(e.payload)
         source = event.get("source") or {}
@@ -502,10 +519,57 @@ def _loading_targets(events: list[IncomingEvent]) -> list[str]:
             and source.get("type") == "user"
             and isinstance(source.get("userId"), str)
             and not (event.get("deliveryContext") or {}).get("isRedelivery", False)
-            and source["userId"] not in targets
+            and source["userId"] not in chats
         ):
-            targets.append(source["userId"])
+            chats.add(source["userId"])
+            targets.append((source["userId"], e.event_key))
     return targets
+
+
+class LoadingWatch:
+    """Asks for the loading animation in chats whose message is still unanswered `delay` seconds after it
+    was stored (one database look-up per round, for all the messages that came due together)."""
+
+    def __init__(self, adapter: LineAdapter, inbox: Inbox, *, delay: float = LOADING_DELAY) -> None:
+        self._adapter = adapter
+        self._inbox = inbox
+        self.delay = delay
+        self._due: collections.deque[tuple[float, str, str]] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, targets: list[tuple[str, str]]) -> None:
+        if not targets or len(self._due) >= MAX_LOADING_WATCHED:
+            return  # best effort: under a flood, no animation rather than an unbounded list
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.delay
+        self._due.extend((due, chat, key) for chat, key in targets)
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._due:
+            wait = self._due[0][0] - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            now = loop.time()
+            batch: list[tuple[str, str]] = []
+            while self._due and self._due[0][0] <= now:
+                _, chat, key = self._due.popleft()
+                batch.append((chat, key))
+            try:
+                waiting = await anyio.to_thread.run_sync(self._inbox.unfinished, CHANNEL, [k for _, k in batch])
+            except Exception as exc:  # best effort; the driver's message may quote parameters: class name only
+                log.debug("loading animation skipped: %s", type(exc).__name__)
+                continue
+            self._adapter.show_loading([chat for chat, key in batch if key in waiting])
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._due.clear()
 
 
 # ----- the route and the plugin
@@ -521,6 +585,8 @@ class Intake:
         self._inbox = inbox
         self._waiting: list[tuple[list[IncomingEvent], asyncio.Future[int]]] = []
         self._writer: asyncio.Task[None] | None = None
+        # One thread of its own: writes are serial anyway, and a plain executor hop is cheaper than anyio's.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="line-intake")
 
     async def store(self, events: list[IncomingEvent]) -> int:
         """How many of the batch's events were new (0: all were redeliveries); raises if storing failed."""
@@ -531,12 +597,19 @@ class Intake:
             self._writer = asyncio.get_running_loop().create_task(self._write())
         return await asyncio.shield(future)  # a client that goes away does not cancel the others' write
 
+    async def aclose(self) -> None:
+        """Wait for the write in progress (its webhooks are answered), then let the thread go."""
+        if self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+        self._thread.shutdown(wait=False)
+
     async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._waiting:
             batch, self._waiting = self._waiting, []
             events = [e for evs, _ in batch for e in evs]
             try:
-                new = await anyio.to_thread.run_sync(self._inbox.accept, CHANNEL, events)
+                new = await loop.run_in_executor(self._thread, self._inbox.accept, CHANNEL, events)
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
@@ -552,10 +625,9 @@ def _retrieve(future: asyncio.Future[int]) -> None:
         future.exception()
 
 
-def make_router(*, secret: str, inbox: Inbox, adapter: LineAdapter, max_body_bytes: int) -> APIRouter:
+def make_router(*, secret: str, inbox: Inbox, intake: Intake, loading: LoadingWatch, max_body_bytes: int) -> APIRouter:
     router = APIRouter()
     key = secret.encode()
-    intake = Intake(inbox)
 
     @router.post(WEBHOOK_PATH, include_in_schema=False)
     async def line_webhook(request: Request) -> Response:
@@ -579,7 +651,7 @@ def make_router(*, secret: str, inbox: Inbox, adapter: LineAdapter, max_body_byt
                 return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
             inbox.wake()
             if new:
-                adapter.show_loading(_loading_targets(events))
+                loading.watch(_loading_targets(events))
         return JSONResponse({})
 
     return router
@@ -591,13 +663,22 @@ def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
     if line.channel_secret is None or line.channel_access_token is None:
         raise ValueError("LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN are required")
     adapter = LineAdapter(line.channel_access_token.get_secret_value(), api_base_url=line.api_base_url)
+    loading = LoadingWatch(adapter, inbox)
+    intake = Intake(inbox)
     router = make_router(
         secret=line.channel_secret.get_secret_value(),
         inbox=inbox,
-        adapter=adapter,
+        intake=intake,
+        loading=loading,
         max_body_bytes=settings.max_body_bytes,
     )
-    return ChannelPlugin(adapter=adapter, router=router, close=adapter.aclose)
+
+    async def close() -> None:
+        await loading.aclose()
+        await adapter.aclose()
+        await intake.aclose()
+
+    return ChannelPlugin(adapter=adapter, router=router, close=close)
 
 
 # ----- rich menu

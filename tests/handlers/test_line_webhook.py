@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from bot.runtime import Runtime
 from bot.settings import Settings
+from handlers.line import LOADING_DELAY, MAX_LOADING_PER_SECOND
 from storage.db import make_engine, session_factory
 from storage.models import InboundEvent
 from tests.fakes.line_api import FakeLineAPI, LineHarness, encode, event_id, group_id, user_id, webhook
@@ -113,12 +114,25 @@ async def test_loading_animation_is_requested_for_one_to_one_messages_only(
     await harness.send("group_message", user=other, group=group_id())
     await harness.send("follow", user=other)
     await harness.send("redelivery", user=other)
-    for _ in range(100):
+    assert fake.loading == []  # not at once: a quick answer needs no animation
+    for _ in range(150):
         if fake.loading:
             break
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.1)
     assert fake.loading == [{"chatId": user, "loadingSeconds": 10}]
+
+
+async def test_a_message_answered_within_the_delay_gets_no_loading_animation(
+    harness: LineHarness, fake: FakeLineAPI
+) -> None:
+    answered, waiting = user_id(), user_id()
+    await harness.send("text", user=answered, text="キッズプラザの料金")
+    await harness.inbox.drain()  # answered at once
+    await harness.send("text", user=waiting, text="キッズプラザの料金")  # still in the queue after the delay
+    await asyncio.sleep(LOADING_DELAY + 0.5)
+    assert [call["chatId"] for call in fake.loading] == [waiting]
+    assert fake.received(answered)  # the answer went out without an animation before it
 
 
 async def test_the_ack_does_not_wait_for_a_slow_loading_animation(harness: LineHarness, fake: FakeLineAPI) -> None:
@@ -152,3 +166,15 @@ async def test_concurrent_webhooks_are_all_stored_and_a_duplicate_among_them_onc
     assert {r.status_code for r in responses} == {200}
     rows = stored(runtime)
     assert len(rows) == 20 and len({r.event_key for r in rows}) == 20
+
+
+async def test_a_burst_asks_for_the_loading_animation_at_a_bounded_rate(
+    harness: LineHarness, fake: FakeLineAPI
+) -> None:
+    harness.adapter.show_loading([user_id() for _ in range(100)])
+    for _ in range(100):
+        if len(fake.loading) >= MAX_LOADING_PER_SECOND:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
+    assert len(fake.loading) == MAX_LOADING_PER_SECOND  # the rest of the burst goes without an animation
