@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     up = db.add_parser("upgrade", help="migrate the database to the latest schema")
     up.set_defaults(func=_db_upgrade)
     _lifecycle_commands(sub)
+    _notice_commands(sub)
     from bot.console.cli import staff_commands  # concierge staff add|list|link|passwd|unlock
 
     staff_commands(sub)
@@ -413,6 +414,126 @@ def _records_requests(args: argparse.Namespace) -> int:
         print(f"{r.id}\tcontact {r.contact_ref}\t{r.channel}\t{r.requested_at:%Y-%m-%d %H:%M}\tcase {r.case_ref}")
     print(f"{len(rows)} export request(s) waiting")
     return 0
+
+
+# ----- concierge notices list|show|send-now|resume (handlers/notices.py)
+
+
+def _notice_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    notices = sub.add_parser("notices", help="staff notices to subscribed parents").add_subparsers(metavar="ACTION")
+    ls = notices.add_parser("list", help="notices, newest first")
+    ls.add_argument("--status", help="only this status (draft, awaiting_approval, scheduled, sent, ...)")
+    ls.set_defaults(func=_notices_list)
+    show = notices.add_parser("show", help="a notice: segment, recipients now, LINE quota, runs")
+    show.add_argument("notice_id", type=int)
+    show.set_defaults(func=_notices_show)
+    now = notices.add_parser("send-now", help="send a scheduled (approved) notice now")
+    now.add_argument("notice_id", type=int)
+    now.set_defaults(func=_notices_send_now)
+    resume = notices.add_parser("resume", help="finish unfinished runs (after a crash): no duplicates")
+    resume.add_argument("--run", type=int, dest="run_id", help="only this run")
+    resume.add_argument("--retry-failed", action="store_true", help="try failed batches of the run again")
+    resume.set_defaults(func=_notices_resume)
+
+
+def _notices_list(args: argparse.Namespace) -> int:
+    from storage import notices as store
+
+    engine, sessions = _database(Settings())
+    with sessions() as session:
+        rows = store.list_notices(session, status=args.status, limit=1000)
+    engine.dispose()
+    for n in rows:
+        when = (
+            n.send_at.isoformat()
+            if n.send_at
+            else n.cron or f"age +{n.age_offset_months or 0}m{n.age_offset_days or 0}d"
+        )
+        print(f"{n.id}\t{n.status}\t{n.kind}\t{n.topic}\t{when}\t{n.title}")
+    print(f"{len(rows)} notice(s)")
+    return 0
+
+
+def _notices_show(args: argparse.Namespace) -> int:
+    from handlers.notices import line_quota
+    from storage import notices as store
+
+    settings = Settings()
+    engine, sessions = _database(settings)
+    try:
+        with sessions() as session:
+            notice = store.get_notice(session, notice_id=args.notice_id)
+            if notice is None:
+                print(f"no notice {args.notice_id}", file=sys.stderr)
+                return 1
+            est = store.estimate(session, notice=notice, allow_broadcast=settings.notices.line_broadcast)
+            runs = [
+                (r, store.delivery_counts(session, run_id=r.id or 0))
+                for r in store.runs(session, notice_id=notice.id or 0)
+            ]
+    finally:
+        engine.dispose()
+    segment = {"channel": notice.channel, "lang": notice.lang, "age": notice.age_band}
+    print(f"notice {notice.id}: {notice.title} [{notice.status}, {notice.kind}, topic {notice.topic}]")
+    print(f"segment {json.dumps(segment)}  languages {sorted(notice.texts)}  approved_by {notice.approved_by}")
+    print(
+        f"recipients now {est.total} {json.dumps(est.by_channel)}  LINE messages {est.line_messages}"
+        f"{' (broadcast)' if est.broadcast else ''}"
+    )
+    quota = line_quota(settings)
+    if quota is not None:
+        print(f"LINE quota this month: used {quota.used} of {quota.limit if quota.limit is not None else 'unlimited'}")
+    for run, counts in runs:
+        print(f"run {run.id}\t{run.planned_for.isoformat()}\t{run.status}\t{json.dumps(counts)}")
+    return 0
+
+
+def _notices_send_now(args: argparse.Namespace) -> int:
+    from handlers.notices import send_now
+    from storage import notices as store
+    from storage.models import utcnow
+
+    settings = Settings()
+    engine, sessions = _database(settings)
+    try:
+        with sessions() as session:
+            notice = store.get_notice(session, notice_id=args.notice_id)
+            recurring = notice is not None and notice.kind == store.NoticeKind.RECURRING
+        # A one-off keeps the key of its scheduled run (send_at), so its job cannot send it again.
+        result = send_now(settings, sessions, notice_id=args.notice_id, planned_for=utcnow() if recurring else None)
+    finally:
+        engine.dispose()
+    if result is None:
+        print(f"notice {args.notice_id} may not be sent (missing, not approved, cancelled or sent)", file=sys.stderr)
+        return 1
+    print(_run_line(result))
+    return 0 if result.done else 3
+
+
+def _run_line(r: Any) -> str:
+    return f"run {r.run_id}: sent {r.sent}, failed {r.failed}, skipped {r.skipped}, pending {r.pending}"
+
+
+def _notices_resume(args: argparse.Namespace) -> int:
+    from handlers.notices import resume, retry_failed
+    from storage.db import transaction
+
+    settings = Settings()
+    engine, sessions = _database(settings)
+    try:
+        if args.retry_failed:
+            if args.run_id is None:
+                print("--retry-failed needs --run", file=sys.stderr)
+                return 2
+            with transaction(sessions) as session:
+                print(f"{retry_failed(session, run_id=args.run_id)} failed deliveries reopened")
+        results = resume(settings, sessions, run_id=args.run_id)
+    finally:
+        engine.dispose()
+    for r in results:
+        print(_run_line(r))
+    print(f"{len(results)} run(s) resumed")
+    return 0 if all(r.done for r in results) else 3
 
 
 if __name__ == "__main__":

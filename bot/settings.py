@@ -152,6 +152,26 @@ class ReportSettings(BaseModel):
     snapshot_dir: Path | None = None  # when set, last month's CSV is written here on the 1st
 
 
+class NoticeSettings(BaseModel):
+    """Staff notices (handlers/notices.py). Rates are token buckets per channel, kept well below LINE's
+    documented limits (multicast 200 requests/s; broadcast 60 requests/hour)."""
+
+    require_approval: bool = True  # every notice waits for a supervisor; false: each notice's own checkbox decides
+    line_multicast_per_second: float = 100.0
+    line_broadcast: bool = True  # "everyone on LINE" goes out as one broadcast (see broadcast_eligible)
+    line_concurrency: int = 4  # multicast calls in flight at once
+    claim_ahead: int = 8  # batches formed per transaction, just ahead of the calls (subscriptions re-read then)
+    line_timeout_seconds: float = 10.0
+    email_per_second: float = 5.0  # SMTP messages per second
+    email_batch_size: int = 50
+    retry_attempts: int = 6  # per batch on 429/5xx/timeouts, same retry key every time
+    backoff_seconds: float = 0.5  # doubled per attempt, up to backoff_max_seconds
+    backoff_max_seconds: float = 30.0
+    plan_chunk: int = 5000  # delivery rows per INSERT while planning
+    age_reminders_at: dt.time = dt.time(9, 30)  # daily, office time zone
+    age_catch_up_days: int = 31  # a child whose date passed longer ago than this is not reminded any more
+
+
 class Settings(BaseSettings):
     """Everything the composition root needs. Nested values: `MATCH__ANSWER_THRESHOLD=65` and so on."""
 
@@ -175,6 +195,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    notices: NoticeSettings = Field(default_factory=NoticeSettings)
 
     @field_validator("languages")
     @classmethod

@@ -2,7 +2,7 @@
 
 A job is an importable `module:function` that takes a `JobContext` first and then plain ids, e.g.
 `def send_notice(ctx: JobContext, notice_id: int) -> None`. A `JobSpec` describes it: id, function, trigger
-(`Daily`, `Every`, `Monthly`, `Once`), arguments and a `Policy` (what a late run does, coalescing, how many
+(`Daily`, `Every`, `Monthly`, `Once`, `Cron`), arguments and a `Policy` (what a late run does, coalescing, how many
 runs at once), all set per job on purpose. The context (settings, session factory, this scheduler) is handed
 to the function when it runs, by our executor; it is never pickled into the job store.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -81,7 +82,27 @@ class Once:
         return f"once {self.at.astimezone(dt.UTC).isoformat()}"
 
 
-Trigger = Daily | Every | Monthly | Once
+@dataclass(frozen=True)
+class Cron:
+    """A 5-field crontab (minute hour day month day-of-week) in the office time zone. Day-of-week numbers
+    mean what cron means (0 or 7 = Sunday); APScheduler's own numbering starts on Monday, so they are
+    turned into names."""
+
+    expr: str
+
+    def describe(self) -> str:
+        return f"cron {self.expr}"
+
+    def aps_expr(self) -> str:
+        fields = self.expr.split()
+        if len(fields) != 5:
+            raise ValueError("a crontab has 5 fields")
+        names = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+        fields[4] = re.sub(r"(?<![/\w])\d+", lambda m: names[int(m.group()) % 7], fields[4])
+        return " ".join(fields)
+
+
+Trigger = Daily | Every | Monthly | Once | Cron
 
 
 def _aps_trigger(trigger: Trigger, tz: ZoneInfo) -> Any:
@@ -90,6 +111,8 @@ def _aps_trigger(trigger: Trigger, tz: ZoneInfo) -> Any:
     if isinstance(trigger, Monthly):
         t = trigger.at
         return CronTrigger(day=trigger.day, hour=t.hour, minute=t.minute, second=t.second, timezone=tz)
+    if isinstance(trigger, Cron):
+        return CronTrigger.from_crontab(trigger.aps_expr(), timezone=tz)
     if isinstance(trigger, Every):
         return IntervalTrigger(seconds=trigger.interval.total_seconds(), timezone=tz)
     if trigger.at.tzinfo is None:

@@ -10,13 +10,8 @@ only. The standard jobs and why their policies are what they are:
 - `stats.snapshot` (1st of the month, 04:00; only when `REPORTS__SNAPSHOT_DIR` is set): last month's CSV;
   run late within 7 days, after that the CLI (`concierge report`) is the way.
 
-Jobs added later follow the same shape, e.g. a notice send, one job per notice, which must not go out stale:
-    JobSpec(id=f"notice:{notice_id}", func="scheduler.jobs:send_notice", trigger=Once(at=send_at),
-            args=(notice_id,), policy=Policy.skip_late(after=dt.timedelta(hours=notice.late_hours)))
-and age-relative reminders, one daily job that picks the contacts whose child enters an age band that day
-(`storage.lifecycle.audience(..., age_months=(lo, hi))`) and queues their deliveries:
-    JobSpec(id="reminders.daily", func="scheduler.jobs:age_reminders", trigger=Daily(dt.time(9, 0)),
-            policy=Policy.run_late(within=dt.timedelta(hours=6)))
+- `notices.age` (daily, `NOTICES__AGE_REMINDERS_AT`): age-relative notices, see scheduler/notices.py, which
+  also holds the per-notice jobs `notice:{id}` (not managed: the console schedules and cancels them).
 """
 
 from __future__ import annotations
@@ -27,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from handlers import lifecycle, reports
+from scheduler import notices
 from scheduler.core import Daily, Every, JobContext, JobSpec, Monthly, Policy
 from scheduler.service import SchedulerService
 from storage.db import SessionFactory
@@ -36,7 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("concierge.jobs")
 
-MANAGED = ("records.", "stats.")  # ids of the standard jobs: the leader keeps these in line with the settings
+# ids of the standard jobs: the leader keeps these in line with the settings
+MANAGED = ("records.", "stats.", "notices.")
 
 
 def retention(settings: Settings) -> lifecycle.Retention:
@@ -95,6 +92,7 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
             policy=Policy.run_late(within=None, coalesce=True),
         ),
     ]
+    specs.append(notices.age_job(settings))  # notices.age: age-relative reminders (scheduler/notices.py)
     if settings.reports.snapshot_dir is not None:
         specs.append(
             JobSpec(

@@ -13,7 +13,7 @@ import re
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, delete, func, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.models import OPEN_CASE_STATUSES, Case, Contact, utcnow
@@ -374,26 +374,23 @@ def get_session(session: Session, *, digest: str) -> StaffSession | None:
 
 
 def touch_session(session: Session, *, row: StaffSession, now: dt.datetime) -> None:
-    row.last_seen_at = now
-    session.add(row)
+    """Note activity; a plain UPDATE, so that a session ended meanwhile by another request is no error."""
+    session.execute(update(StaffSession).where(col(StaffSession.id) == row.id).values(last_seen_at=now))
 
 
+# Sessions are removed by plain DELETE statements: two requests of the same browser (a page and its poll) may
+# end the same session at once, and an ORM delete of a row that is already gone would complain.
 def end_session(session: Session, *, digest: str) -> None:
-    row = session.get(StaffSession, digest)
-    if row is not None:
-        session.delete(row)
+    session.execute(delete(StaffSession).where(col(StaffSession.id) == digest))
 
 
 def end_sessions(session: Session, *, staff_id: int) -> None:
-    for row in session.exec(select(StaffSession).where(StaffSession.staff_id == staff_id)):
-        session.delete(row)
+    session.execute(delete(StaffSession).where(col(StaffSession.staff_id) == staff_id))
 
 
 def purge_idle_sessions(session: Session, *, idle_before: dt.datetime) -> int:
-    rows = list(session.exec(select(StaffSession).where(col(StaffSession.last_seen_at) < idle_before)))
-    for row in rows:
-        session.delete(row)
-    return len(rows)
+    result = session.execute(delete(StaffSession).where(col(StaffSession.last_seen_at) < idle_before))
+    return max(0, getattr(result, "rowcount", 0) or 0)
 
 
 # ----- audit log (append-only: there is deliberately no update or delete here)

@@ -1,5 +1,5 @@
-"""The staff web console: routers by noun (/login, /cases, /records, /complaints, /appointments, /audit,
-/staff), Jinja2 templates, static CSS/JS, server-side sessions with per-session CSRF tokens.
+"""The staff web console: routers by noun (/login, /cases, /records, /reports, /complaints, /appointments,
+/notices, /audit, /staff), Jinja2 templates, static CSS/JS, server-side sessions with per-session CSRF tokens.
 
 `mount_console(app, settings)` is all the app needs: it keeps the console's state on `app.state.console`,
 installs the error pages (login redirect, 401, 403, 404) and includes the routers.
@@ -19,14 +19,16 @@ STATIC_PATH = "/static/console"
 
 
 def routers() -> list[APIRouter]:
-    from bot.console import appointments, audit, cases, complaints, login, records, staff
+    from bot.console import appointments, audit, cases, complaints, login, notices, records, reports, staff
 
     return [
         login.router,
         cases.router,
         records.router,
+        reports.router,
         complaints.router,
         appointments.router,
+        notices.router,
         audit.router,
         staff.router,
     ]

@@ -46,7 +46,7 @@ ACTIONS = {
     "resolve": "解決・Botに戻す",
     "reclassify": "種別の変更",
     "offer": "予約枠の提示",
-    "cancel": "予約の取り消し",
+    "cancel": "取り消し",
     "login": "ログイン",
     "login_failed": "ログイン失敗",
     "login_locked": "ロック中のログイン",
@@ -56,6 +56,9 @@ ACTIONS = {
     "unlock": "ロック解除",
     "link_telegram": "Telegram連携",
     "password": "パスワード変更",
+    "submit": "承認依頼",
+    "approve": "承認",
+    "send": "送信・送信予約",
 }
 RECORD_TYPES = {
     "case": "ケース",
@@ -74,6 +77,8 @@ RECORD_TYPES = {
     "staff": "職員アカウント",
     "audit": "監査ログ",
     "session": "セッション",
+    "notice": "お知らせ",
+    "report": "統計",
 }
 VIA = {"web": "コンソール", "telegram": "Telegram", "cli": "コマンド"}
 

@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 # Importing the model modules registers their tables on SQLModel.metadata.
 import storage.lifecycle
 import storage.models
+import storage.notices
 import storage.staff  # noqa: F401
 from storage.db import make_engine
 

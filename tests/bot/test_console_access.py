@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 
 from bot.runtime import Runtime, bootstrap
 from bot.settings import Settings
+from storage import notices
 from storage import staff as staffdb
 from storage.db import transaction
 from storage.models import Case, CaseStatus, utcnow
@@ -53,6 +54,17 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/complaints"): {"supervisor", "auditor", "intake"},
     ("POST", "/complaints"): {"concierge", "supervisor", "intake"},
     ("GET", "/appointments"): ALL,
+    ("GET", "/reports"): {"supervisor", "auditor"},
+    ("GET", "/reports/{month}.csv"): {"supervisor", "auditor"},
+    ("GET", "/notices"): {"concierge", "supervisor", "auditor"},
+    ("GET", "/notices/new"): MANAGERS,
+    ("POST", "/notices"): MANAGERS,
+    ("GET", "/notices/{notice_id}"): {"concierge", "supervisor", "auditor"},
+    ("GET", "/notices/{notice_id}/edit"): MANAGERS,
+    ("POST", "/notices/{notice_id}/edit"): MANAGERS,
+    ("POST", "/notices/{notice_id}/submit"): MANAGERS,
+    ("POST", "/notices/{notice_id}/approve"): {"supervisor"},
+    ("POST", "/notices/{notice_id}/cancel"): MANAGERS,
     ("GET", "/audit"): {"supervisor", "auditor"},
     ("GET", "/staff"): {"supervisor"},
     ("POST", "/staff"): {"supervisor"},
@@ -85,7 +97,17 @@ async def world(settings: Settings) -> AsyncIterator[tuple[FastAPI, dict[str, in
                 0
             ]
             assert slot.id is not None
-            ids = {"case_id": case_id, "complaint_id": complaint_id, "slot_id": slot.id, "staff_id": target}
+            notice = notices.create_notice(
+                session, title="walk", texts={"ja": "お知らせ"}, topic="general", created_by="concierge", send_at=start
+            )
+            assert notice.id is not None
+            ids = {
+                "case_id": case_id,
+                "complaint_id": complaint_id,
+                "slot_id": slot.id,
+                "staff_id": target,
+                "notice_id": notice.id,
+            }
         async with console_app(s, rt) as app:
             yield app, ids
     finally:
@@ -117,7 +139,9 @@ def console_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 def fill(path: str, ids: dict[str, int]) -> str:
     case = ids["complaint_id"] if path.endswith("/complaint-steps") else ids["case_id"]
-    return path.format(case_id=case, slot_id=ids["slot_id"], staff_id=ids["staff_id"])
+    return path.format(
+        case_id=case, slot_id=ids["slot_id"], staff_id=ids["staff_id"], notice_id=ids["notice_id"], month="2026-10"
+    )
 
 
 def reset(app: FastAPI, ids: dict[str, int]) -> None:

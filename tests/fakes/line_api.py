@@ -4,7 +4,9 @@ line-bot-sdk talks to when `Configuration(host=fake.url)`.
 It checks what LINE checks and we rely on (the bearer token, 1..5 messages, text ≤ 5,000 UTF-16 units,
 ≤ 13 quick-reply items with labels ≤ 20 and postback data ≤ 300, flex altText, URI schemes, rich menu
 size/areas/image), rejects reply tokens it did not issue or that were used, answers 409 to a repeated
-`X-Line-Retry-Key`, and can be told to fail or stall the next N calls. Bodies are the documented ones so
+`X-Line-Retry-Key` (push, multicast, broadcast), and can be told to fail or stall the next N calls. Multicast
+(≤ 500 ids), broadcast and the monthly quota endpoints are there for notices; `rate_limit()` answers 429 with
+LINE's body above N requests per second (a sliding one-second window). Bodies are the documented ones so
 the SDK's models parse them. `python -m tests.fakes.line_api --port 8090` runs it alone (benchmarks).
 """
 
@@ -77,6 +79,11 @@ class _State:
     rich_menus: dict[str, dict[str, Any]] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
     default_rich_menu: str | None = None
+    multicasts: list[dict[str, Any]] = field(default_factory=list)  # accepted bodies, with the retry key
+    broadcasts: list[dict[str, Any]] = field(default_factory=list)
+    accepted_at: list[float] = field(default_factory=list)  # monotonic times of accepted multicasts
+    limited: int = 0  # calls answered 429 by the rate limit
+    usage: int = 0  # messages counted against the monthly quota
 
 
 class FakeLineAPI:
@@ -94,6 +101,11 @@ class FakeLineAPI:
         self._runner: web.AppRunner | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
+        self.quota: int | None = None  # None: type "none" (unlimited)
+        self.followers = 0  # what a broadcast reaches and counts against the quota
+        self._rate: float | None = None
+        self._rate_prefix = "/v2/bot/message/multicast"
+        self._recent: list[float] = []
 
     # ----- lifecycle
     @property
@@ -128,6 +140,11 @@ class FakeLineAPI:
         app = web.Application(client_max_size=2 * 1024 * 1024)
         app.router.add_post("/v2/bot/message/reply", self._reply)
         app.router.add_post("/v2/bot/message/push", self._push)
+        app.router.add_post("/v2/bot/message/multicast", self._multicast)
+        app.router.add_post("/v2/bot/message/broadcast", self._broadcast)
+        app.router.add_get("/v2/bot/message/quota", self._quota)
+        app.router.add_get("/v2/bot/message/quota/consumption", self._consumption)
+        app.router.add_get("/__notices", self._notice_stats)
         app.router.add_post("/v2/bot/chat/loading/start", self._loading)
         app.router.add_post("/v2/bot/richmenu", self._create_rich_menu)
         app.router.add_post("/v2/bot/richmenu/{id}/content", self._rich_menu_image)
@@ -168,9 +185,17 @@ class FakeLineAPI:
         with self._lock:
             self._state.rules.append(_Rule(None, count, path, delay=seconds))
 
+    def rate_limit(self, per_second: float | None, path: str = "/v2/bot/message/multicast") -> None:
+        """Calls under `path` beyond `per_second` in any one-second window get 429 (None: no limit)."""
+        with self._lock:
+            self._rate = per_second
+            self._rate_prefix = path
+            self._recent = []
+
     def reset(self) -> None:
         with self._lock:
             self._state = _State()
+            self._recent = []
 
     @property
     def calls(self) -> list[Call]:
@@ -206,6 +231,26 @@ class FakeLineAPI:
     def default_rich_menu(self) -> str | None:
         with self._lock:
             return self._state.default_rich_menu
+
+    @property
+    def multicasts(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._state.multicasts)
+
+    @property
+    def broadcasts(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._state.broadcasts)
+
+    @property
+    def limited(self) -> int:
+        with self._lock:
+            return self._state.limited
+
+    def multicast_ids(self) -> list[str]:
+        """Every user id of every accepted multicast, repeats included (a repeat is a duplicate delivery)."""
+        with self._lock:
+            return [uid for body in self._state.multicasts for uid in body["to"]]
 
     def received(self, chat_id: str) -> list[Sent]:
         """Every message object that reached `chat_id`, by reply or push, in arrival order."""
@@ -322,6 +367,126 @@ class FakeLineAPI:
         response = _sent(body["messages"])
         response.headers["x-line-request-id"] = request_id
         return self._record(request, body, response)
+
+    def _over_rate(self, path: str) -> bool:
+        with self._lock:
+            if self._rate is None or not path.startswith(self._rate_prefix):
+                return False
+            now = time.monotonic()
+            self._recent = [t for t in self._recent if now - t < 1.0]
+            if len(self._recent) >= self._rate:
+                self._state.limited += 1
+                return True
+            self._recent.append(now)
+            return False
+
+    def _retry_key_problems(self, request: web.Request) -> list[dict[str, str]]:
+        key = request.headers.get("X-Line-Retry-Key")
+        if key is not None:
+            try:
+                uuid.UUID(key)
+            except ValueError:
+                return [{"message": "The retry key must be a UUID", "property": "X-Line-Retry-Key"}]
+        return []
+
+    def _already(self, request: web.Request, body: Any, accepted: str) -> web.Response:
+        response = web.json_response({"message": "The retry key is already accepted"}, status=409)
+        response.headers["x-line-accepted-request-id"] = accepted
+        return self._record(request, body, response)
+
+    async def _multicast(self, request: web.Request) -> web.Response:
+        early, body = await self._prelude(request)
+        if early is not None:
+            return early
+        if self._over_rate(request.path):
+            return self._record(request, body, _error(429, "The API rate limit has been exceeded. Try again later."))
+        problems = _check_messages(body)
+        to = body.get("to") if isinstance(body, dict) else None
+        if not isinstance(to, list) or not 1 <= len(to) <= 500:
+            problems.append({"message": "Size must be between 1 and 500", "property": "to"})
+        elif not all(isinstance(u, str) and re.fullmatch(r"U[0-9a-f]{32}", u) for u in to):
+            problems.append({"message": "invalid user id", "property": "to"})
+        problems += self._retry_key_problems(request)
+        if problems:
+            return self._record(request, body, _error(400, "The request body has errors", problems))
+        assert isinstance(to, list)
+        key = request.headers.get("X-Line-Retry-Key")
+        request_id = str(uuid.uuid4())
+        with self._locked() as st:
+            accepted = st.retry_keys.get(key) if key else None
+            over = self.quota is not None and st.usage + len(to) * len(body["messages"]) > self.quota
+            if accepted is None and not over:
+                if key:
+                    st.retry_keys[key] = request_id
+                st.usage += len(to) * len(body["messages"])
+                st.multicasts.append({**body, "retry_key": key})
+                st.accepted_at.append(time.monotonic())
+                st.sent += [Sent(str(u), "multicast", m) for u in to for m in body["messages"]]
+        if accepted is not None:
+            return self._already(request, body, accepted)
+        if over:
+            return self._record(request, body, _error(429, "You have reached your monthly limit."))
+        response = web.json_response({}, status=200)
+        response.headers["x-line-request-id"] = request_id
+        return self._record(request, body, response)
+
+    async def _broadcast(self, request: web.Request) -> web.Response:
+        early, body = await self._prelude(request)
+        if early is not None:
+            return early
+        if self._over_rate(request.path):
+            return self._record(request, body, _error(429, "The API rate limit has been exceeded. Try again later."))
+        problems = _check_messages(body) + self._retry_key_problems(request)
+        if problems:
+            return self._record(request, body, _error(400, "The request body has errors", problems))
+        key = request.headers.get("X-Line-Retry-Key")
+        request_id = str(uuid.uuid4())
+        with self._locked() as st:
+            accepted = st.retry_keys.get(key) if key else None
+            if accepted is None:
+                if key:
+                    st.retry_keys[key] = request_id
+                st.usage += self.followers * len(body["messages"])
+                st.broadcasts.append({**body, "retry_key": key})
+                st.sent += [Sent("*broadcast*", "broadcast", m) for m in body["messages"]]
+        if accepted is not None:
+            return self._already(request, body, accepted)
+        response = web.json_response({}, status=200)
+        response.headers["x-line-request-id"] = request_id
+        return self._record(request, body, response)
+
+    async def _quota(self, request: web.Request) -> web.Response:
+        early, _ = await self._prelude(request)
+        if early is not None:
+            return early
+        body: dict[str, Any] = {"type": "none"} if self.quota is None else {"type": "limited", "value": self.quota}
+        return self._record(request, None, web.json_response(body))
+
+    async def _consumption(self, request: web.Request) -> web.Response:
+        early, _ = await self._prelude(request)
+        if early is not None:
+            return early
+        with self._locked() as st:
+            usage = st.usage
+        return self._record(request, None, web.json_response({"totalUsage": usage}))
+
+    async def _notice_stats(self, request: web.Request) -> web.Response:
+        """Multicast figures for a benchmark in another process (not part of LINE's API)."""
+        with self._locked() as st:
+            ids = [uid for body in st.multicasts for uid in body["to"]]
+            times = list(st.accepted_at)
+            limited = st.limited
+        return web.json_response(
+            {
+                "requests": len(times),
+                "ids": len(ids),
+                "unique_ids": len(set(ids)),
+                "first": times[0] if times else None,
+                "last": times[-1] if times else None,
+                "limited": limited,
+                "id_list": ids if request.query.get("ids") else None,
+            }
+        )
 
     async def _loading(self, request: web.Request) -> web.Response:
         early, body = await self._prelude(request)
@@ -673,8 +838,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--token", default=TOKEN)
     parser.add_argument("--any-reply-token", action="store_true", help="accept reply tokens it did not issue")
+    parser.add_argument("--multicast-rate", type=float, default=None, help="429 above this many multicasts/s")
+    parser.add_argument("--quota", type=int, default=None, help="monthly message limit (default: none)")
     args = parser.parse_args()
-    fake = FakeLineAPI(args.token, port=args.port, strict_tokens=not args.any_reply_token).start()
+    fake = FakeLineAPI(args.token, port=args.port, strict_tokens=not args.any_reply_token)
+    fake.quota = args.quota
+    fake.rate_limit(args.multicast_rate)
+    fake.start()
     print(f"fake LINE API on {fake.url}", flush=True)
     try:
         threading.Event().wait()

@@ -165,8 +165,10 @@ def test_once_needs_an_aware_datetime(store: Engine, settings: Settings, session
 
 def test_standard_jobs_are_deliberate(settings: Settings) -> None:
     specs = {s.id: s for s in standard_jobs(settings)}
-    assert set(specs) == {"records.purge", "records.sweep"}
+    assert set(specs) == {"records.purge", "records.sweep", "notices.age"}
     purge, sweep = specs["records.purge"], specs["records.sweep"]
+    age = specs["notices.age"]
+    assert age.trigger == Daily(dt.time(9, 30)) and age.policy.grace == dt.timedelta(hours=6)
     assert purge.trigger == Daily(dt.time(3, 30)) and purge.policy.grace is None and purge.policy.coalesce
     assert sweep.trigger == Every(dt.timedelta(minutes=5)) and sweep.policy.max_instances == 1
     assert purge.ref == "scheduler.jobs:purge_records"

@@ -7,7 +7,7 @@
 
   function toLogin() {
     var next = encodeURIComponent(location.pathname + location.search);
-    location.href = "/login?expired=1&next=" + next;
+    location.href = "/login?next=" + next + "&expired=1";  // the same URL as the server's redirect
   }
 
   function getJSON(url) {
