@@ -8,6 +8,10 @@
   birth/due month plus the notice's offset falls on or before today (within `age_catch_up_days`) get the
   notice once (`AgeReminderSent`, written in the same transaction as the run's deliveries).
 
+- `notices.resume` (every `RESUME_EVERY`, managed) runs `resume_orphans(ctx)`: runs left unfinished by a process
+  that died (no batch formed or sent for `ORPHANED_AFTER`) are finished with their stored retry keys, so a
+  send killed midway completes by itself after the restart, without duplicates.
+
 The console calls `schedule_notice` after submit/approve and `unschedule_notice` after cancel.
 """
 
@@ -19,16 +23,26 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from handlers import notices as sending
-from scheduler.core import Cron, Daily, JobContext, JobInfo, JobSpec, Once, Policy
+from scheduler.core import Cron, Daily, Every, JobContext, JobInfo, JobSpec, Once, Policy
 from storage import crud, lifecycle
 from storage import notices as store
 from storage.db import transaction
 from storage.models import utcnow
-from storage.notices import AgeReminderSent, Misfire, Notice, NoticeKind, NoticeStatus
+from storage.notices import (
+    AgeReminderSent,
+    Misfire,
+    Notice,
+    NoticeBatch,
+    NoticeKind,
+    NoticeRun,
+    NoticeStatus,
+    RunStatus,
+)
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -36,6 +50,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("concierge.jobs")
 
 AGE_JOB_ID = "notices.age"
+RESUME_JOB_ID = "notices.resume"
+RESUME_EVERY = dt.timedelta(minutes=5)
+# A live send forms or sends a batch every few seconds (at worst, a batch backing off for about a minute): a run
+# quiet for this long has no process sending it any more.
+ORPHANED_AFTER = dt.timedelta(minutes=10)
 SKIP_AFTER = dt.timedelta(minutes=10)  # a "skip" notice later than this is not sent
 
 
@@ -199,6 +218,40 @@ def age_reminders(ctx: JobContext) -> None:
             run_ids.append(run_id)
     results = sending.resume(ctx.settings, ctx.sessions, run_ids=run_ids) if run_ids else []
     log.info("age reminders: %d runs, %d sent", len(results), sum(r.sent for r in results))
+
+
+def orphaned_runs(session: Session, *, quiet_since: dt.datetime) -> list[int]:
+    """Unfinished runs with no batch formed or sent since `quiet_since` (nor started since)."""
+    last_batch = (
+        select(func.max(func.coalesce(col(NoticeBatch.sent_at), col(NoticeBatch.created_at))))
+        .where(col(NoticeBatch.run_id) == col(NoticeRun.id))
+        .scalar_subquery()
+    )
+    query = select(NoticeRun.id).where(
+        col(NoticeRun.status) != RunStatus.DONE,
+        col(NoticeRun.started_at) < quiet_since,
+        or_(last_batch.is_(None), last_batch < quiet_since),
+    )
+    return [i for i in session.exec(query.order_by(col(NoticeRun.id))) if i is not None]
+
+
+def resume_orphans(ctx: JobContext) -> None:
+    """The periodic job: finish runs whose sending process died."""
+    with ctx.sessions() as session:
+        ids = orphaned_runs(session, quiet_since=utcnow() - ORPHANED_AFTER)
+    if not ids:
+        return
+    results = sending.resume(ctx.settings, ctx.sessions, run_ids=ids)
+    log.info("notice runs resumed: %d, %d sent", len(results), sum(r.sent for r in results))
+
+
+def resume_job() -> JobSpec:
+    return JobSpec(
+        id=RESUME_JOB_ID,
+        func=resume_orphans,
+        trigger=Every(RESUME_EVERY),
+        policy=Policy.run_late(within=None, coalesce=True),
+    )
 
 
 def age_job(settings: Settings) -> JobSpec:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, func
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, exists, func, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage import lifecycle
@@ -398,22 +398,22 @@ def broadcast_eligible(session: Session, *, notice: Notice) -> bool:
     """Whether the LINE part may go out as one broadcast (to every follower of the account).
 
     Only when the segment is "everyone on LINE" (topic general, no language or age filter, channel none or
-    line) and no LINE follower we know has turned general notices off: a broadcast cannot leave anyone out,
-    so any opt-out forces multicast."""
+    line) and no LINE contact we know has stopped notices or turned general notices off: a broadcast cannot
+    leave anyone out, so any opt-out forces multicast. (We cannot tell a follower who stopped notices from one
+    who unfollowed: both count as opted out, which errs on the side of multicast.)"""
     if notice.topic != "general" or notice.lang is not None or notice.age_band is not None:
         return False
     if notice.channel not in (None, "line") or len(set(notice.texts.values())) != 1:
         return False  # one broadcast carries one text: only when there are no translations
+    general_off = exists().where(
+        col(lifecycle.NoticeTopic.contact_id) == col(Contact.id),
+        col(lifecycle.NoticeTopic.topic) == "general",
+        col(lifecycle.NoticeTopic.enabled).is_(False),
+    )
     opted_out = session.exec(
         select(func.count())
-        .select_from(lifecycle.NoticeTopic)
-        .join(Contact, col(Contact.id) == col(lifecycle.NoticeTopic.contact_id))
-        .where(
-            col(Contact.channel) == "line",
-            col(Contact.subscribed).is_(True),
-            col(lifecycle.NoticeTopic.topic) == "general",
-            col(lifecycle.NoticeTopic.enabled).is_(False),
-        )
+        .select_from(Contact)
+        .where(col(Contact.channel) == "line", or_(col(Contact.subscribed).is_(False), general_off))
     ).one()
     return int(opted_out) == 0
 

@@ -118,6 +118,17 @@ def test_broadcast_counts_every_follower_and_needs_everyone(db: Engine, sessions
         assert not est.broadcast and est.line_messages == 4
 
 
+def test_a_follower_who_stopped_notices_rules_out_a_broadcast(db: Engine, sessions: SessionFactory) -> None:
+    add_parents(sessions, 3)
+    add_parents(sessions, 1, subscribed=False)  # 「お知らせ停止」 (or unfollowed): a broadcast would still reach them
+    notice_id = make_notice(sessions)
+    with transaction(sessions) as session:
+        notice = store.get_notice(session, notice_id=notice_id)
+        assert notice is not None
+        est = store.estimate(session, notice=notice)
+        assert not est.broadcast and est.line_messages == 3
+
+
 def test_multicast_batches_of_at_most_500_in_each_language(
     db: Engine, sessions: SessionFactory, settings: Settings, fake: FakeLineAPI
 ) -> None:

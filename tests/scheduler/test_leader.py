@@ -105,7 +105,7 @@ async def test_the_web_app_runs_the_scheduler_in_its_lifespan(store: Engine, run
     async with app.router.lifespan_context(app):
         service = app.state.scheduler
         assert await anyio.to_thread.run_sync(lambda: wait_for(lambda: service.is_leader, timeout=5))
-        assert {j.id for j in service.jobs()} == {"records.purge", "records.sweep", "notices.age"}
+        assert {j.id for j in service.jobs()} == {"records.purge", "records.sweep", "notices.age", "notices.resume"}
         purge = service.get("records.purge")
         local = purge.next_run_time.astimezone(dt.timezone(dt.timedelta(hours=9)))
         assert (local.hour, local.minute) == (3, 30)
@@ -185,4 +185,4 @@ def test_two_scheduler_processes_never_both_run_a_job(
 def test_build_service_uses_the_settings(settings: Settings, sessions: SessionFactory) -> None:
     service = build_service(settings, sessions)
     assert service.retry == 5.0 and service.poll == 10.0
-    assert [s.id for s in service.specs] == ["records.purge", "records.sweep", "notices.age"]
+    assert [s.id for s in service.specs] == ["records.purge", "records.sweep", "notices.age", "notices.resume"]

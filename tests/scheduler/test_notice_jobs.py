@@ -16,13 +16,13 @@ from sqlmodel import Session, select
 from bot.settings import Settings
 from handlers import notices as sending
 from scheduler import notices as jobs
-from scheduler.core import JobEvent, Scheduler
+from scheduler.core import JobContext, JobEvent, Scheduler
 from scheduler.jobs import MANAGED, standard_jobs
 from storage import crud, lifecycle
 from storage import notices as notice_store
 from storage.db import SessionFactory, transaction
 from storage.models import ConsentStatus, Contact, utcnow
-from storage.notices import AgeReminderSent, Notice, NoticeStatus
+from storage.notices import AgeReminderSent, Notice, NoticeRun, NoticeStatus
 from tests.fakes.line_api import FakeLineAPI
 from tests.handlers.notice_kit import add_parents, wired
 from tests.scheduler.jobfuncs import wait_for
@@ -171,3 +171,32 @@ def test_age_reminders_reach_each_child_once(
         sent = session.exec(select(AgeReminderSent).where(AgeReminderSent.notice_id == notice.id)).all()
         assert sorted(r.contact_id for r in sent) == sorted(p.id for p in due + newcomer)
         assert len(notice_store.runs(session, notice_id=notice.id or 0)) == 2
+
+
+def test_a_run_left_by_a_dead_process_is_finished_by_the_resume_job(
+    store: Engine, settings: Settings, sessions: SessionFactory, fake: FakeLineAPI
+) -> None:
+    parents = add_parents(sessions, 3, topics={"events": True})
+    config = wired(settings, fake=fake)
+    notice = new_notice(sessions, send_at=utcnow() + dt.timedelta(days=1))  # not scheduled here: sent below
+    with transaction(sessions) as session:
+        fresh = notice_store.get_notice(session, notice_id=notice.id or 0)
+        assert fresh is not None
+        run = sending.plan_run(session, notice=fresh, planned_for=utcnow(), settings=config.notices)
+        session.flush()
+        run_id = run.id
+    quiet_since = utcnow() - jobs.ORPHANED_AFTER
+    with transaction(sessions) as session:
+        assert jobs.orphaned_runs(session, quiet_since=quiet_since) == []  # just started: someone sends it
+        planned = session.get(NoticeRun, run_id)
+        assert planned is not None
+        planned.started_at = utcnow() - dt.timedelta(hours=1)  # its process died an hour ago
+        session.add(planned)
+    with transaction(sessions) as session:
+        assert jobs.orphaned_runs(session, quiet_since=quiet_since) == [run_id]
+    jobs.resume_orphans(
+        JobContext(settings=config, sessions=sessions, scheduler=Scheduler(settings=config, sessions=sessions))
+    )
+    assert sorted(fake.multicast_ids()) == sorted(p.external_id for p in parents)
+    with transaction(sessions) as session:
+        assert jobs.orphaned_runs(session, quiet_since=utcnow()) == []  # done

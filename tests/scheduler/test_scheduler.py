@@ -165,7 +165,7 @@ def test_once_needs_an_aware_datetime(store: Engine, settings: Settings, session
 
 def test_standard_jobs_are_deliberate(settings: Settings) -> None:
     specs = {s.id: s for s in standard_jobs(settings)}
-    assert set(specs) == {"records.purge", "records.sweep", "notices.age"}
+    assert set(specs) == {"records.purge", "records.sweep", "notices.age", "notices.resume"}
     purge, sweep = specs["records.purge"], specs["records.sweep"]
     age = specs["notices.age"]
     assert age.trigger == Daily(dt.time(9, 30)) and age.policy.grace == dt.timedelta(hours=6)
