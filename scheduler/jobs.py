@@ -109,4 +109,6 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
 
 def build_service(settings: Settings, sessions: SessionFactory) -> SchedulerService:
     """The service the web app and `concierge scheduler` run: leader election plus the standard jobs."""
-    return SchedulerService(settings=settings, sessions=sessions, specs=standard_jobs(settings), managed=MANAGED)
+    service = SchedulerService(settings=settings, sessions=sessions, specs=standard_jobs(settings), managed=MANAGED)
+    service.on_event(notices.missed_listener(sessions))  # a skipped one-off notice shows as missed
+    return service

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
@@ -28,10 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from handlers import notices as sending
-from scheduler.core import Cron, Daily, Every, JobContext, JobInfo, JobSpec, Once, Policy
+from scheduler.core import Cron, Daily, Every, JobContext, JobEvent, JobInfo, JobSpec, Once, Policy
 from storage import crud, lifecycle
 from storage import notices as store
-from storage.db import transaction
+from storage.db import SessionFactory, transaction
 from storage.models import utcnow
 from storage.notices import (
     AgeReminderSent,
@@ -66,8 +67,11 @@ class JobWriter(Protocol):
     def cancel(self, job_id: str) -> bool: ...
 
 
+JOB_PREFIX = "notice:"
+
+
 def job_id(notice_id: int) -> str:
-    return f"notice:{notice_id}"
+    return f"{JOB_PREFIX}{notice_id}"
 
 
 def notice_spec(notice: Notice, *, skip_after: dt.timedelta = SKIP_AFTER) -> JobSpec | None:
@@ -109,6 +113,24 @@ def last_fire(cron: str, *, tz: ZoneInfo, now: dt.datetime) -> dt.datetime:
         if found is not None:
             return found.astimezone(dt.UTC)
     return now.replace(second=0, microsecond=0)
+
+
+def missed_listener(sessions: SessionFactory) -> Callable[[JobEvent], None]:
+    """For the leader's scheduler: a one-off notice whose run was skipped (misfire "skip") is marked missed, so
+    staff see that it did not go out instead of a notice waiting for ever."""
+
+    def on_event(event: JobEvent) -> None:
+        if event.kind != "missed" or not event.job_id.startswith(JOB_PREFIX):
+            return
+        try:
+            notice_id = int(event.job_id.removeprefix(JOB_PREFIX))
+            with transaction(sessions) as session:
+                if store.mark_missed(session, notice_id=notice_id):
+                    log.info("notice %s missed its time (misfire rule: skip)", notice_id)
+        except Exception as exc:  # a listener must not break the scheduler; class name only
+            log.warning("marking a missed notice failed: %s", type(exc).__name__)
+
+    return on_event
 
 
 def send_notice(ctx: JobContext, notice_id: int) -> None:

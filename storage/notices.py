@@ -53,6 +53,7 @@ class NoticeStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     CANCELLED = "cancelled"
+    MISSED = "missed"  # a one-off notice whose time passed while the scheduler was down, and its rule said skip
 
 
 EDITABLE_STATUSES = (NoticeStatus.DRAFT, NoticeStatus.AWAITING_APPROVAL)
@@ -355,6 +356,17 @@ def cancel_notice(session: Session, *, notice: Notice) -> Notice:
     notice.updated_at = utcnow()
     session.add(notice)
     return notice
+
+
+def mark_missed(session: Session, *, notice_id: int) -> bool:
+    """A one-off notice's run was skipped by its misfire rule: it will not go out; True when marked."""
+    notice = session.get(Notice, notice_id)
+    if notice is None or notice.kind != NoticeKind.ONCE or notice.status != NoticeStatus.SCHEDULED:
+        return False
+    notice.status = NoticeStatus.MISSED
+    notice.updated_at = utcnow()
+    session.add(notice)
+    return True
 
 
 def may_send(notice: Notice) -> bool:

@@ -64,6 +64,7 @@ STATUSES = {
     "sending": "送信中",
     "sent": "送信済み",
     "cancelled": "取り消し",
+    "missed": "送らず（予定時刻を過ぎた）",
 }
 KINDS = {"once": "1回", "recurring": "定期（繰り返し）", "age": "月齢に合わせて"}
 MISFIRE = {"send_late": "遅れても送る", "skip": "その回は送らない"}

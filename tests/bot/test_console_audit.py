@@ -12,27 +12,18 @@ import sqlalchemy.exc
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
-from bot.runtime import bootstrap
 from bot.settings import Settings
 from storage import staff as staffdb
 from storage.db import session_factory, transaction
-from tests.e2e.kit import console_app, make_staff, parent_opens_case, session_for, staff_settings
+from tests.e2e.kit import parent_opens_case, session_for, staffed_console
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    s = staff_settings(settings)
-    rt = bootstrap(s, migrate=False)
-    try:
-        make_staff(rt.sessions, "sato", "concierge")
-        make_staff(rt.sessions, "kansa", "auditor")
-        make_staff(rt.sessions, "boss", "supervisor")
-        async with console_app(s, rt) as application:
-            yield application
-    finally:
-        rt.close()
+    async with staffed_console(settings, ("sato", "concierge"), ("kansa", "auditor"), ("boss", "supervisor")) as a:
+        yield a
 
 
 async def test_auditor_reads_who_did_what_without_content(app: FastAPI) -> None:

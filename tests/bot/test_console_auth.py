@@ -27,19 +27,15 @@ from tests.e2e.kit import (
     parent_opens_case,
     session_for,
     staff_settings,
+    staffed_console,
 )
 
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    s = staff_settings(settings, lockout_threshold=3, lockout_minutes=15, idle_timeout_minutes=30)
-    rt = bootstrap(s, migrate=False)
-    try:
-        make_staff(rt.sessions, "sato", "concierge", name="佐藤")
-        async with console_app(s, rt) as application:
-            yield application
-    finally:
-        rt.close()
+    limits = {"lockout_threshold": 3, "lockout_minutes": 15, "idle_timeout_minutes": 30}
+    async with staffed_console(settings, ("sato", "concierge"), names={"sato": "佐藤"}, **limits) as a:
+        yield a
 
 
 def audit_actions(app: FastAPI, actor: str | None = None) -> list[str]:

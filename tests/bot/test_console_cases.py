@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from sqlmodel import select
 
 from bot.console.waiting import office_minutes, sla_state
-from bot.runtime import bootstrap
 from bot.settings import Settings
 from handlers.hours import OfficeHours
 from handlers.types import InboundMessage, replies_from_json
@@ -23,7 +22,7 @@ from storage import staff as staffdb
 from storage.db import transaction
 from storage.models import Case, ConversationState, Message, OutboundMessage, utcnow
 from storage.staff import AuditEntry, InternalNote
-from tests.e2e.kit import console_app, make_staff, parent_opens_case, session_for, staff_settings
+from tests.e2e.kit import parent_opens_case, session_for, staffed_console
 
 ROOT = Path(__file__).resolve().parents[2]
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -31,16 +30,10 @@ JST = dt.timezone(dt.timedelta(hours=9))
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    s = staff_settings(settings, reply_target_minutes=60)
-    rt = bootstrap(s, migrate=False)
-    try:
-        make_staff(rt.sessions, "sato", "concierge", name="佐藤")
-        make_staff(rt.sessions, "yamada", "assistant", name="山田")
-        make_staff(rt.sessions, "boss", "supervisor")
-        async with console_app(s, rt) as application:
-            yield application
-    finally:
-        rt.close()
+    accounts = (("sato", "concierge"), ("yamada", "assistant"), ("boss", "supervisor"))
+    names = {"sato": "佐藤", "yamada": "山田"}
+    async with staffed_console(settings, *accounts, names=names, reply_target_minutes=60) as a:
+        yield a
 
 
 def outbound(app: FastAPI) -> list[OutboundMessage]:

@@ -11,7 +11,6 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel import select
 
-from bot.runtime import bootstrap
 from bot.settings import Settings
 from handlers.appointments import offer_appointments
 from handlers.types import InboundKind, InboundMessage
@@ -22,11 +21,9 @@ from tests.e2e.kit import (
     CSRF_RE,
     PASSWORD,
     client,
-    console_app,
-    make_staff,
     parent_opens_case,
     session_for,
-    staff_settings,
+    staffed_console,
 )
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -34,17 +31,9 @@ TZ = ZoneInfo("Asia/Tokyo")
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    s = staff_settings(settings)
-    rt = bootstrap(s, migrate=False)
-    try:
-        make_staff(rt.sessions, "sato", "concierge")
-        make_staff(rt.sessions, "kujo", "concierge", intake=True, name="苦情受付")
-        make_staff(rt.sessions, "boss", "supervisor")
-        make_staff(rt.sessions, "yamada", "assistant")
-        async with console_app(s, rt) as application:
-            yield application
-    finally:
-        rt.close()
+    accounts = (("sato", "concierge"), ("kujo", "concierge"), ("boss", "supervisor"), ("yamada", "assistant"))
+    async with staffed_console(settings, *accounts, names={"kujo": "苦情受付"}, intake=frozenset({"kujo"})) as a:
+        yield a
 
 
 async def test_staff_open_a_complaint_and_intake_records_its_steps(app: FastAPI) -> None:

@@ -19,7 +19,7 @@ from storage import staff as staffdb
 from storage.db import SessionFactory, transaction
 from storage.models import utcnow
 from storage.notices import NoticeDelivery, NoticeRun, NoticeStatus
-from tests.e2e.kit import Login, console_app, make_staff, session_for, staff_settings
+from tests.e2e.kit import Login, console_app, make_staff, session_for, staff_settings, staffed_console
 
 TEXT = "12月の親子ふれあい広場は10日（水）10時からです。"
 LOCATION = re.compile(r"/notices/(\d+)")
@@ -58,19 +58,16 @@ def no_personal_data(html: str) -> bool:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    s = staff_settings(settings)
-    rt = bootstrap(s, migrate=False)
-    try:
-        make_staff(rt.sessions, "sato", "concierge")
-        make_staff(rt.sessions, "suzuki", "concierge")
-        make_staff(rt.sessions, "boss", "supervisor")
-        make_staff(rt.sessions, "boss2", "supervisor")
-        make_staff(rt.sessions, "kansa", "auditor")
-        make_staff(rt.sessions, "yamada", "assistant")
-        async with console_app(s, rt) as application:
-            yield application
-    finally:
-        rt.close()
+    accounts = (
+        ("sato", "concierge"),
+        ("suzuki", "concierge"),
+        ("boss", "supervisor"),
+        ("boss2", "supervisor"),
+        ("kansa", "auditor"),
+        ("yamada", "assistant"),
+    )
+    async with staffed_console(settings, *accounts) as a:
+        yield a
 
 
 def form(**values: str) -> dict[str, str]:

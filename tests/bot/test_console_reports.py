@@ -11,62 +11,58 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import FastAPI
 
-from bot.runtime import bootstrap
+from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.reports import month_report, to_csv
 from storage import crud
 from storage import staff as staffdb
 from storage.db import transaction
-from tests.e2e.kit import console_app, make_staff, session_for, staff_settings
+from tests.e2e.kit import session_for, staffed_console
 
 JST = dt.timezone(dt.timedelta(hours=9))
 
 
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    s = staff_settings(settings)
-    rt = bootstrap(s, migrate=False)
-    try:
-        make_staff(rt.sessions, "boss", "supervisor")
-        make_staff(rt.sessions, "kansa", "auditor")
-        make_staff(rt.sessions, "sato", "concierge")
-        make_staff(rt.sessions, "yamada", "assistant")
-        with transaction(rt.sessions) as db:
-            for day in range(1, 32):
-                at = dt.datetime(2026, 10, day, 11, 0, tzinfo=JST)
-                for _ in range(6):
-                    crud.count_event(
-                        db,
-                        channel="line",
-                        outcome="answer",
-                        lang="ja",
-                        topic="child_allowance",
-                        after_hours=False,
-                        at=at,
-                    )
-            crud.count_event(
-                db,
-                channel="email",
-                outcome="handoff",
-                lang="en",
-                topic=None,
-                after_hours=True,
-                at=dt.datetime(2026, 10, 2, 20, tzinfo=JST),
-            )
-            for day in (3, 4):
+def seed_counters(rt: Runtime) -> None:
+    """October 2026: 6 answers a day, one after-hours handoff by email; two days of September."""
+    with transaction(rt.sessions) as db:
+        for day in range(1, 32):
+            at = dt.datetime(2026, 10, day, 11, 0, tzinfo=JST)
+            for _ in range(6):
                 crud.count_event(
                     db,
                     channel="line",
                     outcome="answer",
                     lang="ja",
-                    topic=None,
+                    topic="child_allowance",
                     after_hours=False,
-                    at=dt.datetime(2026, 9, day, 10, tzinfo=JST),
+                    at=at,
                 )
-        async with console_app(s, rt) as application:
-            yield application
-    finally:
-        rt.close()
+        crud.count_event(
+            db,
+            channel="email",
+            outcome="handoff",
+            lang="en",
+            topic=None,
+            after_hours=True,
+            at=dt.datetime(2026, 10, 2, 20, tzinfo=JST),
+        )
+        for day in (3, 4):
+            crud.count_event(
+                db,
+                channel="line",
+                outcome="answer",
+                lang="ja",
+                topic=None,
+                after_hours=False,
+                at=dt.datetime(2026, 9, day, 10, tzinfo=JST),
+            )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    accounts = (("boss", "supervisor"), ("kansa", "auditor"), ("sato", "concierge"), ("yamada", "assistant"))
+    async with staffed_console(settings, *accounts, setup=seed_counters) as a:
+        yield a
 
 
 async def test_supervisor_sees_the_month_with_the_daily_measure_and_charts(app: FastAPI) -> None:

@@ -10,7 +10,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from bot.app import create_app
-from bot.runtime import Runtime
+from bot.runtime import Runtime, bootstrap
 from bot.settings import ConsoleSettings, Settings
 from handlers.engine import Engine
 from handlers.types import InboundKind, InboundMessage
@@ -143,6 +143,30 @@ async def console_app(settings: Settings, runtime: Runtime) -> AsyncIterator[Fas
             yield app
     finally:
         settle()
+
+
+@asynccontextmanager
+async def staffed_console(
+    settings: Settings,
+    *accounts: tuple[str, str],
+    names: dict[str, str] | None = None,
+    intake: frozenset[str] = frozenset(),
+    setup: Callable[[Runtime], None] | None = None,
+    **console: Any,
+) -> AsyncIterator[FastAPI]:
+    """The real app (lifespan running) on a fresh runtime with these (username, role) accounts; `setup` adds
+    data before the app starts; `console` overrides console settings."""
+    s = staff_settings(settings, **console)
+    rt = bootstrap(s, migrate=False)
+    try:
+        for username, role in accounts:
+            make_staff(rt.sessions, username, role, name=(names or {}).get(username, ""), intake=username in intake)
+        if setup is not None:
+            setup(rt)
+        async with console_app(s, rt) as application:
+            yield application
+    finally:
+        rt.close()
 
 
 def client(app: FastAPI) -> httpx.AsyncClient:

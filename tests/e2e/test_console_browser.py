@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlmodel import select
 
 from bot.app import create_app
@@ -27,37 +27,6 @@ from handlers.line import WEBHOOK_PATH, sign
 from storage.models import Case, Message
 from tests.e2e.kit import PASSWORD, age_sessions, live_server, make_staff, staff_settings
 from tests.fakes.line_api import SECRET, FakeLineAPI, encode, user_id, webhook
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (apt-get install -y chromium fonts-noto-cjk)")
-        pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium fonts-noto-cjk)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    keep = os.environ.get("KC_SCREENSHOTS")
-    path = Path(keep) if keep else tmp_path
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 class Parent:

@@ -9,12 +9,11 @@ saved (KC_SCREENSHOTS=dir to keep them)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from bot.app import create_app
 from bot.runtime import Runtime, bootstrap
@@ -27,37 +26,7 @@ from storage.notices import NoticeStatus
 from tests.e2e.kit import PASSWORD, live_server, make_staff, staff_settings
 from tests.fakes.line_api import SECRET, FakeLineAPI
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 JST = dt.timezone(dt.timedelta(hours=9))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (apt-get install -y chromium fonts-noto-cjk)")
-        pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium fonts-noto-cjk)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    keep = os.environ.get("KC_SCREENSHOTS")
-    path = Path(keep) if keep else tmp_path
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture
