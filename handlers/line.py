@@ -122,13 +122,18 @@ class WebhookFormatError(ValueError):
 
 def split_events(body: bytes) -> list[IncomingEvent]:
     """One stored event per webhook event, keyed by `webhookEventId` so a redelivery is stored once."""
+    return [stored for stored, _ in _parse_webhook(body)]
+
+
+def _parse_webhook(body: bytes) -> list[tuple[IncomingEvent, dict[str, Any]]]:
+    """Each event to store, with the parsed event it came from (the route reads it again for the animation)."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise WebhookFormatError("body is not valid JSON") from exc
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         raise WebhookFormatError("body must be an object with an 'events' array")
-    out: list[IncomingEvent] = []
+    out: list[tuple[IncomingEvent, dict[str, Any]]] = []
     for i, event in enumerate(data["events"]):
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise WebhookFormatError(f"event {i} is not an object with a 'type'")
@@ -137,7 +142,7 @@ def split_events(body: bytes) -> list[IncomingEvent]:
         if not isinstance(key, str) or not key:
             # Every current event has one; without it, identical redeliveries still collapse.
             key = "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
-        out.append(IncomingEvent(event_key=key[:255], sender_key=_sender_key(event), payload=payload))
+        out.append((IncomingEvent(event_key=key[:255], sender_key=_sender_key(event), payload=payload), event))
     return out
 
 
@@ -505,13 +510,12 @@ def _delivery_error(what: str, status: int | None, *, token_spent: bool) -> Deli
     return DeliveryError(f"{what} {status}", retry=retry, token_spent=token_spent)
 
 
-def _loading_targets(events: list[IncomingEvent]) -> list[tuple[str, str]]:
+def _loading_targets(events: list[tuple[IncomingEvent, dict[str, Any]]]) -> list[tuple[str, str]]:
     """(chat id, event key) of one-to-one chats that just wrote to us (not redeliveries, not standby): the
     animation applies there."""
     targets: list[tuple[str, str]] = []
     chats: set[str] = set()
-    for e in events:
-        event = json.loads(e.payload)
+    for e, event in events:
         source = event.get("source") or {}
         if (
             event.get("type") in ("message", "postback")
@@ -639,10 +643,11 @@ def make_router(*, secret: str, inbox: Inbox, intake: Intake, loading: LoadingWa
             log.warning("line webhook refused: bad or missing signature (%d bytes)", len(body))
             return JSONResponse({"error": "invalid signature"}, status_code=400)
         try:
-            events = split_events(body)
+            parsed = _parse_webhook(body)
         except WebhookFormatError as exc:
             log.warning("line webhook refused: %s", exc)
             return JSONResponse({"error": f"malformed webhook body: {exc}"}, status_code=400)
+        events = [stored for stored, _ in parsed]
         if events:
             try:
                 new = await intake.store(events)
@@ -651,7 +656,7 @@ def make_router(*, secret: str, inbox: Inbox, intake: Intake, loading: LoadingWa
                 return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
             inbox.wake()
             if new:
-                loading.watch(_loading_targets(events))
+                loading.watch(_loading_targets(parsed))
         return JSONResponse({})
 
     return router

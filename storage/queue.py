@@ -8,6 +8,7 @@ event waits while an earlier one of the same sender is unfinished.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from sqlalchemy import Insert, exists, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -32,21 +33,15 @@ def store_event(session: Session, *, channel: str, event_key: str, sender_key: s
     return True
 
 
+@functools.cache
 def _store_statement(dialect: str) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id on the bare table, built once per dialect: run as an
     executemany on the session's connection it skips the ORM's bulk-insert path and reuses the compiled
     statement (several times faster per webhook than an ORM insert of the same rows)."""
-    stmt = _STORE.get(dialect)
-    if stmt is None:
-        table = InboundEvent.__table__  # type: ignore[attr-defined]
-        make = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = _STORE[dialect] = (
-            make(table).on_conflict_do_nothing(index_elements=["channel", "event_key"]).returning(table.c.id)
-        )
+    table = InboundEvent.__table__  # type: ignore[attr-defined]
+    make = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt: Insert = make(table).on_conflict_do_nothing(index_elements=["channel", "event_key"]).returning(table.c.id)
     return stmt
-
-
-_STORE: dict[str, Insert] = {}
 
 
 def store_events(session: Session, *, channel: str, events: list[tuple[str, str, str]]) -> int:

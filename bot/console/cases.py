@@ -8,12 +8,14 @@ notes are another table with no path to the outbox.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from bot.console import labels
 from bot.console.core import SECURITY_HEADERS, ConsoleDep, FormStaffDep, StaffDep
@@ -444,6 +446,36 @@ def save_consultation(
     return back(case_id, "saved", anchor="#consultation")
 
 
+def _add_entry(
+    rt: Any,
+    who: Any,
+    case_id: int,
+    *,
+    anchor: str,
+    day_text: str,
+    valid: bool,
+    record_type: str,
+    create: Callable[[Session, dt.date], Any],
+    allowed: Check = staffdb.can_manage_case,
+    invalid: str = "empty",
+) -> RedirectResponse:
+    """One entry of the case's records from a form: permission first, then the date and the required fields,
+    then the row and its audit line in one transaction."""
+    _check(rt, case_id, who, allowed)
+    day = parse_date(day_text)
+    if day is None:
+        return back(case_id, error="bad_date", anchor=anchor)
+    if not valid:
+        return back(case_id, error=invalid, anchor=anchor)
+    with transaction(rt.sessions) as s:
+        load_case(s, case_id=case_id, staff=who.staff, allowed=allowed)
+        row = create(s, day)
+        staffdb.audit(
+            s, actor=who.name, action="create", record_type=record_type, record_id=row.id, detail=f"case {case_id}"
+        )
+    return back(case_id, "saved", anchor=anchor)
+
+
 @router.post("/cases/{case_id}/records/support")
 def add_support(
     case_id: int,
@@ -453,21 +485,18 @@ def add_support(
     progress: Annotated[str, Form()] = "",
     impression: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    _check(rt, case_id, who, staffdb.can_manage_case)
-    day = parse_date(entry_on)
-    if day is None:
-        return back(case_id, error="bad_date", anchor="#support")
-    if not progress.strip():
-        return back(case_id, error="empty", anchor="#support")
-    with transaction(rt.sessions) as s:
-        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
-        row = staffdb.add_support_entry(
+    return _add_entry(
+        rt,
+        who,
+        case_id,
+        anchor="#support",
+        day_text=entry_on,
+        valid=bool(progress.strip()),
+        record_type="support_entry",
+        create=lambda s, day: staffdb.add_support_entry(
             s, case_id=case_id, author=who.name, entry_on=day, progress=_text(progress), impression=_text(impression)
-        )
-        staffdb.audit(
-            s, actor=who.name, action="create", record_type="support_entry", record_id=row.id, detail=f"case {case_id}"
-        )
-    return back(case_id, "saved", anchor="#support")
+        ),
+    )
 
 
 @router.post("/cases/{case_id}/records/conference")
@@ -483,15 +512,15 @@ def add_conference(
     goals: Annotated[str, Form()] = "",
     support: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    _check(rt, case_id, who, staffdb.can_manage_case)
-    day = parse_date(held_on)
-    if day is None:
-        return back(case_id, error="bad_date", anchor="#conference")
-    if not participants.strip():
-        return back(case_id, error="empty", anchor="#conference")
-    with transaction(rt.sessions) as s:
-        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
-        row = staffdb.add_conference(
+    return _add_entry(
+        rt,
+        who,
+        case_id,
+        anchor="#conference",
+        day_text=held_on,
+        valid=bool(participants.strip()),
+        record_type="conference",
+        create=lambda s, day: staffdb.add_conference(
             s,
             case_id=case_id,
             author=who.name,
@@ -502,11 +531,8 @@ def add_conference(
             issues=_text(issues),
             goals=_text(goals),
             support=_text(support),
-        )
-        staffdb.audit(
-            s, actor=who.name, action="create", record_type="conference", record_id=row.id, detail=f"case {case_id}"
-        )
-    return back(case_id, "saved", anchor="#conference")
+        ),
+    )
 
 
 @router.post("/cases/{case_id}/referrals")
@@ -518,21 +544,18 @@ def add_referral(
     referred_on: Annotated[str, Form()] = "",
     agreed: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    _check(rt, case_id, who, staffdb.can_manage_case)
-    day = parse_date(referred_on)
-    if day is None:
-        return back(case_id, error="bad_date", anchor="#referrals")
-    if not agency.strip():
-        return back(case_id, error="empty", anchor="#referrals")
-    with transaction(rt.sessions) as s:
-        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
-        row = staffdb.add_referral(
+    return _add_entry(
+        rt,
+        who,
+        case_id,
+        anchor="#referrals",
+        day_text=referred_on,
+        valid=bool(agency.strip()),
+        record_type="referral",
+        create=lambda s, day: staffdb.add_referral(
             s, case_id=case_id, author=who.name, agency=agency.strip()[:128], referred_on=day, agreed=_text(agreed)
-        )
-        staffdb.audit(
-            s, actor=who.name, action="create", record_type="referral", record_id=row.id, detail=f"case {case_id}"
-        )
-    return back(case_id, "saved", anchor="#referrals")
+        ),
+    )
 
 
 @router.post("/cases/{case_id}/complaint-steps")
@@ -544,21 +567,20 @@ def add_complaint_step(
     step_on: Annotated[str, Form()] = "",
     summary: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    _check(rt, case_id, who, _complaint_manager)
-    day = parse_date(step_on)
-    if day is None:
-        return back(case_id, error="bad_date", anchor="#complaint")
-    if step not in tuple(ComplaintStepKind) or not summary.strip():
-        return back(case_id, error="bad_value", anchor="#complaint")
-    with transaction(rt.sessions) as s:
-        load_case(s, case_id=case_id, staff=who.staff, allowed=_complaint_manager)
-        row = staffdb.add_complaint_step(
+    return _add_entry(
+        rt,
+        who,
+        case_id,
+        anchor="#complaint",
+        day_text=step_on,
+        valid=step in tuple(ComplaintStepKind) and bool(summary.strip()),
+        record_type="complaint_step",
+        allowed=_complaint_manager,
+        invalid="bad_value",
+        create=lambda s, day: staffdb.add_complaint_step(
             s, case_id=case_id, author=who.name, step=ComplaintStepKind(step), step_on=day, summary=_text(summary)
-        )
-        staffdb.audit(
-            s, actor=who.name, action="create", record_type="complaint_step", record_id=row.id, detail=f"case {case_id}"
-        )
-    return back(case_id, "saved", anchor="#complaint")
+        ),
+    )
 
 
 # ----- appointments (原則予約制)
