@@ -12,6 +12,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from bot import hardening
 from bot.channels import build_channels
 from bot.console import mount_console
 from bot.deps import RuntimeDep
@@ -25,8 +26,10 @@ from scheduler.jobs import build_service as build_scheduler
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None, console: bool = False) -> FastAPI:
     """The web app. Pass `runtime` to share one already built (tests); `console` also chats on stdin."""
     settings = settings or Settings()
-    app = FastAPI(title="kosodate-concierge", docs_url=None, redoc_url=None)
+    # no /openapi.json, /docs nor /redoc: the route list is nobody's business without a login
+    app = FastAPI(title="kosodate-concierge", docs_url=None, redoc_url=None, openapi_url=None)
     mount_console(app, settings)  # the staff console: /login, /cases, /records, ... (bot/console/)
+    hardening.install(app, settings)  # security headers everywhere, error pages, body deadline (bot/hardening.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -135,6 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
+    from bot.hardening import server_options
 
     settings = Settings()
     if args.workers > 1:
@@ -147,10 +148,17 @@ def _serve(args: argparse.Namespace) -> int:
         from bot.runtime import bootstrap
 
         bootstrap(settings).close()  # migrate once, before the workers start
-        uvicorn.run("bot.app:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers)
+        uvicorn.run(
+            "bot.app:app_factory",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            **server_options(settings),
+        )
         return 0
     app = create_app(settings, console=args.console)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **server_options(settings))
     return 0
 
 

@@ -55,7 +55,10 @@ class ConsoleSettings(BaseSettings):
     idle_timeout_minutes: float = 30.0
     session_max_hours: float = 12.0
     lockout_threshold: int = 5
-    lockout_minutes: float = 15.0
+    lockout_minutes: float = 15.0  # the first lockout; each consecutive one lasts twice as long
+    lockout_max_minutes: float = 24 * 60.0
+    address_threshold: int = 20  # failed logins from one client address (any usernames) before it is blocked
+    address_window_minutes: float = 60.0  # failures from an address quiet for this long are forgotten
     secure_cookies: bool = False  # set when served over HTTPS
     reply_target_minutes: int = 60  # first reply within this many office-hours minutes
     poll_seconds: float = 10.0
@@ -170,6 +173,20 @@ class NoticeSettings(BaseModel):
     plan_chunk: int = 5000  # delivery rows per INSERT while planning
     age_reminders_at: dt.time = dt.time(9, 30)  # daily, office time zone
     age_catch_up_days: int = 31  # a child whose date passed longer ago than this is not reminded any more
+    heartbeat_seconds: float = 5.0  # a process sending a run renews the run's heartbeat this often
+    orphaned_after_seconds: float = 30.0  # a run not renewed for this long has no live sender: the leader resumes it
+    resume_every_seconds: float = 15.0  # the leader looks for such runs this often (and when it starts leading)
+
+
+class HttpSettings(BaseModel):
+    """The HTTP server's limits (`concierge serve`; README: production). Slow or incomplete requests are cut
+    off instead of holding a connection for ever."""
+
+    head_timeout_seconds: float = 10.0  # the request line and headers must arrive within this
+    body_timeout_seconds: float = 30.0  # the whole body must arrive within this (408 otherwise)
+    keep_alive_seconds: float = 5.0  # an idle kept-alive connection is closed after this
+    limit_concurrency: int = 200  # open connections or running requests beyond this get 503 at once
+    max_head_bytes: int = 16 * 1024  # a request line plus headers larger than this gets 400
 
 
 class Settings(BaseSettings):
@@ -196,6 +213,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     notices: NoticeSettings = Field(default_factory=NoticeSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     @field_validator("languages")
     @classmethod

@@ -26,6 +26,7 @@ Logs carry ids, counts and status codes only: never user ids, addresses or text.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -344,6 +345,7 @@ def plan_run(
         session.connection().execute(insert(NoticeDelivery), rows[start : start + chunk])
     run.total = len(rows)
     run.status = RunStatus.SENDING
+    run.heartbeat_at = utcnow()  # planning a large audience takes a while: the sender's clock starts now
     session.add(run)
     if notice.kind == NoticeKind.ONCE and notice.status == NoticeStatus.SCHEDULED:
         notice.status = NoticeStatus.SENDING
@@ -458,7 +460,32 @@ class NoticeSender:
 
     async def send_run(self, run_id: int) -> RunResult:
         """Deliver what is still pending in the run; a resume is the same call. Batches formed before (by a
-        process that died) go first, unchanged and with their retry keys."""
+        process that died) go first, unchanged and with their retry keys. While it runs, the run's heartbeat is
+        renewed: a run whose heartbeat stops has lost its sender (scheduler/notices.py resumes it)."""
+        beat = asyncio.create_task(self._heartbeat(run_id), name=f"notice-run-{run_id}-heartbeat")
+        try:
+            return await self._send_run(run_id)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _heartbeat(self, run_id: int) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self._beat, run_id)
+            except Exception as exc:  # the database busy or away for a moment: the next beat may pass
+                log.warning("notice run %s: heartbeat failed: %s", run_id, type(exc).__name__)
+            await asyncio.sleep(max(0.1, self.config.heartbeat_seconds))
+
+    def _beat(self, run_id: int) -> None:
+        with transaction(self.sessions) as session:
+            session.exec(
+                update(NoticeRun).where(col(NoticeRun.id) == run_id).values(heartbeat_at=utcnow()),
+                execution_options=NO_SYNC,
+            )
+
+    async def _send_run(self, run_id: int) -> RunResult:
         notice = await asyncio.to_thread(self._notice_of_run, run_id)
         await asyncio.to_thread(self._analyze, run_id)
         earlier = await asyncio.to_thread(self._open_batches, run_id)

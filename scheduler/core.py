@@ -305,6 +305,15 @@ class Scheduler:
             job = self._aps.get_job(spec.id)
         return _info(job)
 
+    def run_soon(self, job_id: str) -> bool:
+        """Bring a job's next run forward to now (its trigger continues from there); False when unknown."""
+        try:
+            self._aps.modify_job(job_id, next_run_time=dt.datetime.now(self.tz))
+        except JobLookupError:
+            return False
+        self.wakeup()
+        return True
+
     def cancel(self, job_id: str) -> bool:
         try:
             self._aps.remove_job(job_id)

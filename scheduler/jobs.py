@@ -10,9 +10,9 @@ only. The standard jobs and why their policies are what they are:
 - `stats.snapshot` (1st of the month, 04:00; only when `REPORTS__SNAPSHOT_DIR` is set): last month's CSV;
   run late within 7 days, after that the CLI (`concierge report`) is the way.
 
-- `notices.age` (daily, `NOTICES__AGE_REMINDERS_AT`): age-relative notices; `notices.resume` (every 5 minutes):
-  notice runs whose sending process died are finished. See scheduler/notices.py, which also holds the
-  per-notice jobs `notice:{id}` (not managed: the console schedules and cancels them).
+- `notices.age` (daily, `NOTICES__AGE_REMINDERS_AT`): age-relative notices; `notices.resume` (at the leader's
+  start, then every 15 s): notice runs whose sending process died are finished. See scheduler/notices.py,
+  which also holds the per-notice jobs `notice:{id}` (not managed: the console schedules and cancels them).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
         ),
     ]
     specs.append(notices.age_job(settings))  # notices.age: age-relative reminders (scheduler/notices.py)
-    specs.append(notices.resume_job())  # notices.resume: runs left unfinished by a process that died
+    specs.append(notices.resume_job(settings))  # notices.resume: runs left unfinished by a process that died
     if settings.reports.snapshot_dir is not None:
         specs.append(
             JobSpec(
@@ -109,6 +109,12 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
 
 def build_service(settings: Settings, sessions: SessionFactory) -> SchedulerService:
     """The service the web app and `concierge scheduler` run: leader election plus the standard jobs."""
-    service = SchedulerService(settings=settings, sessions=sessions, specs=standard_jobs(settings), managed=MANAGED)
+    service = SchedulerService(
+        settings=settings,
+        sessions=sessions,
+        specs=standard_jobs(settings),
+        managed=MANAGED,
+        at_start=(notices.RESUME_JOB_ID,),  # a notice run left by the previous leader is resumed at once
+    )
     service.on_event(notices.missed_listener(sessions))  # a skipped one-off notice shows as missed
     return service

@@ -8,9 +8,11 @@
   birth/due month plus the notice's offset falls on or before today (within `age_catch_up_days`) get the
   notice once (`AgeReminderSent`, written in the same transaction as the run's deliveries).
 
-- `notices.resume` (every `RESUME_EVERY`, managed) runs `resume_orphans(ctx)`: runs left unfinished by a process
-  that died (no batch formed or sent for `ORPHANED_AFTER`) are finished with their stored retry keys, so a
-  send killed midway completes by itself after the restart, without duplicates.
+- `notices.resume` (managed) runs `resume_orphans(ctx)` when a process becomes scheduler leader and then every
+  `NOTICES__RESUME_EVERY_SECONDS` (15 s): runs whose heartbeat (renewed every `NOTICES__HEARTBEAT_SECONDS`, 5 s,
+  by the process sending them) is older than `NOTICES__ORPHANED_AFTER_SECONDS` (30 s) have lost their sender and
+  are finished with their stored retry keys, without duplicates. So a run killed midway is resumed at most
+  about 45 s after its process died, or as soon as the leader starts when that is later.
 
 The console calls `schedule_notice` after submit/approve and `unschedule_notice` after cancel.
 """
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -52,10 +54,6 @@ log = logging.getLogger("concierge.jobs")
 
 AGE_JOB_ID = "notices.age"
 RESUME_JOB_ID = "notices.resume"
-RESUME_EVERY = dt.timedelta(minutes=5)
-# A live send forms or sends a batch every few seconds (at worst, a batch backing off for about a minute): a run
-# quiet for this long has no process sending it any more.
-ORPHANED_AFTER = dt.timedelta(minutes=10)
 SKIP_AFTER = dt.timedelta(minutes=10)  # a "skip" notice later than this is not sent
 
 
@@ -242,36 +240,40 @@ def age_reminders(ctx: JobContext) -> None:
     log.info("age reminders: %d runs, %d sent", len(results), sum(r.sent for r in results))
 
 
+def orphaned_after(settings: Settings) -> dt.timedelta:
+    return dt.timedelta(seconds=settings.notices.orphaned_after_seconds)
+
+
 def orphaned_runs(session: Session, *, quiet_since: dt.datetime) -> list[int]:
-    """Unfinished runs with no batch formed or sent since `quiet_since` (nor started since)."""
+    """Unfinished runs whose heartbeat is older than `quiet_since`. Runs from before the heartbeat existed
+    fall back to their last batch formed or sent, or their start."""
     last_batch = (
         select(func.max(func.coalesce(col(NoticeBatch.sent_at), col(NoticeBatch.created_at))))
         .where(col(NoticeBatch.run_id) == col(NoticeRun.id))
         .scalar_subquery()
     )
-    query = select(NoticeRun.id).where(
-        col(NoticeRun.status) != RunStatus.DONE,
-        col(NoticeRun.started_at) < quiet_since,
-        or_(last_batch.is_(None), last_batch < quiet_since),
-    )
+    alive_at = func.coalesce(col(NoticeRun.heartbeat_at), last_batch, col(NoticeRun.started_at))
+    query = select(NoticeRun.id).where(col(NoticeRun.status) != RunStatus.DONE, alive_at < quiet_since)
     return [i for i in session.exec(query.order_by(col(NoticeRun.id))) if i is not None]
 
 
 def resume_orphans(ctx: JobContext) -> None:
-    """The periodic job: finish runs whose sending process died."""
+    """The job (at the leader's start, then periodically): finish runs whose sending process died."""
     with ctx.sessions() as session:
-        ids = orphaned_runs(session, quiet_since=utcnow() - ORPHANED_AFTER)
+        ids = orphaned_runs(session, quiet_since=utcnow() - orphaned_after(ctx.settings))
     if not ids:
         return
     results = sending.resume(ctx.settings, ctx.sessions, run_ids=ids)
     log.info("notice runs resumed: %d, %d sent", len(results), sum(r.sent for r in results))
 
 
-def resume_job() -> JobSpec:
+def resume_job(settings: Settings) -> JobSpec:
+    """Runs often (a cheap query) so that a run killed midway waits seconds, not minutes; the scheduler service
+    also runs it at once when a process becomes leader (`at_start` in scheduler/jobs.py)."""
     return JobSpec(
         id=RESUME_JOB_ID,
         func=resume_orphans,
-        trigger=Every(RESUME_EVERY),
+        trigger=Every(dt.timedelta(seconds=settings.notices.resume_every_seconds)),
         policy=Policy.run_late(within=None, coalesce=True),
     )
 

@@ -32,16 +32,19 @@ class SchedulerService:
         sessions: SessionFactory,
         specs: Sequence[JobSpec] = (),
         managed: Sequence[str] = (),
+        at_start: Sequence[str] = (),
         lock: LeaderLock | None = None,
         retry: float | None = None,
         poll: float | None = None,
     ) -> None:
         """`specs` are put in place when this process becomes leader; jobs whose id starts with one of the
-        `managed` prefixes but are no longer in `specs` are removed then."""
+        `managed` prefixes but are no longer in `specs` are removed then; the jobs named in `at_start` run at
+        once then (a check that must not wait for its interval after a takeover, such as resuming notice runs)."""
         self.settings = settings
         self.sessions = sessions
         self.specs = list(specs)
         self.managed = tuple(managed)
+        self.at_start = tuple(at_start)
         conf = settings.scheduler
         self.lock: LeaderLock = lock if lock is not None else lock_for(settings.database_url, conf.lock_key)
         self.retry = conf.retry_seconds if retry is None else retry
@@ -125,6 +128,8 @@ class SchedulerService:
                     runner.cancel(info.id)
             for spec in self.specs:
                 runner.schedule(spec)
+            for job_id in self.at_start:
+                runner.run_soon(job_id)
             runner.resume()
         except Exception:
             runner.shutdown(wait=False)

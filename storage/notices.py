@@ -107,6 +107,9 @@ class Notice(SQLModel, table=True):
     requires_approval: bool = True
     status: str = Field(default=NoticeStatus.DRAFT, max_length=24)
     created_by: str = Field(max_length=64)
+    # everyone else who edited the text or settings since it was written: none of them (nor the author) may
+    # approve it, since an approver must be a second pair of eyes on exactly what goes out
+    editors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     approved_by: str | None = Field(default=None, max_length=64)
     approved_at: dt.datetime | None = None
     created_at: dt.datetime = Field(default_factory=utcnow)
@@ -138,6 +141,9 @@ class NoticeRun(SQLModel, table=True):
     skipped: int = 0
     started_at: dt.datetime = Field(default_factory=utcnow)
     finished_at: dt.datetime | None = None
+    # the process sending the run renews this every few seconds; a run not renewed for a while has no live
+    # sender any more and the scheduler leader finishes it (scheduler/notices.py)
+    heartbeat_at: dt.datetime | None = Field(default_factory=utcnow)
 
 
 class NoticeBatch(SQLModel, table=True):
@@ -300,9 +306,15 @@ def list_notices(
     return list(session.exec(query.order_by(col(Notice.id).desc()).limit(limit).offset(offset)))
 
 
-def update_notice(session: Session, *, notice: Notice, **changes: Any) -> Notice:
+def wrote(notice: Notice, name: str) -> bool:
+    """`name` wrote or edited the notice as it stands: they may not approve it."""
+    return name == notice.created_by or name in (notice.editors or [])
+
+
+def update_notice(session: Session, *, notice: Notice, editor: str | None = None, **changes: Any) -> Notice:
     """Change fields of a draft or a notice awaiting approval (an edit withdraws a pending approval: the
-    notice goes back to draft). Raises NoticeError otherwise or when the result is invalid."""
+    notice goes back to draft); `editor` is recorded among those who may no longer approve it. Raises
+    NoticeError otherwise or when the result is invalid."""
     if notice.status not in EDITABLE_STATUSES:
         raise NoticeError(f"a {notice.status} notice cannot be edited")
     unknown = set(changes) - _EDITABLE_FIELDS
@@ -315,6 +327,8 @@ def update_notice(session: Session, *, notice: Notice, **changes: Any) -> Notice
             value = value.astimezone(dt.UTC)
         setattr(notice, name, value)
     validate(notice)
+    if editor is not None and not wrote(notice, editor[:64]):
+        notice.editors = [*(notice.editors or []), editor[:64]]  # a new list: JSON columns track assignment
     notice.status = NoticeStatus.DRAFT
     notice.approved_by = None
     notice.approved_at = None
@@ -335,11 +349,11 @@ def submit_notice(session: Session, *, notice: Notice) -> Notice:
 
 
 def approve_notice(session: Session, *, notice: Notice, approver: str) -> Notice:
-    """Awaiting_approval → scheduled. The author cannot approve their own notice."""
+    """Awaiting_approval → scheduled. Nobody who wrote or edited the notice can approve it."""
     if notice.status != NoticeStatus.AWAITING_APPROVAL:
         raise NoticeError(f"only a notice awaiting approval can be approved (this one is {notice.status})")
-    if approver == notice.created_by:
-        raise NoticeError("a notice needs a second person's approval")
+    if wrote(notice, approver[:64]):
+        raise NoticeError("a notice needs the approval of someone who did not write or edit it")
     notice.status = NoticeStatus.SCHEDULED
     notice.approved_by = approver[:64]
     notice.approved_at = utcnow()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, delete, func, update
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, case, delete, func, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage.models import OPEN_CASE_STATUSES, Case, Contact, utcnow
@@ -56,11 +58,24 @@ class StaffAccount(SQLModel, table=True):
     complaint_intake: bool = False  # 苦情受付担当者: complaint cases are routed to them
     password_hash: str = Field(max_length=255)
     active: bool = True
-    failed_logins: int = 0
+    failed_logins: int = 0  # login attempts since the last success or lockout, counted before the check
     locked_until: dt.datetime | None = None
+    lockouts: int = 0  # consecutive lockouts: each one lasts twice as long as the one before
     telegram_user_id: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True, nullable=True))
     created_at: dt.datetime = Field(default_factory=utcnow)
     last_login_at: dt.datetime | None = None
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per client address (all usernames together): password spraying across accounts is
+    throttled and shown to the supervisor. Rows are removed once quiet for a day."""
+
+    address: str = Field(primary_key=True, max_length=64)
+    failures: int = 0  # attempts since the last block (or success from this address), counted before the check
+    total: int = 0  # failed attempts since the row was created: what the supervisor sees
+    blocks: int = 0  # consecutive blocks: each one lasts twice as long as the one before
+    blocked_until: dt.datetime | None = None
+    last_failure_at: dt.datetime = Field(default_factory=utcnow)
 
 
 class StaffSession(SQLModel, table=True):
@@ -331,22 +346,71 @@ def is_locked(staff: StaffAccount, *, now: dt.datetime) -> bool:
     return staff.locked_until is not None and staff.locked_until > now
 
 
+# Login attempts are counted *before* the password is checked, by one UPDATE ... RETURNING each (an atomic
+# increment guarded by the threshold), in a transaction of their own: however many guesses arrive at once, at
+# most `threshold` of them per lockout get a password check. Counting after the check lost updates when guesses
+# ran in parallel (read 3, write 4 twice). The caller commits each step before checking the password.
+_NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """`threshold` failures lock (an account) or block (an address); the `times`-th lockout in a row lasts
+    base, 2 base, 4 base, ... at most `cap`."""
+
+    threshold: int
+    base: dt.timedelta
+    cap: dt.timedelta
+
+    def length(self, times: int) -> dt.timedelta:
+        length: dt.timedelta = self.base * (2 ** min(max(times, 1) - 1, 20))
+        return min(self.cap, length)
+
+
+def reserve_login_attempt(session: Session, *, staff_id: int, threshold: int, now: dt.datetime) -> int | None:
+    """Count one login attempt on the account; its number (1..threshold), or None when the account is locked
+    (or every attempt before the lockout is already taken by guesses in flight)."""
+    not_locked = or_(col(StaffAccount.locked_until).is_(None), col(StaffAccount.locked_until) <= now)
+    result = session.execute(
+        update(StaffAccount)
+        .where(col(StaffAccount.id) == staff_id, not_locked, col(StaffAccount.failed_logins) < threshold)
+        .values(failed_logins=col(StaffAccount.failed_logins) + 1)
+        .returning(col(StaffAccount.failed_logins)),
+        execution_options=_NO_SYNC,
+    )
+    row = result.first()
+    return None if row is None else int(row[0])
+
+
 def record_login_failure(
-    session: Session, *, staff: StaffAccount, threshold: int, lockout: dt.timedelta, now: dt.datetime
-) -> bool:
-    """Count a failed password; True when this failure locked the account."""
-    staff.failed_logins += 1
-    locked = staff.failed_logins >= threshold
-    if locked:
-        staff.locked_until = now + lockout
-        staff.failed_logins = 0
-    session.add(staff)
-    return locked
+    session: Session, *, staff_id: int, attempt: int, policy: Backoff, now: dt.datetime
+) -> dt.timedelta | None:
+    """After a wrong password on attempt number `attempt`: the last attempt allowed locks the account (each
+    consecutive lockout twice as long). Returns the lockout's length when this failure locked it."""
+    if attempt < policy.threshold:
+        return None
+    result = session.execute(
+        update(StaffAccount)
+        .where(col(StaffAccount.id) == staff_id)
+        .values(lockouts=col(StaffAccount.lockouts) + 1, failed_logins=0)
+        .returning(col(StaffAccount.lockouts)),
+        execution_options=_NO_SYNC,
+    )
+    row = result.first()
+    if row is None:
+        return None
+    length = policy.length(int(row[0]))
+    session.execute(
+        update(StaffAccount).where(col(StaffAccount.id) == staff_id).values(locked_until=now + length),
+        execution_options=_NO_SYNC,
+    )
+    return length
 
 
 def record_login_success(session: Session, *, staff: StaffAccount, now: dt.datetime) -> None:
     staff.failed_logins = 0
     staff.locked_until = None
+    staff.lockouts = 0
     staff.last_login_at = now
     session.add(staff)
 
@@ -354,7 +418,117 @@ def record_login_success(session: Session, *, staff: StaffAccount, now: dt.datet
 def unlock_staff(session: Session, *, staff: StaffAccount) -> None:
     staff.failed_logins = 0
     staff.locked_until = None
+    staff.lockouts = 0
     session.add(staff)
+
+
+def _upsert(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(LoginThrottle)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(LoginThrottle)
+
+
+def reserve_address_attempt(
+    session: Session, *, address: str, threshold: int, window: dt.timedelta, now: dt.datetime
+) -> int | None:
+    """Count one login attempt from a client address (every username together); its number, or None while
+    the address is blocked. Failures older than `window` are forgotten. One atomic INSERT ... ON CONFLICT DO
+    UPDATE ... RETURNING, like the account's counter."""
+    table = LoginThrottle.__table__  # type: ignore[attr-defined]
+    c = table.c
+    stmt = _upsert(session).values(
+        address=address[:64], failures=1, total=0, blocks=0, blocked_until=None, last_failure_at=now
+    )
+    stale = c.last_failure_at < now - window
+    block_over = c.blocked_until.is_(None) | (c.blocked_until <= now - window)  # and quiet since: start afresh
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c.address],
+        set_={
+            "failures": case((stale, 1), else_=c.failures + 1),
+            "blocks": case((stale & block_over, 0), else_=c.blocks),
+        },
+        where=(c.blocked_until.is_(None) | (c.blocked_until <= now)) & (stale | (c.failures < threshold)),
+    ).returning(c.failures)
+    row = session.execute(stmt).first()
+    return None if row is None else int(row[0])
+
+
+def record_address_failure(
+    session: Session, *, address: str, attempt: int, policy: Backoff, now: dt.datetime
+) -> dt.timedelta | None:
+    """After a failed login from `address` (attempt number `attempt`): the last attempt allowed blocks the
+    address, with the same doubling backoff as accounts. Returns the block's length when this one blocked it."""
+    table = LoginThrottle.__table__  # type: ignore[attr-defined]
+    c = table.c
+    values: dict[str, Any] = {"total": c.total + 1, "last_failure_at": now}
+    if attempt >= policy.threshold:
+        values.update(blocks=c.blocks + 1, failures=0)
+    row = session.execute(update(table).where(c.address == address[:64]).values(**values).returning(c.blocks)).first()
+    if row is None or attempt < policy.threshold:
+        return None
+    length = policy.length(int(row[0]))
+    session.execute(update(table).where(c.address == address[:64]).values(blocked_until=now + length))
+    return length
+
+
+def release_address_attempt(session: Session, *, address: str) -> None:
+    """A successful login gives its counted attempt back: an office behind one address is not blocked by its
+    own staff logging in, only by failures."""
+    table = LoginThrottle.__table__  # type: ignore[attr-defined]
+    c = table.c
+    session.execute(update(table).where(c.address == address[:64], c.failures > 0).values(failures=c.failures - 1))
+
+
+def unblock_address(session: Session, *, address: str) -> bool:
+    """The supervisor lifts a client address's block (and forgets its failures); False when unknown."""
+    row = session.get(LoginThrottle, address[:64])
+    if row is None:
+        return False
+    row.failures = 0
+    row.blocks = 0
+    row.blocked_until = None
+    session.add(row)
+    return True
+
+
+@dataclass
+class LoginWatch:
+    """What the supervisor sees: locked accounts, accounts with recent failures, and client addresses with
+    repeated failures or blocked."""
+
+    locked: list[StaffAccount]
+    failing: list[StaffAccount]
+    addresses: list[LoginThrottle]
+
+
+def login_watch(session: Session, *, now: dt.datetime, min_failures: int = 3) -> LoginWatch:
+    accounts = list_staff(session)
+    purge_login_throttle(session, before=now - dt.timedelta(days=1))
+    addresses = session.exec(
+        select(LoginThrottle)
+        .where(or_(col(LoginThrottle.total) >= min_failures, col(LoginThrottle.blocked_until) > now))
+        .order_by(col(LoginThrottle.last_failure_at).desc())
+        .limit(50)
+    )
+    return LoginWatch(
+        locked=[a for a in accounts if is_locked(a, now=now)],
+        failing=[a for a in accounts if a.failed_logins > 0 and not is_locked(a, now=now)],
+        addresses=list(addresses),
+    )
+
+
+def purge_login_throttle(session: Session, *, before: dt.datetime) -> None:
+    """Forget addresses quiet since `before` and not blocked any more."""
+    session.execute(
+        delete(LoginThrottle).where(
+            col(LoginThrottle.last_failure_at) < before,
+            or_(col(LoginThrottle.blocked_until).is_(None), col(LoginThrottle.blocked_until) < before),
+        )
+    )
 
 
 # ----- console sessions

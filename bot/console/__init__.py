@@ -35,14 +35,16 @@ def routers() -> list[APIRouter]:
 
 
 def mount_console(app: FastAPI, settings: Settings) -> Console:
+    from fastapi import Depends
     from fastapi.staticfiles import StaticFiles
 
+    from bot.console.bounds import checked_params
     from bot.console.core import HERE, Console, install_error_pages
 
     console = Console(settings.console, office_hours=settings.office_hours.config(), public_url=settings.public_url)
     app.state.console = console
     install_error_pages(app)
     for router in routers():
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(checked_params)])  # F11: no 500 for out-of-range values
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")
     return console

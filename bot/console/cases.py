@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from sqlmodel import Session
 
 from bot.console import labels
+from bot.console.bounds import in_years
 from bot.console.core import SECURITY_HEADERS, ConsoleDep, FormStaffDep, StaffDep
 from bot.console.views import Check, back, case_row, load_case, message_text, queue_rows, staff_names, topic_label
 from bot.deps import RuntimeDep
@@ -35,10 +36,12 @@ VIEWS = ("all", "mine", "unassigned", "closed")
 
 
 def parse_date(value: str) -> dt.date | None:
+    """A date field; None when it is not a date or out of the years we handle."""
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = dt.date.fromisoformat(value.strip())
     except ValueError:
         return None
+    return day if in_years(day) else None
 
 
 def parse_local(value: str, console: Any) -> dt.datetime | None:
@@ -46,6 +49,8 @@ def parse_local(value: str, console: Any) -> dt.datetime | None:
     try:
         naive = dt.datetime.fromisoformat(value.strip())
     except ValueError:
+        return None
+    if not in_years(naive):
         return None
     return naive.replace(tzinfo=console.office_hours.tz) if naive.tzinfo is None else naive
 
@@ -600,7 +605,9 @@ async def offer(request: Request, case_id: int, who: FormStaffDep, rt: RuntimeDe
             starts.append(when)
     minutes_raw = form.get("minutes")
     place_raw = form.get("place")
-    minutes = int(minutes_raw) if isinstance(minutes_raw, str) and minutes_raw.isdigit() else 30
+    minutes = (
+        int(minutes_raw) if isinstance(minutes_raw, str) and minutes_raw.isdigit() and len(minutes_raw) < 4 else 30
+    )
     place = place_raw.strip()[:128] if isinstance(place_raw, str) else ""
     if not starts:
         return back(case_id, error="no_slots", anchor="#appointments")

@@ -228,7 +228,12 @@ def login_redirect(request: Request, *, expired: bool) -> RedirectResponse:
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path.endswith(".json") or "application/json" in request.headers.get("accept", "")
+    """Polls (paths ending .json), clients asking for JSON, and JSON requests (webhooks) get JSON errors."""
+    return (
+        request.url.path.endswith(".json")
+        or "application/json" in request.headers.get("accept", "")
+        or "application/json" in request.headers.get("content-type", "")
+    )
 
 
 def install_error_pages(app: Any) -> None:

@@ -1,5 +1,7 @@
 """/login and /logout. The login form carries a token bound to a nonce cookie (CSRF before a session
-exists); failures are counted per account and lock it for a while after the configured number."""
+exists). Attempts are counted per account and per client address before the password is checked (atomically:
+parallel guesses cannot pass the threshold); the last allowed failure locks the account (or blocks the
+address) for a while that doubles with each consecutive lockout. Every failure gets the same answer."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from bot.console.core import LOGIN_COOKIE, SESSION_COOKIE, Console, ConsoleDep, FormStaffDep, safe_next
 from bot.deps import RuntimeDep
@@ -18,7 +21,12 @@ from storage.db import transaction
 from storage.models import utcnow
 
 router = APIRouter()
-BAD_LOGIN = "ユーザー名またはパスワードが正しくありません。"
+# One answer for every failed login: a wrong password, an unknown or inactive user, a locked account and a
+# blocked address look the same from outside (the audit log and the staff page tell the supervisor which).
+BAD_LOGIN = (
+    "ユーザー名またはパスワードが正しくないか、続けて失敗したため一時的にログインできません。"
+    "時間をおいてお試しいただくか、管理者にお問い合わせください。"
+)
 
 
 def _login_page(
@@ -72,48 +80,63 @@ def login(
             status=403,
         )
     username = username.strip().lower()[:32]
-    now = utcnow()
+    address = client_address(request)
     settings = console.settings
+    now = utcnow()
+    lockout = dt.timedelta(minutes=settings.lockout_minutes)
+    cap = dt.timedelta(minutes=max(settings.lockout_max_minutes, settings.lockout_minutes))
+    accounts = staffdb.Backoff(settings.lockout_threshold, lockout, cap)
+    addresses = staffdb.Backoff(settings.address_threshold, lockout, cap)
+    window = dt.timedelta(minutes=settings.address_window_minutes)
+    # 1. count the attempt (address, then account) and commit, before any password is checked
     with transaction(rt.sessions) as s:
+        by_address = staffdb.reserve_address_attempt(
+            s, address=address, threshold=addresses.threshold, window=window, now=now
+        )
         staff = staffdb.get_staff_by_username(s, username=username) if username else None
-        if staff is not None and staffdb.is_locked(staff, now=now):
-            console.verify_password(None, password)
-            staffdb.audit(s, actor=staff.username, action="login_locked", record_type="session")
-            until = staff.locked_until
-            error = "ログインに続けて失敗したため、このアカウントは一時的にロックされています。" + (
-                f"{_minutes_left(until, now)}分ほど後にお試しいただくか、管理者にロック解除を依頼してください。"
-                if until
-                else ""
-            )
-            ok = False
-        elif staff is None or not staff.active:
-            console.verify_password(None, password)
-            staffdb.audit(s, actor="-", action="login_failed", record_type="session", detail="unknown or inactive user")
-            error, ok = BAD_LOGIN, False
-        elif not console.verify_password(staff.password_hash, password):
-            locked = staffdb.record_login_failure(
+        staff_id = staff.id if staff is not None and staff.active else None
+        by_account = None
+        if by_address is not None and staff_id is not None:
+            by_account = staffdb.reserve_login_attempt(s, staff_id=staff_id, threshold=accounts.threshold, now=now)
+    # 2. the password check (the same work in every case: no timing tells which usernames exist)
+    if by_address is None or staff_id is None or by_account is None or staff is None:
+        console.verify_password(None, password)
+        ok = False
+    else:
+        ok = console.verify_password(staff.password_hash, password)
+    # 3. record the outcome
+    with transaction(rt.sessions) as s:
+        if not ok:
+            _record_failure(
                 s,
-                staff=staff,
-                threshold=settings.lockout_threshold,
-                lockout=dt.timedelta(minutes=settings.lockout_minutes),
+                username=username,
+                staff_id=staff_id,
+                address=address,
                 now=now,
+                by_address=by_address,
+                by_account=by_account,
+                policies=(accounts, addresses),
             )
-            staffdb.audit(
-                s, actor=staff.username, action="lockout" if locked else "login_failed", record_type="session"
-            )
-            error, ok = BAD_LOGIN, False
+            staff = None
         else:
-            if console.hasher.check_needs_rehash(staff.password_hash):
-                staff.password_hash = console.hash_password(password)
-            staffdb.record_login_success(s, staff=staff, now=now)
-            old = request.cookies.get(SESSION_COOKIE)
-            if old:
-                staffdb.end_session(s, digest=console.digest(old))
-            staffdb.purge_idle_sessions(s, idle_before=now - console.idle)  # dead ones, left by closed browsers
-            token = secrets.token_urlsafe(32)
-            staffdb.create_session(s, staff=staff, digest=console.digest(token), csrf_token=secrets.token_urlsafe(32))
-            staffdb.audit(s, actor=staff.username, action="login", record_type="session")
-            error, ok = "", True
+            staff = staffdb.get_staff(s, staff_id=staff_id or 0)
+            if staff is None or not staff.active:  # deactivated meanwhile
+                ok = False
+            else:
+                if console.hasher.check_needs_rehash(staff.password_hash):
+                    staff.password_hash = console.hash_password(password)
+                staffdb.record_login_success(s, staff=staff, now=now)
+                staffdb.release_address_attempt(s, address=address)
+                old = request.cookies.get(SESSION_COOKIE)
+                if old:
+                    staffdb.end_session(s, digest=console.digest(old))
+                staffdb.purge_idle_sessions(s, idle_before=now - console.idle)  # dead ones, left by closed browsers
+                token = secrets.token_urlsafe(32)
+                staffdb.create_session(
+                    s, staff=staff, digest=console.digest(token), csrf_token=secrets.token_urlsafe(32)
+                )
+                staffdb.audit(s, actor=staff.username, action="login", record_type="session")
+    error = BAD_LOGIN
     if not ok:
         return _login_page(request, console, next_url=next_url, error=error, status=401)
     response = RedirectResponse(next_url, status_code=303)
@@ -122,8 +145,53 @@ def login(
     return response
 
 
-def _minutes_left(until: dt.datetime, now: dt.datetime) -> int:
-    return max(1, int((until - now).total_seconds() // 60) + 1)
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn reports it: behind a reverse proxy, uvicorn takes it from
+    X-Forwarded-For when the proxy's address is in `FORWARDED_ALLOW_IPS` (README: production)."""
+    return request.client.host if request.client is not None else "-"
+
+
+def _record_failure(
+    s: Session,
+    *,
+    username: str,
+    staff_id: int | None,
+    address: str,
+    now: dt.datetime,
+    by_address: int | None,
+    by_account: int | None,
+    policies: tuple[staffdb.Backoff, staffdb.Backoff],
+) -> None:
+    """Audit a failed login and advance the lockouts (policies: accounts, addresses). The audit says why (for
+    the supervisor); the person trying always sees the same message."""
+    accounts, addresses = policies
+    actor = username if staff_id is not None else "-"
+    if by_address is None:
+        staffdb.audit(s, actor=actor, action="login_blocked", record_type="session", detail="address blocked")
+        return
+    blocked = staffdb.record_address_failure(s, address=address, attempt=by_address, policy=addresses, now=now)
+    if blocked is not None:
+        # the address is what the supervisor needs to act on; it is the client's, never a parent's
+        staffdb.audit(
+            s,
+            actor="-",
+            action="address_blocked",
+            record_type="session",
+            detail=f"{address} for {int(blocked.total_seconds() // 60)} min",
+        )
+    if staff_id is None:
+        staffdb.audit(s, actor="-", action="login_failed", record_type="session", detail="unknown or inactive user")
+    elif by_account is None:
+        staffdb.audit(s, actor=actor, action="login_locked", record_type="session")
+    else:
+        locked = staffdb.record_login_failure(s, staff_id=staff_id, attempt=by_account, policy=accounts, now=now)
+        staffdb.audit(
+            s,
+            actor=actor,
+            action="lockout" if locked else "login_failed",
+            record_type="session",
+            detail=None if locked is None else f"for {int(locked.total_seconds() // 60)} min",
+        )
 
 
 @router.post("/logout")

@@ -27,6 +27,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from bot.console import labels
+from bot.console.bounds import in_years
 from bot.console.core import Authed, ConsoleDep, ForbiddenError, NotFoundError, StaffDep, checked_form
 from bot.deps import RuntimeDep
 from bot.runtime import Runtime
@@ -136,7 +137,7 @@ def may_approve(who: Authed, notice: Notice) -> bool:
     return (
         who.staff.role == Role.SUPERVISOR
         and notice.status == NoticeStatus.AWAITING_APPROVAL
-        and notice.created_by != who.name
+        and not noticedb.wrote(notice, who.name)
     )
 
 
@@ -304,7 +305,7 @@ def _local_datetime(value: str, tz: dt.tzinfo) -> dt.datetime | None:
         naive = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
-    if naive.tzinfo is not None:
+    if naive.tzinfo is not None or not in_years(naive):
         return None
     return naive.replace(tzinfo=tz).astimezone(dt.UTC)
 
@@ -555,7 +556,7 @@ async def edit_notice(
         if values is None:
             return _form_page(request, console, rt, draft, notice=notice, status_code=200)
         try:
-            noticedb.update_notice(s, notice=notice, **values)
+            noticedb.update_notice(s, notice=notice, editor=who.name, **values)
         except NoticeError:
             draft.errors.append(labels.MESSAGES["bad_value"])
             return _form_page(request, console, rt, draft, notice=notice, status_code=200)
@@ -633,14 +634,14 @@ def notice_page(
         can_edit=may_edit(who, notice),
         can_submit=may_edit(who, notice) and notice.status == NoticeStatus.DRAFT,
         can_approve=may_approve(who, notice),
-        own_awaiting=notice.status == NoticeStatus.AWAITING_APPROVAL and notice.created_by == who.name,
+        own_awaiting=notice.status == NoticeStatus.AWAITING_APPROVAL and noticedb.wrote(notice, who.name),
         can_cancel=may_cancel(who, notice),
     )
 
 
 NOTICE_ERRORS = {
     "invalid": "このお知らせは現在の状態では操作できません。画面を開き直してください。",
-    "own": "自分で作成したお知らせは承認できません。別の管理者に承認を依頼してください。",
+    "own": "自分で作成または編集したお知らせは承認できません。別の管理者に承認を依頼してください。",
     "nobody": "配信先が0人のため申請できません。配信先の条件を見直してください。",
 }
 
@@ -691,7 +692,7 @@ def approve(
     now = utcnow()
     with transaction(rt.sessions) as s:
         notice = _load(s, notice_id)
-        if notice.created_by == who.name:
+        if noticedb.wrote(notice, who.name):  # wrote it, or edited the version awaiting approval
             return _back(notice_id, error="own")
         if notice.status != NoticeStatus.AWAITING_APPROVAL:
             return _back(notice_id, error="invalid")

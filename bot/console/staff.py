@@ -43,6 +43,7 @@ def staff_page(
     now = utcnow()
     with transaction(rt.sessions) as s:
         accounts = staffdb.list_staff(s)
+        watch = staffdb.login_watch(s, now=now)
         staffdb.audit(s, actor=who.name, action="view", record_type="staff")
     return console.render(
         request,
@@ -52,6 +53,8 @@ def staff_page(
         roles=labels.ROLES,
         flash=message_text(msg),
         min_password=MIN_PASSWORD,
+        watch=watch,
+        now=now,
     )
 
 
@@ -135,6 +138,15 @@ def unlock(staff_id: int, who: SupervisorForm, rt: RuntimeDep) -> RedirectRespon
             return _back("bad_value")
         staffdb.unlock_staff(s, staff=row)
         staffdb.audit(s, actor=who.name, action="unlock", record_type="staff", record_id=staff_id)
+    return _back("staff_updated")
+
+
+@router.post("/staff/addresses/unblock")
+def unblock_address(who: SupervisorForm, rt: RuntimeDep, address: Annotated[str, Form()] = "") -> RedirectResponse:
+    with transaction(rt.sessions) as s:
+        if not staffdb.unblock_address(s, address=address):
+            return _back("bad_value")
+        staffdb.audit(s, actor=who.name, action="unblock", record_type="address", detail=address[:64])
     return _back("staff_updated")
 
 

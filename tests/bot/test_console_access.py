@@ -70,6 +70,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/staff"): {"supervisor"},
     ("POST", "/staff/{staff_id}"): {"supervisor"},
     ("POST", "/staff/{staff_id}/unlock"): {"supervisor"},
+    ("POST", "/staff/addresses/unblock"): {"supervisor"},
     ("POST", "/staff/{staff_id}/password"): {"supervisor"},
     ("POST", "/staff/{staff_id}/telegram"): {"supervisor"},
     ("POST", "/logout"): ALL,

@@ -49,7 +49,12 @@ def test_staff_add_list_link_passwd_unlock(cli, db: Engine) -> None:  # type: ig
         sato = staffdb.get_staff_by_username(s, username="sato")
         assert sato is not None and sato.telegram_user_id == 8123456789  # a 64-bit Telegram id fits
         assert PasswordHasher().verify(sato.password_hash, "a-long-password")
-        staffdb.record_login_failure(s, staff=sato, threshold=1, lockout=dt.timedelta(hours=1), now=utcnow())
+        assert sato.id is not None
+        now, hour = utcnow(), dt.timedelta(hours=1)
+        attempt = staffdb.reserve_login_attempt(s, staff_id=sato.id, threshold=1, now=now)
+        assert attempt == 1
+        policy = staffdb.Backoff(threshold=1, base=hour, cap=hour)
+        staffdb.record_login_failure(s, staff_id=sato.id, attempt=attempt, policy=policy, now=now)
     assert "locked" in cli("staff", "list")[1]
     assert cli("staff", "unlock", "sato")[0] == 0
     assert cli("staff", "passwd", "sato", stdin="a-new-long-password\n")[0] == 0

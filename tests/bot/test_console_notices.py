@@ -161,11 +161,44 @@ async def test_a_supervisor_cannot_approve_their_own_notice(app: FastAPI) -> Non
         r = await boss.post(f"/notices/{notice_id}/approve")
         assert r.status_code == 303 and "error=own" in r.headers["location"]
         page = await boss.client.get(r.headers["location"])
-        assert "自分で作成したお知らせは承認できません" in page.text
+        assert "自分で作成または編集したお知らせは承認できません" in page.text
     assert status_of(app, notice_id) == NoticeStatus.AWAITING_APPROVAL
     boss2 = await session_for(app, "boss2")
     async with boss2:
         assert (await boss2.post(f"/notices/{notice_id}/approve")).status_code == 303
+    assert status_of(app, notice_id) == NoticeStatus.SCHEDULED
+
+
+async def test_a_supervisor_who_edited_a_notice_cannot_approve_it(app: FastAPI) -> None:
+    """Security review F7: a supervisor rewrote a concierge's notice and approved it himself. Whoever wrote or
+    edited the current text needs someone else's approval, also when the author submits it again."""
+    parents(app.state.runtime.sessions)
+    sato = await session_for(app, "sato")
+    async with sato:
+        notice_id = await compose(sato)
+        await sato.post(f"/notices/{notice_id}/submit")
+    boss = await session_for(app, "boss")
+    async with boss:
+        r = await boss.post(f"/notices/{notice_id}/edit", form(text_ja="上長が書き換えた本文です。"))
+        assert r.status_code == 303
+        await boss.post(f"/notices/{notice_id}/submit")
+        assert status_of(app, notice_id) == NoticeStatus.AWAITING_APPROVAL
+        page = await boss.client.get(f"/notices/{notice_id}")
+        assert "承認して配信する" not in page.text and "承認待ちです" in page.text
+        r = await boss.post(f"/notices/{notice_id}/approve")
+        assert r.status_code == 303 and "error=own" in r.headers["location"]
+    assert status_of(app, notice_id) == NoticeStatus.AWAITING_APPROVAL
+    with app.state.runtime.sessions() as s:
+        notice = noticedb.get_notice(s, notice_id=notice_id)
+        assert notice is not None and notice.editors == ["boss"] and notice.created_by == "sato"
+        with pytest.raises(noticedb.NoticeError):  # the storage rule holds without the console too
+            noticedb.approve_notice(s, notice=notice, approver="boss")
+        s.rollback()
+    boss2 = await session_for(app, "boss2")
+    async with boss2:
+        assert "承認して配信する" in (await boss2.client.get(f"/notices/{notice_id}")).text
+        r = await boss2.post(f"/notices/{notice_id}/approve")
+        assert r.status_code == 303 and "msg=approved" in r.headers["location"]
     assert status_of(app, notice_id) == NoticeStatus.SCHEDULED
 
 

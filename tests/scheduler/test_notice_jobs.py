@@ -4,9 +4,15 @@ run keys for recurring notices, jobs kept across a restart, and age reminders se
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +23,7 @@ from bot.settings import Settings
 from handlers import notices as sending
 from scheduler import notices as jobs
 from scheduler.core import JobContext, JobEvent, Scheduler
-from scheduler.jobs import MANAGED, standard_jobs
+from scheduler.jobs import MANAGED, build_service, standard_jobs
 from storage import crud, lifecycle
 from storage import notices as notice_store
 from storage.db import SessionFactory, transaction
@@ -25,9 +31,11 @@ from storage.models import ConsentStatus, Contact, utcnow
 from storage.notices import AgeReminderSent, Notice, NoticeRun, NoticeStatus
 from tests.fakes.line_api import FakeLineAPI
 from tests.handlers.notice_kit import add_parents, wired
+from tests.handlers.test_notices import KILLED_SENDER  # the same sender script, killed there too
 from tests.scheduler.jobfuncs import wait_for
 
 TOKYO = ZoneInfo("Asia/Tokyo")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -186,12 +194,18 @@ def test_a_run_left_by_a_dead_process_is_finished_by_the_resume_job(
         run = sending.plan_run(session, notice=fresh, planned_for=utcnow(), settings=config.notices)
         session.flush()
         run_id = run.id
-    quiet_since = utcnow() - jobs.ORPHANED_AFTER
+    quiet_since = utcnow() - jobs.orphaned_after(config)
     with transaction(sessions) as session:
-        assert jobs.orphaned_runs(session, quiet_since=quiet_since) == []  # just started: someone sends it
+        assert jobs.orphaned_runs(session, quiet_since=quiet_since) == []  # just planned: someone sends it
         planned = session.get(NoticeRun, run_id)
         assert planned is not None
-        planned.started_at = utcnow() - dt.timedelta(hours=1)  # its process died an hour ago
+        planned.started_at = utcnow() - dt.timedelta(hours=1)
+        session.add(planned)
+    with transaction(sessions) as session:  # an old start alone does not count: the heartbeat is fresh
+        assert jobs.orphaned_runs(session, quiet_since=quiet_since) == []
+        planned = session.get(NoticeRun, run_id)
+        assert planned is not None
+        planned.heartbeat_at = utcnow() - dt.timedelta(minutes=1)  # its process died a minute ago
         session.add(planned)
     with transaction(sessions) as session:
         assert jobs.orphaned_runs(session, quiet_since=quiet_since) == [run_id]
@@ -201,3 +215,84 @@ def test_a_run_left_by_a_dead_process_is_finished_by_the_resume_job(
     assert sorted(fake.multicast_ids()) == sorted(p.external_id for p in parents)
     with transaction(sessions) as session:
         assert jobs.orphaned_runs(session, quiet_since=utcnow()) == []  # done
+
+
+def test_a_run_whose_sender_died_is_resumed_as_soon_as_the_leader_starts(
+    store: Engine, settings: Settings, sessions: SessionFactory, fake: FakeLineAPI
+) -> None:
+    """Security review F14: a run killed midway waited 10-15 minutes. The new leader resumes it at once (the
+    periodic check is set to an hour here, so only the start can have done it)."""
+    parents = add_parents(sessions, 3, topics={"events": True})
+    config = wired(settings, fake=fake, resume_every_seconds=3600.0)
+    notice = new_notice(sessions, send_at=utcnow() + dt.timedelta(days=1))
+    with transaction(sessions) as session:
+        fresh = notice_store.get_notice(session, notice_id=notice.id or 0)
+        assert fresh is not None
+        run = sending.plan_run(session, notice=fresh, planned_for=utcnow(), settings=config.notices)
+        run.heartbeat_at = utcnow() - dt.timedelta(seconds=31)  # its sender stopped renewing it 31 s ago
+        session.add(run)
+    service = build_service(config, sessions)
+    service.retry, service.poll = 0.1, 0.2
+    started = time.monotonic()
+    service.start()
+    try:
+        assert wait_for(lambda: len(fake.multicast_ids()) == 3, timeout=15)
+        took = time.monotonic() - started
+    finally:
+        service.stop()
+    assert sorted(fake.multicast_ids()) == sorted(p.external_id for p in parents)
+    assert took < 10, took
+
+
+def run_of(sessions: SessionFactory, notice_id: int | None) -> int | None:
+    with sessions() as session:
+        return session.exec(select(NoticeRun.id).where(NoticeRun.notice_id == notice_id)).first()
+
+
+def test_kill_9_mid_run_is_resumed_within_seconds_by_the_running_leader(
+    store: Engine, settings: Settings, sessions: SessionFactory, fake: FakeLineAPI
+) -> None:
+    """A sender killed by SIGKILL mid-run: while it lived, its heartbeat kept the leader away (even with calls
+    stalled longer than the orphan limit); after the kill the leader finishes the run within orphaned_after +
+    resume_every, with no parent getting the notice twice."""
+    parents = add_parents(sessions, 1200, topics={"events": True})  # 3 multicast batches
+    notice = new_notice(sessions, send_at=utcnow())
+    fast = {"heartbeat_seconds": 0.3, "orphaned_after_seconds": 2.0, "resume_every_seconds": 0.5}
+    config = wired(settings, fake=fake, **fast)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "LINE_CHANNEL_SECRET": "x",
+        "LINE_CHANNEL_ACCESS_TOKEN": fake.token,
+        "LINE_API_BASE_URL": fake.url,
+        "NOTICES__LINE_CONCURRENCY": "1",
+        "NOTICES__LINE_MULTICAST_PER_SECOND": "0.5",
+        "NOTICES__HEARTBEAT_SECONDS": "0.3",
+    }
+    service = build_service(config, sessions)
+    service.retry, service.poll = 0.1, 0.2
+    service.start()
+    try:
+        fake.stall_next(4.0, count=1, path="/v2/bot/message/multicast")  # the first call hangs past the limit
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(KILLED_SENDER), str(notice.id)], cwd=ROOT, env=env
+        )
+        try:
+            assert wait_for(lambda: run_of(sessions, notice.id) is not None, timeout=30)
+            time.sleep(3.0)  # the first call hangs past orphaned_after: the heartbeat alone keeps the run
+            with sessions() as session:
+                assert jobs.orphaned_runs(session, quiet_since=utcnow() - jobs.orphaned_after(config)) == []
+            assert wait_for(lambda: len(fake.multicasts) >= 1, timeout=10)
+            assert max(Counter(fake.multicast_ids()).values()) == 1  # nobody else sent it meanwhile
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        killed = time.monotonic()
+        assert len(set(fake.multicast_ids())) < 1200  # killed midway
+        assert wait_for(lambda: len(set(fake.multicast_ids())) == 1200, timeout=20)
+        took = time.monotonic() - killed
+    finally:
+        service.stop()
+    received = Counter(fake.multicast_ids())
+    assert max(received.values()) == 1 and set(received) == {p.external_id for p in parents}
+    assert took < 2.0 + 0.5 + 5, took
