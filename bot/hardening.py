@@ -98,7 +98,9 @@ class BodyDeadline:
             if done:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - loop.time()))
+                # never less than a moment: a message already waiting (the rest of the body, or a disconnect)
+                # is delivered even when the app comes to read it late
+                message = await asyncio.wait_for(receive(), timeout=max(0.05, deadline - loop.time()))
             except TimeoutError:
                 raise BodyTimeoutError() from None
             if message["type"] != "http.request" or not message.get("more_body", False):

@@ -239,9 +239,14 @@ def wants_json(request: Request) -> bool:
 def install_error_pages(app: Any) -> None:
     async def not_authenticated(request: Request, exc: Exception) -> Response:
         expired = isinstance(exc, NotAuthenticatedError) and exc.expired
-        if request.method == "GET" and not wants_json(request):
+        if wants_json(request):
+            return JSONResponse({"error": "not authenticated", "expired": expired}, status_code=401)
+        if request.method == "GET":
             return login_redirect(request, expired=expired)
-        return JSONResponse({"error": "not authenticated", "expired": expired}, status_code=401)
+        console = get_console(request)  # a form sent after the session ended: a page, not JSON
+        return console.render(
+            request, "error.html", status_code=401, title="ログインしてください", message=labels.LOGIN_AGAIN
+        )
 
     async def forbidden(request: Request, exc: Exception) -> Response:
         if wants_json(request):

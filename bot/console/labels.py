@@ -85,6 +85,7 @@ VIA = {"web": "コンソール", "telegram": "Telegram", "cli": "コマンド"}
 FORBIDDEN = "この画面・操作はあなたの役割では利用できません。必要な場合は管理者に相談してください。"
 CSRF = "フォームの有効期限が切れたか、不正な送信の可能性があります。画面を開き直してからもう一度お試しください。"
 NOT_FOUND = "お探しのページまたはケースは見つかりませんでした。"
+LOGIN_AGAIN = "ログインの有効期限が切れたため、送信は受け付けられませんでした。もう一度ログインしてからお試しください。"
 
 
 def local(value: dt.datetime | dt.date | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:

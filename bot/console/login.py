@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import ipaddress
 import secrets
 from typing import Annotated
 
@@ -131,6 +132,7 @@ def login(
                 if old:
                     staffdb.end_session(s, digest=console.digest(old))
                 staffdb.purge_idle_sessions(s, idle_before=now - console.idle)  # dead ones, left by closed browsers
+                staffdb.purge_login_throttle(s, before=now - dt.timedelta(days=1))
                 token = secrets.token_urlsafe(32)
                 staffdb.create_session(
                     s, staff=staff, digest=console.digest(token), csrf_token=secrets.token_urlsafe(32)
@@ -146,9 +148,19 @@ def login(
 
 
 def client_address(request: Request) -> str:
-    """The client's address as uvicorn reports it: behind a reverse proxy, uvicorn takes it from
-    X-Forwarded-For when the proxy's address is in `FORWARDED_ALLOW_IPS` (README: production)."""
-    return request.client.host if request.client is not None else "-"
+    """The client's address as uvicorn reports it (behind a reverse proxy, uvicorn takes it from
+    X-Forwarded-For when the proxy's address is in `FORWARDED_ALLOW_IPS`; README: Staff console). An IPv6
+    client counts by its /64: one host holds a whole /64 and could otherwise spray from endless addresses."""
+    host = request.client.host if request.client is not None else "-"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _record_failure(

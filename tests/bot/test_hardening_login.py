@@ -162,6 +162,17 @@ async def lock_then_expire(app: FastAPI, *, address: str, times: int, minutes: i
         s.add(sato)
 
 
+async def test_an_ipv6_client_counts_by_its_64_prefix(app: FastAPI) -> None:
+    """Rotating through the addresses of one /64 does not escape the address limit."""
+    for i in range(12):
+        await attempt(app, f"user{i}", "wrong", address=f"2001:db8:1:2::{i + 1:x}")
+    r = await attempt(app, "boss", PASSWORD, address="2001:db8:1:2::ffff")
+    assert r.status_code == 401
+    assert (await attempt(app, "boss", PASSWORD, address="2001:db8:1:3::1")).status_code == 303
+    with app.state.runtime.sessions() as s:
+        assert s.get(staffdb.LoginThrottle, "2001:db8:1:2::/64") is not None
+
+
 async def test_account_lockouts_double(app: FastAPI) -> None:
     await lock_then_expire(app, address="192.0.2.1", times=1, minutes=15)
     await lock_then_expire(app, address="192.0.2.2", times=2, minutes=30)
