@@ -300,10 +300,37 @@ class Received:
         return msg
 
     @property
-    def text(self) -> str:
+    def lines(self) -> list[str]:
+        """The plain body's lines as sent (what a client that does not reflow shows)."""
         body = self.message.get_body(("plain",))
         assert body is not None
-        return str(body.get_content()).replace("\r\n", "\n")
+        return str(body.get_content()).replace("\r\n", "\n").split("\n")
+
+    @property
+    def text(self) -> str:
+        """The plain body as a reflowing client shows it (RFC 3676 format=flowed, DelSp)."""
+        body = self.message.get_body(("plain",))
+        assert body is not None
+        if body.get_param("format", "").lower() != "flowed":  # type: ignore[union-attr]
+            return "\n".join(self.lines)
+        return unflow(self.lines, delsp=str(body.get_param("delsp", "")).lower() == "yes")
+
+
+def unflow(lines: list[str], *, delsp: bool) -> str:
+    """Join format=flowed soft line breaks (a line ending in a space, except the signature separator)."""
+    out: list[str] = []
+    pending = ""
+    for line in lines:
+        if line.startswith(" "):
+            line = line[1:]  # space-stuffing
+        if line.endswith(" ") and line != "-- ":
+            pending += line[:-1] if delsp else line
+            continue
+        out.append(pending + line)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return "\n".join(out)
 
 
 @dataclass
