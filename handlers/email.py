@@ -13,7 +13,10 @@ Concierge replies have no context: they follow the last mail sent to that parent
 its headers in its outbound row's context) or start a fresh mail with a clear subject.
 
 Never answered: automated mail (Auto-Submitted, Precedence, List-*, bounces, daemons, no-reply), our own
-address, and a sender who already got EMAIL_MAX_REPLIES_PER_HOUR automatic replies in the last hour.
+address, and mail whose From gives no single address (kept for staff). Mail whose sender is not verified by
+our receiving server's Authentication-Results acts as nobody: the general reply, a note for staff, never the
+parent's contact or case. The loop guard (EMAIL_MAX_REPLIES_PER_HOUR) is applied at delivery and holds back
+only automatic answers, noting on the parent's case what was not sent; every mail still reaches the engine.
 Logs carry reasons, counts and error class names, never addresses or text.
 """
 

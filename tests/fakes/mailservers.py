@@ -435,6 +435,7 @@ def reply_to(
     message_id: str,
     subject: str | None = None,
     attachment: bytes | None = None,
+    charset: str = "utf-8",
 ) -> bytes:
     """What a parent's mail client sends when replying to `sent`: Re: subject, threading headers, a quote."""
     references = f"{sent.get('References', '')} {sent['Message-ID']}".strip()
@@ -448,7 +449,9 @@ def reply_to(
     msg["References"] = references
     msg["Date"] = "Fri, 20 Nov 2026 10:05:00 +0900"
     attribution = f"2026年11月20日(金) 10:00 はこだてキッズプラザ 子育て支援コンシェルジュ <{CONCIERGE}>:"
-    msg.set_content(f"{body}\n\n{attribution}\n{quoted}\n", charset="utf-8")
+    # ISO-2022-JP goes as 7bit, as Japanese mailers send it (the escapes in the body itself).
+    cte = "7bit" if charset.lower() == "iso-2022-jp" else None
+    msg.set_content(f"{body}\n\n{attribution}\n{quoted}\n", charset=charset, cte=cte)
     if attachment is not None:
         msg.add_attachment(attachment, maintype="image", subtype="jpeg", filename="photo.jpg")
     return msg.as_bytes()
