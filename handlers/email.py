@@ -414,7 +414,10 @@ class EmailAdapter:
         if over_limit:
             # The loop guard: the bot stops answering by itself; the parent's mail is in (the engine saw it)
             # and a person is told, on the parent's case, what was not sent.
-            await anyio.to_thread.run_sync(self._hold, recipient, automatic)
+            if not any(r.meta.get("unverified") for r in delivery.replies):
+                # (the general reply to unverified mail is already noted on the staff-side case, and must
+                # never open or touch a case of the address it claims)
+                await anyio.to_thread.run_sync(self._hold, recipient, automatic)
             kept = [r for r in delivery.replies if not is_automatic(r)]
             if not kept:
                 held = Thread(None, (), thread.subject if thread else "", recipient, None, sent=True, held=True)

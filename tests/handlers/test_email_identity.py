@@ -292,6 +292,41 @@ async def test_a_dmarc_failure_never_joins_the_parents_case_nor_consents_nor_era
     assert sorted(alerts) == ["new_case", "parent_message", "parent_message", "parent_message"]
 
 
+async def test_an_unverified_yes_never_answers_the_parents_consent_question(
+    settings: Settings, runtime: Runtime, dovecot: Dovecot, smtp: SMTPSink
+) -> None:
+    async with running(_auth(settings, dovecot, smtp), runtime):
+        real = f"{AUTHSERV}; dkim=pass header.d=example.jp; dmarc=pass"
+        dovecot.append(_spoof("相談員と話したいです", 1, result=real))
+        (question,) = await smtp.wait_for(1)
+        assert "「はい」か「いいえ」" in question.text
+        dovecot.append(_spoof("はい", 2))
+        (_, general) = await smtp.wait_for(2)
+        await _until(lambda: _done(runtime) == 2)
+    assert "差出人を確認できなかった" in general.text and "受付番号" not in general.text
+    with runtime.sessions() as s:
+        parent = s.exec(select(Contact).where(Contact.external_id == PARENT)).one()
+        assert parent.id is not None
+        assert crud.current_consent(s, contact_id=parent.id) is None
+        assert crud.get_state(s, contact_id=parent.id).state == ConversationStateName.CONSENT
+        assert crud.open_case_for(s, contact_id=parent.id) is None
+
+
+async def test_a_flood_of_unverified_mail_never_opens_a_case_for_the_claimed_address(
+    settings: Settings, runtime: Runtime, dovecot: Dovecot, smtp: SMTPSink
+) -> None:
+    async with running(_auth(settings, dovecot, smtp, email_max_replies_per_hour=1), runtime):
+        for i in range(3):
+            dovecot.append(_spoof(f"保育料はいくらですか {i}", i))
+        await _until(lambda: _done(runtime) == 3)
+        await smtp.wait_for(1)
+    with runtime.sessions() as s:
+        assert s.exec(select(Contact).where(Contact.external_id == PARENT)).first() is None
+        assert not s.exec(select(Message).where(Message.delivery == "held")).all()
+    case = _unverified_case(runtime)
+    assert case is not None and case.id is not None and len(_texts(runtime, case.id)) == 3
+
+
 async def test_an_unverified_crisis_gets_the_numbers_and_an_urgent_staff_case(
     settings: Settings, runtime: Runtime, dovecot: Dovecot, smtp: SMTPSink
 ) -> None:
