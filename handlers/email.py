@@ -983,5 +983,7 @@ def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
         return questions[0] if questions else None
 
     adapter = EmailAdapter(settings.email, inbox.sessions, question_for=question_for, engine=inbox.engine)
+    if not settings.email.email_authserv_id:
+        log.warning("email: EMAIL_AUTHSERV_ID unset, senders are not checked against Authentication-Results")
     poller = MailPoller(settings.email, inbox)
     return ChannelPlugin(adapter=adapter, tasks=[poller.run], close=poller.close)
