@@ -238,6 +238,7 @@ class EmailAdapter:
         *,
         question_for: Callable[[str, str], str | None] | None = None,
         engine: Engine | None = None,
+        store: Callable[[list[IncomingEvent]], int] | None = None,
     ) -> None:
         if not settings.email_address or not mail_parse.normalise_address(settings.email_address):
             raise ValueError("EMAIL_ADDRESS must be set to the concierge mailbox's address")
@@ -255,11 +256,14 @@ class EmailAdapter:
         # Read-only use of the engine: its crisis words and yes/no phrases (so the email side agrees with
         # it) and its stateless first-message replies for mail that may not touch any conversation.
         self.engine = engine
+        self.store = store  # the inbox's intake, for a mail's second message (see _follow_up)
 
     # ----- inbound
     def parse_event(self, payload: str) -> Parsed:
         try:
             data = json.loads(payload)
+            if "follow_up" in data:
+                return self._parse_follow_up(data)
             raw = base64.b64decode(data["raw"])
         except (ValueError, KeyError, TypeError):
             log.warning("email event unreadable")
@@ -287,7 +291,10 @@ class EmailAdapter:
             return Parsed(None)
         state = self._state(sender)
         if state == ConversationStateName.CONSENT:
-            text = self._consent_answer(mail.body) or text
+            answer = self._consent_answer(mail.body)
+            if answer is not None:
+                text = answer
+                self._follow_up(raw, sender, mail_parse.rest_after(mail.body, answer), thread)
         kind, media_type = InboundKind.TEXT, None
         if mail.attachments:
             if not text:
@@ -306,6 +313,24 @@ class EmailAdapter:
             lang_hint=mail.content_language,
             media_type=media_type,
         )
+        return Parsed(message=message, context=thread.to_json())
+
+    def _follow_up(self, raw: bytes, sender: str, rest: str, thread: Thread) -> None:
+        """The words after a consent answer («はい。明日なら電話に出られます») are a message of their own: stored
+        as an event after this one (same sender, so the engine sees it once the answer is handled, and it
+        joins the case the answer opened). Its key derives from the mail: a second pass stores nothing new."""
+        if not has_words(rest) or self.store is None:
+            return
+        key = "rest:" + hashlib.sha256(raw).hexdigest()
+        payload = json.dumps({"follow_up": rest[:MAX_STORED], "context": thread.to_json()}, ensure_ascii=False)
+        self.store([IncomingEvent(event_key=key, sender_key=f"email:{sender}"[:255], payload=payload)])
+
+    def _parse_follow_up(self, data: dict[str, Any]) -> Parsed:
+        thread = Thread.from_json(str(data.get("context") or ""))
+        text = str(data["follow_up"])
+        if thread is None or thread.address is None:
+            return Parsed(None)
+        message = InboundMessage(channel=CHANNEL, sender_id=thread.address, text=text, lang_hint=thread.lang)
         return Parsed(message=message, context=thread.to_json())
 
     def verified(self, mail: mail_parse.Mail) -> bool:
@@ -982,7 +1007,13 @@ def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
         questions = entry.questions.get(lang) or entry.questions.get("ja") or []
         return questions[0] if questions else None
 
-    adapter = EmailAdapter(settings.email, inbox.sessions, question_for=question_for, engine=inbox.engine)
+    adapter = EmailAdapter(
+        settings.email,
+        inbox.sessions,
+        question_for=question_for,
+        engine=inbox.engine,
+        store=lambda events: inbox.accept(CHANNEL, events),
+    )
     if not settings.email.email_authserv_id:
         log.warning("email: EMAIL_AUTHSERV_ID unset, senders are not checked against Authentication-Results")
     poller = MailPoller(settings.email, inbox)

@@ -624,6 +624,28 @@ def first_lines(body: str) -> list[str]:
     return out
 
 
+_SENTENCE = re.compile(r"[。、？！?!.,]")
+_NAME_LINE_MAX = 24
+
+
+def rest_after(body: str, answer: str) -> str:
+    """What the parent wrote after `answer` (one of `first_lines`), without the signature: lines that look
+    like one (phone, address, company, rule) and paragraphs of short lines without any sentence mark (a
+    name, a department). Empty when nothing but a signature follows."""
+    lines = [ln.strip() for ln in body.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[0]:
+        lines.pop(0)
+    lines = lines[len(answer.split("\n")) :]
+    paragraphs: list[list[str]] = [[]]
+    for line in lines:
+        if not line:
+            paragraphs.append([])
+        elif not _SIG_LINE.search(line):
+            paragraphs[-1].append(line)
+    kept = [p for p in paragraphs if p and not all(len(ln) <= _NAME_LINE_MAX and not _SENTENCE.search(ln) for ln in p)]
+    return "\n\n".join("\n".join(p) for p in kept)
+
+
 def message_ids(value: str | None) -> list[str]:
     return [str(m) for m in _MSGID.findall(value or "")]
 

@@ -17,7 +17,7 @@ from handlers.email import EmailAdapter, wrap_flowed, wrap_line
 from handlers.types import Delivery, Reply, ReplyKind
 from storage import crud
 from storage.models import Case, ConsentStatus, Contact, ConversationStateName, Message, StaffAlert
-from tests.fakes.mailservers import Dovecot, SMTPSink, new_mail, reply_to, unflow
+from tests.fakes.mailservers import Dovecot, Received, SMTPSink, new_mail, reply_to, unflow
 from tests.handlers.test_email_flow import _done, _until, dovecot, email_settings, running, smtp, staff_reply
 
 __all__ = ["dovecot", "smtp"]  # fixtures shared with test_email_flow
@@ -153,20 +153,41 @@ async def test_a_yes_or_no_above_a_japanese_signature_is_read(
     if granted:
         assert record.status == ConsentStatus.GRANTED and "受付番号" in outcome.text
         assert state == ConversationStateName.HANDOFF and len(_cases(runtime)) == 1
+        (case,) = _cases(runtime)
+        parent_lines = [m.text for m in _transcript(runtime, case.id) if m.author == "parent"]
+        assert parent_lines == ["相談員と話したいです"]  # the signature is not a message
     else:
         assert record.status == ConsentStatus.DECLINED and "受付番号" not in outcome.text
         assert not _cases(runtime)
+
+
+async def _answer_consent(dovecot: Dovecot, smtp: SMTPSink, body: str) -> Received:
+    """Ask for a person, get the consent question, answer it with `body`; the mail that answer brings."""
+    dovecot.append(new_mail("相談員と話したいです", sender=PARENT, message_id="<w-1@example.jp>"))
+    (consent,) = await smtp.wait_for(1)
+    dovecot.append(reply_to(consent.message, body, sender=PARENT, message_id="<w-2@example.jp>"))
+    return (await smtp.wait_for(2))[1]
+
+
+async def test_words_after_the_yes_join_the_case_the_yes_opened(
+    settings: Settings, runtime: Runtime, dovecot: Dovecot, smtp: SMTPSink
+) -> None:
+    async with running(capped(settings, dovecot, smtp, 5), runtime):
+        body = "はい\n\n明日の午前中なら電話に出られます。\n\n山田花子\n090-1234-5678"
+        notice = await _answer_consent(dovecot, smtp, body)
+        assert "受付番号" in notice.text
+        await _until(lambda: _done(runtime) == 3)
+    (case,) = _cases(runtime)
+    parent_lines = [m.text for m in _transcript(runtime, case.id) if m.author == "parent"]
+    assert parent_lines == ["相談員と話したいです", "明日の午前中なら電話に出られます。"]
+    assert len(smtp.received) == 2  # a person holds the case now: the bot says nothing more
 
 
 async def test_a_crisis_below_a_yes_still_reaches_the_engine(
     settings: Settings, runtime: Runtime, dovecot: Dovecot, smtp: SMTPSink
 ) -> None:
     async with running(capped(settings, dovecot, smtp, 5), runtime):
-        dovecot.append(new_mail("相談員と話したいです", sender=PARENT, message_id="<z-1@example.jp>"))
-        (consent,) = await smtp.wait_for(1)
-        body = "はい\n\nもう死にたいです\n\n山田花子\n090-1234-5678"
-        dovecot.append(reply_to(consent.message, body, sender=PARENT, message_id="<z-2@example.jp>"))
-        urgent = (await smtp.wait_for(2))[1]
+        urgent = await _answer_consent(dovecot, smtp, "はい\n\nもう死にたいです\n\n山田花子\n090-1234-5678")
     assert "TEL" in urgent.text
     (case,) = _cases(runtime)
     assert case.priority == "urgent"
