@@ -86,7 +86,12 @@ class EmailSettings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
     email_poll_seconds: float = 60.0
-    email_max_replies_per_hour: int = 5
+    email_max_replies_per_hour: int = 5  # automatic answers per sender and hour; 0: no cap
+    # Authentication-Results are trusted only from our receiving server, named by its authserv-id (the first
+    # word of the header it adds). Unset: no such header is trusted and every sender counts as unverified
+    # only when EMAIL_REQUIRE_AUTH is on (which then needs the id).
+    email_authserv_id: str | None = None
+    email_require_auth: bool = False  # on: mail without a passing result from our server is unverified
 
     @property
     def enabled(self) -> bool:

@@ -13,7 +13,10 @@ Concierge replies have no context: they follow the last mail sent to that parent
 its headers in its outbound row's context) or start a fresh mail with a clear subject.
 
 Never answered: automated mail (Auto-Submitted, Precedence, List-*, bounces, daemons, no-reply), our own
-address, and a sender who already got EMAIL_MAX_REPLIES_PER_HOUR automatic replies in the last hour.
+address, and mail whose From gives no single address (kept for staff). Mail whose sender is not verified by
+our receiving server's Authentication-Results acts as nobody: the general reply, a note for staff, never the
+parent's contact or case. The loop guard (EMAIL_MAX_REPLIES_PER_HOUR) is applied at delivery and holds back
+only automatic answers, noting on the parent's case what was not sent; every mail still reaches the engine.
 Logs carry reasons, counts and error class names, never addresses or text.
 """
 
@@ -26,7 +29,9 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import ssl
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email import policy
@@ -40,16 +45,36 @@ import aiosmtplib
 import anyio
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 from imapclient.imapclient import DELETED, SEEN, SocketTimeout  # type: ignore[import-untyped]
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.channels import ChannelPlugin
 from handlers import mail_parse
+from handlers.engine import MAX_STORED, Engine, clean_input, has_words
 from handlers.inbox import IncomingEvent
-from handlers.types import Delivery, DeliveryError, InboundKind, InboundMessage, Parsed, Reply, ReplyKind, render_plain
+from handlers.types import (
+    Delivery,
+    DeliveryError,
+    InboundKind,
+    InboundMessage,
+    Parsed,
+    Reply,
+    ReplyKind,
+    render_plain,
+    replies_to_json,
+)
 from knowledge.language import detect_language
+from storage import crud, queue
 from storage.db import SessionFactory, transaction
-from storage.models import Contact, ConversationState, ConversationStateName, OutboundMessage, utcnow
+from storage.models import (
+    Basis,
+    Contact,
+    ConversationState,
+    ConversationStateName,
+    Message,
+    OutboundMessage,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from bot.settings import EmailSettings, Settings
@@ -79,6 +104,10 @@ EMAIL_TEXTS: dict[str, dict[str, str]] = {
         ),
         "footer_staff": "はこだてキッズプラザ 子育て支援コンシェルジュ\nこのメールに返信してお返事いただけます。",
         "attachment": "［添付ファイル{n}件を受け取りました（内容は保存していません）］",
+        "unverified": (
+            "このメールは差出人を確認できなかったため、個別のご相談としてはお受けできません。"
+            "ご相談やご登録内容に関することは、お電話か窓口でお問い合わせください。"
+        ),
     },
     "en": {
         "from_name": "Hakodate Kids Plaza Child-rearing Concierge",
@@ -93,8 +122,36 @@ EMAIL_TEXTS: dict[str, dict[str, str]] = {
         ),
         "footer_staff": "Hakodate Kids Plaza child-rearing support concierge\nReply to this email to answer.",
         "attachment": "[{n} attachment(s) received (not stored)]",
+        "unverified": (
+            "We could not verify the sender of this email, so we cannot take it as a personal consultation. "
+            "For a consultation or anything about your records, please call or visit us."
+        ),
     },
 }
+
+
+# Notes on the staff side (case transcripts): what happened to a mail, never its text unless life and safety.
+STAFF_NOTES = {
+    "unreadable": "［差出人（From）を読み取れないメールを受信しました（{why}）。返信していません。"
+    "メールボックスで確認してください。受付ID：{tag}］",
+    "unverified": "［差出人を確認できないメールを受信しました（{detail}）。表示上の差出人：{claimed}。"
+    "既存の相談には結び付けず、一般的な自動応答だけを返しました。受付ID：{tag}］",
+    "unverified_quiet": "［差出人を確認できないメールを受信しました（{detail}）。表示上の差出人：{claimed}。"
+    "既存の相談には結び付けていません。受付ID：{tag}］",
+    "held": "［自動返信の上限（1時間に{limit}通）に達したため、次の自動返信を送らずに保留しました。"
+    "保護者のメールは受信済みです。必要なら担当者から返信してください。］\n{text}",
+}
+FROM_PROBLEMS = {"none": "差出人なし", "several": "差出人が複数", "malformed": "差出人の形式が不正"}
+# Staff-side contact for mail that must not attach to anyone: one open case collects them.
+UNVERIFIED_CONTACT = "unverified-mail"
+# What the loop guard limits: answers the bot writes by itself. The consent question, case notices, crisis
+# numbers and staff replies belong to a conversation the parent started and always go out.
+AUTO_KINDS = frozenset({ReplyKind.ANSWER, ReplyKind.CLARIFY, ReplyKind.FALLBACK, ReplyKind.INFO})
+WRAP_COLUMNS = 70  # display columns per line: 35 full-width characters
+
+
+def is_automatic(reply: Reply) -> bool:
+    return reply.kind in AUTO_KINDS and reply.meta.get("from") != "staff" and "case_id" not in reply.meta
 
 
 def et(lang: str, key: str, **values: object) -> str:
@@ -116,6 +173,8 @@ class Thread:
     address: str | None = None
     lang: str | None = None
     sent: bool = False  # True: this records a mail we sent
+    auto: bool = False  # the mail held automatic answers (what the loop guard counts)
+    held: bool = False  # the loop guard kept the mail back: nothing was sent
 
     def to_json(self) -> str:
         return json.dumps(
@@ -127,6 +186,8 @@ class Thread:
                 "from": self.address,
                 "lang": self.lang,
                 "sent": self.sent,
+                "auto": self.auto,
+                "held": self.held,
             },
             ensure_ascii=False,
         )
@@ -146,6 +207,8 @@ class Thread:
                 address=d.get("from"),
                 lang=d.get("lang"),
                 sent=bool(d.get("sent")),
+                auto=bool(d.get("auto")),
+                held=bool(d.get("held")),
             )
         except (ValueError, TypeError, AttributeError):
             return None
@@ -174,11 +237,15 @@ class EmailAdapter:
         sessions: SessionFactory,
         *,
         question_for: Callable[[str, str], str | None] | None = None,
+        engine: Engine | None = None,
+        store: Callable[[list[IncomingEvent]], int] | None = None,
     ) -> None:
         if not settings.email_address or not mail_parse.normalise_address(settings.email_address):
             raise ValueError("EMAIL_ADDRESS must be set to the concierge mailbox's address")
         if not settings.smtp_host:
             raise ValueError("SMTP_HOST must be set for the email channel")
+        if settings.email_require_auth and not (settings.email_authserv_id or "").strip():
+            raise ValueError("EMAIL_REQUIRE_AUTH needs EMAIL_AUTHSERV_ID (the receiving server's authserv-id)")
         self.settings = settings
         self.sessions = sessions
         self.address = mail_parse.normalise_address(settings.email_address) or ""
@@ -186,40 +253,58 @@ class EmailAdapter:
         others = (mail_parse.normalise_address(settings.imap_user), mail_parse.normalise_address(settings.smtp_user))
         self.own = {self.address} | {a for a in others if a}
         self.question_for = question_for
+        # Read-only use of the engine: its crisis words and yes/no phrases (so the email side agrees with
+        # it) and its stateless first-message replies for mail that may not touch any conversation.
+        self.engine = engine
+        self.store = store  # the inbox's intake, for a mail's second message (see _follow_up)
 
     # ----- inbound
     def parse_event(self, payload: str) -> Parsed:
         try:
             data = json.loads(payload)
+            if "follow_up" in data:
+                return self._parse_follow_up(data)
             raw = base64.b64decode(data["raw"])
         except (ValueError, KeyError, TypeError):
             log.warning("email event unreadable")
             return Parsed(None)
-        mail = mail_parse.parse_mail(raw)
+        mail = mail_parse.parse_mail(raw, authserv_id=self.settings.email_authserv_id)
+        if mail.from_problem is not None:
+            log.info("email sender unreadable: %s", mail.from_problem)
+            self._flag(mail, raw, text="", thread=None)
+            return Parsed(None)
         reason = mail.automated
         if reason is None and mail.sender in self.own:
             reason = "own-address"
-        if reason is None and mail.sender and self._over_limit(mail.sender):
-            reason = "rate-limit"
         if reason is not None or mail.sender is None:
             log.info("email not answered: %s", reason)
             return Parsed(None)
         sender = mail.sender
         subject, was_reply = mail_parse.clean_subject(mail.subject)
         text = _text_for_engine(subject, mail.body, subject_is_stale=was_reply)
+        references = mail.references or ((mail.in_reply_to,) if mail.in_reply_to else ())
+        lang = mail.content_language or detect_language(text or subject)
+        thread = Thread(mail.message_id, references, subject[:SUBJECT_MAX], sender, lang)
+        if not self.verified(mail):
+            log.info("email sender not verified: %s", mail.auth)
+            self._flag(mail, raw, text=text, thread=thread)
+            return Parsed(None)
+        state = self._state(sender)
+        if state == ConversationStateName.CONSENT:
+            answer = self._consent_answer(mail.body)
+            if answer is not None:
+                text = answer
+                self._follow_up(raw, sender, mail_parse.rest_after(mail.body, answer), thread)
         kind, media_type = InboundKind.TEXT, None
         if mail.attachments:
             if not text:
                 kind = InboundKind.MEDIA
                 image = all(a.content_type.startswith("image/") for a in mail.attachments)
                 media_type = "image" if image else "file"
-            elif self._held_by_person(sender):
+            elif state in (ConversationStateName.HANDOFF, ConversationStateName.URGENT):
                 # The case transcript should say that something came with the words (staff can look in the
                 # mailbox); a FAQ question is matched without the note.
                 text = f"{text}\n{et('ja', 'attachment', n=len(mail.attachments))}"
-        references = mail.references or ((mail.in_reply_to,) if mail.in_reply_to else ())
-        lang = mail.content_language or detect_language(text or subject)
-        thread = Thread(mail.message_id, references, subject[:SUBJECT_MAX], sender, lang)
         message = InboundMessage(
             channel=CHANNEL,
             sender_id=sender,
@@ -230,20 +315,114 @@ class EmailAdapter:
         )
         return Parsed(message=message, context=thread.to_json())
 
-    def _over_limit(self, address: str) -> bool:
-        limit = self.settings.email_max_replies_per_hour
-        if limit <= 0:
-            return False
-        return recent_auto_replies(self.sessions, recipient=address) >= limit
+    def _follow_up(self, raw: bytes, sender: str, rest: str, thread: Thread) -> None:
+        """The words after a consent answer («はい。明日なら電話に出られます») are a message of their own: stored
+        as an event after this one (same sender, so the engine sees it once the answer is handled, and it
+        joins the case the answer opened). Its key derives from the mail: a second pass stores nothing new."""
+        if not has_words(rest) or self.store is None:
+            return
+        key = "rest:" + hashlib.sha256(raw).hexdigest()
+        payload = json.dumps({"follow_up": rest[:MAX_STORED], "context": thread.to_json()}, ensure_ascii=False)
+        self.store([IncomingEvent(event_key=key, sender_key=f"email:{sender}"[:255], payload=payload)])
 
-    def _held_by_person(self, address: str) -> bool:
+    def _parse_follow_up(self, data: dict[str, Any]) -> Parsed:
+        thread = Thread.from_json(str(data.get("context") or ""))
+        text = str(data["follow_up"])
+        if thread is None or thread.address is None:
+            return Parsed(None)
+        message = InboundMessage(channel=CHANNEL, sender_id=thread.address, text=text, lang_hint=thread.lang)
+        return Parsed(message=message, context=thread.to_json())
+
+    def verified(self, mail: mail_parse.Mail) -> bool:
+        """May this mail act as its From address? A failing result from our own server never; no result
+        only when EMAIL_REQUIRE_AUTH is off (local set-ups without an authenticating server)."""
+        if mail.auth == "fail":
+            return False
+        return mail.auth == "pass" or not self.settings.email_require_auth
+
+    def _consent_answer(self, body: str) -> str | None:
+        """The parent's answer to the consent question: the first line(s) they wrote, when they are a clear
+        yes or no by the engine's own phrases, whatever signature follows. A crisis anywhere in the mail
+        keeps the whole text, so that the engine sees it."""
+        if self.engine is None:
+            return None
+        if self.engine.crisis.detect(clean_input(body)) is not None:
+            return None
+        for candidate in mail_parse.first_lines(body):
+            if self.engine.phrases.yes_no(candidate) is not None:
+                return candidate
+        return None
+
+    def _state(self, address: str) -> str | None:
         with self.sessions() as s:
-            state = s.exec(
+            return s.exec(
                 select(ConversationState.state)
                 .join(Contact, col(Contact.id) == col(ConversationState.contact_id))
                 .where(Contact.channel == CHANNEL, Contact.external_id == address)
             ).first()
-        return state in (ConversationStateName.HANDOFF, ConversationStateName.URGENT)
+
+    def _flag(self, mail: mail_parse.Mail, raw: bytes, *, text: str, thread: Thread | None) -> None:
+        """A mail that must not act as anyone (From unreadable, or its sender not verified): a note on the
+        staff-side case for such mail, never on the parent's own contact or case. A verified-looking address
+        gets the general reply (what any first message gets, without consent or case); a crisis also gets
+        its numbers and makes that case urgent, with the words kept under the life-and-safety basis.
+        Idempotent: a mail processed again (after a crash) finds its note by its tag and adds nothing."""
+        tag = hashlib.sha256(raw).hexdigest()[:16]
+        hit = self.engine.crisis.detect(clean_input(text)) if self.engine is not None and text else None
+        replies: list[Reply] = []
+        if thread is not None and mail.sender is not None and self.engine is not None:
+            replies = self._general_replies(text, thread.lang or "ja", mail.content_language)
+        if mail.from_problem is not None:
+            note = STAFF_NOTES["unreadable"].format(why=FROM_PROBLEMS.get(mail.from_problem, "?"), tag=tag)
+        else:
+            claimed = mail.sender or "?"
+            if mail.display_name:
+                claimed = f"{mail.display_name} <{claimed}>"
+            detail = mail.auth_detail or ("認証結果なし" if mail.auth == "none" else mail.auth)
+            key = "unverified" if replies else "unverified_quiet"
+            note = STAFF_NOTES[key].format(detail=detail, claimed=claimed[:200], tag=tag)
+        with transaction(self.sessions) as s:
+            contact = crud.get_or_create_contact(s, channel=CHANNEL, external_id=UNVERIFIED_CONTACT)
+            assert contact.id is not None
+            case = crud.open_case_for(s, contact_id=contact.id)
+            created = case is None
+            if case is None:
+                case = crud.create_case(s, contact=contact, lang="ja", topic=None)
+            elif s.exec(select(Message.id).where(Message.case_id == case.id, col(Message.text).contains(tag))).first():
+                return
+            crud.add_message(s, case=case, direction="in", author="parent", text=note, basis=Basis(case.basis))
+            if hit is not None:
+                reason = f"life_safety:{hit.category.id}"
+                crud.escalate_case(s, case=case, crisis_category=hit.category.id, reason=reason)
+                crud.add_message(
+                    s, case=case, direction="in", author="parent", text=text[:MAX_STORED], basis=Basis(case.basis)
+                )
+            crud.mark_parent_waiting(s, case=case)
+            crud.add_alert(s, case=case, kind="urgent" if hit else "new_case" if created else "parent_message")
+            if replies and mail.sender is not None and thread is not None:
+                queue.enqueue_outbound(
+                    s,
+                    channel=CHANNEL,
+                    recipient=mail.sender,
+                    payload=replies_to_json(replies),
+                    retry_key=f"unverified.{tag}",
+                    context=thread.to_json(),
+                )
+
+    def _general_replies(self, text: str, lang: str, lang_hint: str | None) -> list[Reply]:
+        """What any first message gets (the engine's stateless judgement), without a handoff or consent
+        question: this mail cannot open or join a consultation. Crisis numbers always."""
+        assert self.engine is not None
+        decision = self.engine.classify(text or "", lang_hint) if has_words(text or "") else None
+        lang = decision.lang if decision is not None else lang
+        notice = Reply(ReplyKind.INFO, et(lang, "unverified"), lang=lang, meta={"unverified": "1"})
+        if decision is None or decision.action in ("handoff", "fallback"):
+            return [notice]
+        replies = [
+            replace(r, choices=tuple(c for c in r.choices if not c.data.startswith("handoff")))
+            for r in self.engine.replies_for(decision)
+        ]
+        return [*replies, notice]
 
     # ----- outbound
     async def deliver(self, delivery: Delivery) -> None:
@@ -253,9 +432,60 @@ class EmailAdapter:
         thread = Thread.from_json(delivery.context)
         if thread is None:  # a concierge reply (or the case's end): follow the last mail to this parent
             thread = await anyio.to_thread.run_sync(self._last_thread, recipient)
+        automatic = [r for r in delivery.replies if is_automatic(r)]
+        over_limit: bool = False
+        if automatic:
+            over_limit = await anyio.to_thread.run_sync(self._over_limit, recipient)
+        if over_limit:
+            # The loop guard: the bot stops answering by itself; the parent's mail is in (the engine saw it)
+            # and a person is told, on the parent's case, what was not sent.
+            if not any(r.meta.get("unverified") for r in delivery.replies):
+                # (the general reply to unverified mail is already noted on the staff-side case, and must
+                # never open or touch a case of the address it claims)
+                await anyio.to_thread.run_sync(self._hold, recipient, automatic)
+            kept = [r for r in delivery.replies if not is_automatic(r)]
+            if not kept:
+                held = Thread(None, (), thread.subject if thread else "", recipient, None, sent=True, held=True)
+                await anyio.to_thread.run_sync(self._remember, delivery.retry_key, held)
+                log.info("email auto reply held by the loop guard")
+                return
+            delivery = replace(delivery, replies=kept)
         message, sent = self.compose(delivery, recipient, thread)
         await self._send(message, recipient)
         await anyio.to_thread.run_sync(self._remember, delivery.retry_key, sent)
+
+    def _over_limit(self, address: str) -> bool:
+        limit = self.settings.email_max_replies_per_hour
+        if limit <= 0:
+            return False
+        return recent_auto_replies(self.sessions, recipient=address) >= limit
+
+    def _hold(self, recipient: str, replies: list[Reply]) -> None:
+        """Put what the loop guard kept back on the parent's case (opened for it when there is none), so the
+        mail is answered from a person's queue; staff are alerted once an hour per case, not per mail."""
+        lang = replies[0].lang if replies else "ja"
+        plain = self.render(replies, lang, staff=False).split("\n-- \n")[0]
+        note = STAFF_NOTES["held"].format(limit=self.settings.email_max_replies_per_hour, text=plain)[:MAX_STORED]
+        since = utcnow() - dt.timedelta(hours=1)
+        with transaction(self.sessions) as s:
+            contact = crud.get_or_create_contact(s, channel=CHANNEL, external_id=recipient)
+            assert contact.id is not None
+            case = crud.open_case_for(s, contact_id=contact.id)
+            if case is None:
+                case = crud.create_case(s, contact=contact, lang=lang, topic=None)
+                crud.add_alert(s, case=case, kind="new_case")
+            else:
+                recent = s.exec(
+                    select(Message.id).where(
+                        Message.case_id == case.id, Message.delivery == HELD, col(Message.created_at) >= since
+                    )
+                ).first()
+                if recent is None:
+                    crud.add_alert(s, case=case, kind="parent_message")
+            crud.add_message(
+                s, case=case, direction="out", author="bot", text=note, basis=Basis(case.basis), delivery=HELD
+            )
+            crud.mark_parent_waiting(s, case=case)
 
     def compose(self, delivery: Delivery, recipient: str, thread: Thread | None) -> tuple[EmailMessage, Thread]:
         """The mail for a delivery, and the thread record it leaves behind."""
@@ -275,25 +505,35 @@ class EmailAdapter:
         # The kind in our Message-ID tells a person reading headers (and any later routing) what a reply answers.
         message_id = f"<kc.{tag}.{_safe_id(delivery.retry_key)}@{self.domain}>"
         in_reply_to, references = thread.reply_headers() if thread else (None, [])
-        topic = thread.subject if thread else ""
+        # Every header value is rebuilt from checked parts: ids as <...> without white space, the subject and
+        # names without control characters, the recipient a plain address (deliver refused anything else).
+        ids = [i for r in references for i in mail_parse.message_ids(mail_parse.safe_header_text(r))]
+        in_reply_to = next(iter(mail_parse.message_ids(mail_parse.safe_header_text(in_reply_to or ""))), None)
+        topic = mail_parse.safe_header_text(thread.subject if thread else "")[:SUBJECT_MAX]
         base = topic or et(lang, "subject")
         subject = f"Re: {topic}" if topic else base
+        if not _LANG_TAG.match(lang):
+            lang = "ja"
 
         msg = EmailMessage(policy=policy.SMTP)
-        msg["From"] = Address(display_name=et(lang, "from_name"), addr_spec=self.address)
-        msg["To"] = recipient
+        msg["From"] = Address(display_name=mail_parse.safe_header_text(et(lang, "from_name")), addr_spec=self.address)
+        msg["To"] = Address(addr_spec=recipient)
         msg["Subject"] = subject
         msg["Date"] = format_datetime(dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=9))))
         msg["Message-ID"] = message_id
         if in_reply_to:
             msg["In-Reply-To"] = in_reply_to
-            msg["References"] = " ".join(references)
+            msg["References"] = " ".join(ids)
         if not staff:
             msg["Auto-Submitted"] = "auto-replied"  # RFC 3834: tells other robots not to answer
         msg["X-Auto-Response-Suppress"] = "All"  # and asks Exchange not to send out-of-office replies
-        msg.set_content(self.render(replies, lang, staff=staff), charset="utf-8", cte="base64")
+        # Wrapped to 35 full-width characters a line and marked format=flowed; delsp=yes, so clients that
+        # reflow join the lines again without a stray space (Japanese has none between words).
+        body = wrap_flowed(self.render(replies, lang, staff=staff), WRAP_COLUMNS)
+        msg.set_content(body, charset="utf-8", cte="base64", params={"format": "flowed", "delsp": "yes"})
         msg["Content-Language"] = lang  # after set_content, which clears Content-* headers
-        sent = Thread(message_id, tuple(references), base, recipient, lang, sent=True)
+        auto = any(is_automatic(r) for r in replies)
+        sent = Thread(message_id, tuple(ids), base, recipient, lang, sent=True, auto=auto)
         return msg, sent
 
     def render(self, replies: list[Reply], lang: str, *, staff: bool) -> str:
@@ -408,20 +648,89 @@ def _email_wording(text: str, lang: str) -> str:
 
 
 def recent_auto_replies(sessions: SessionFactory, *, recipient: str, within: dt.timedelta | None = None) -> int:
-    """Automatic replies (not concierge replies, which belong to a case) queued for `recipient` lately."""
+    """Mails with automatic answers actually sent to `recipient` lately (each sent mail's record says whether
+    it held any); consent questions, case notices, crisis numbers, staff replies and held mails do not count."""
     since = utcnow() - (within or dt.timedelta(hours=1))
     with sessions() as s:
-        count = s.exec(
-            select(func.count())
-            .select_from(OutboundMessage)
+        contexts = s.exec(
+            select(OutboundMessage.context)
             .where(
                 OutboundMessage.channel == CHANNEL,
                 OutboundMessage.recipient == recipient,
-                col(OutboundMessage.case_id).is_(None),
                 col(OutboundMessage.created_at) >= since,
+                col(OutboundMessage.context).is_not(None),
             )
-        ).one()
-    return int(count)
+            .order_by(col(OutboundMessage.id).desc())
+            .limit(RECENT_SCAN)
+        ).all()
+    count = 0
+    for context in contexts:
+        thread = Thread.from_json(context)
+        if thread is not None and thread.sent and thread.auto and not thread.held:
+            count += 1
+    return count
+
+
+_KINSOKU_START = set("、。，．,.!?！？」』）)］]｝}〕〉》】ー～・：；:;ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々")
+_KINSOKU_END = set("「『（(［[｛{〔〈《【")
+
+
+def _width(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def _tokens(line: str) -> list[str]:
+    """Units a line may break between: runs of ASCII letters, digits and marks (words, URLs, numbers),
+    single spaces, single other characters."""
+    return re.findall(r"[!-~]+| |.", line)
+
+
+def wrap_line(line: str, columns: int) -> list[tuple[str, bool]]:
+    """One hard line as soft-wrapped pieces: (text, broken at a space). Never splits a word or URL, keeps
+    closing punctuation off the start of a line and opening brackets off its end."""
+    pieces: list[tuple[str, bool]] = []
+    current: list[str] = []
+    used = 0
+    for unit in _tokens(line):
+        width = sum(_width(ch) for ch in unit)
+        if current and used + width > columns and unit != " " and unit not in _KINSOKU_START:
+            carry: list[str] = []
+            while current and current[-1] in _KINSOKU_END:
+                carry.insert(0, current.pop())
+            if current:
+                at_space = current[-1] == " "
+                pieces.append(("".join(current).rstrip(" "), at_space))
+                current, used = carry, sum(_width(ch) for t in carry for ch in t)
+            else:
+                current = carry
+        current.append(unit)
+        used += width
+    pieces.append(("".join(current), False))
+    return pieces
+
+
+def wrap_flowed(text: str, columns: int) -> str:
+    """Plain text as format=flowed; delsp=yes (RFC 3676): soft breaks end in a space that reflowing clients
+    delete (one more space stands for a break at a word space); hard line ends stay. Lines starting with a
+    space, ">" or "From " are space-stuffed. The signature separator "-- " is kept as it is."""
+    out: list[str] = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line == "-- ":
+            out.append(line)
+            continue
+        pieces = wrap_line(line.rstrip(" "), columns)
+        for i, (piece, at_space) in enumerate(pieces):
+            if piece.startswith((" ", ">", "From ")):
+                piece = " " + piece
+            if i < len(pieces) - 1:
+                piece += "  " if at_space else " "
+            out.append(piece)
+    return "\n".join(out)
+
+
+RECENT_SCAN = 500  # outbound rows looked at for one sender's hour: far above any sensible cap
+HELD = "held"  # Message.delivery of a bot answer the loop guard kept back
+_LANG_TAG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$", re.IGNORECASE)
 
 
 def _temporary(code: int) -> bool:
@@ -561,9 +870,9 @@ class MailPoller:
 
     def _event(self, uid: int, raw: bytes, size: int) -> IncomingEvent:
         try:
-            headers = BytesHeaderParser(policy=policy.compat32).parsebytes(mail_parse.header_block(raw))
+            headers = BytesHeaderParser(policy=policy.default).parsebytes(mail_parse.header_block(raw))
             ids = mail_parse.message_ids(str(headers.get("Message-ID", "")))
-            sender = mail_parse.normalise_address(mail_parse.decode_header_value(str(headers.get("From", ""))))
+            sender = mail_parse.parse_from(headers).address  # the same structural reading as parse_event
         except Exception:
             ids, sender = [], None
         if ids:
@@ -698,6 +1007,14 @@ def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
         questions = entry.questions.get(lang) or entry.questions.get("ja") or []
         return questions[0] if questions else None
 
-    adapter = EmailAdapter(settings.email, inbox.sessions, question_for=question_for)
+    adapter = EmailAdapter(
+        settings.email,
+        inbox.sessions,
+        question_for=question_for,
+        engine=inbox.engine,
+        store=lambda events: inbox.accept(CHANNEL, events),
+    )
+    if not settings.email.email_authserv_id:
+        log.warning("email: EMAIL_AUTHSERV_ID unset, senders are not checked against Authentication-Results")
     poller = MailPoller(settings.email, inbox)
     return ChannelPlugin(adapter=adapter, tasks=[poller.run], close=poller.close)

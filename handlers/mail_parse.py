@@ -9,6 +9,7 @@ may hold raw 8-bit bytes instead of encoded words. Every decode ends in errors="
 from __future__ import annotations
 
 import email
+import email.errors
 import email.header
 import email.utils
 import re
@@ -415,7 +416,7 @@ class Attachment:
 class Mail:
     """What the channel needs from one message."""
 
-    sender: str | None  # normalised From address
+    sender: str | None  # the address inside From's <...>, lower-cased; None when From is unreadable
     message_id: str | None
     in_reply_to: str | None
     references: tuple[str, ...]
@@ -425,6 +426,10 @@ class Mail:
     automated: str | None = None  # why this is not a person writing (auto-reply, bounce, list ...), or None
     content_language: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    display_name: str = ""  # From's decoded display name: shown to staff, never an address
+    from_problem: str | None = None  # why From gives no single sender (none, several, malformed), or None
+    auth: str = "none"  # our receiving server's verdict on the sender: pass | fail | none (no trusted result)
+    auth_detail: str = ""  # e.g. "dmarc=fail": for staff, no addresses
 
 
 def normalise_address(value: str | None) -> str | None:
@@ -444,6 +449,201 @@ def normalise_address(value: str | None) -> str | None:
         if 3 <= len(addr) <= 254 and _ADDRESS.match(addr):
             return addr
     return None
+
+
+# ----- the sender: From by its structure
+
+
+@dataclass(frozen=True)
+class Origin:
+    address: str | None
+    display_name: str = ""
+    problem: str | None = None  # none | several | malformed
+
+
+# Defects of the local part alone (Japanese mobile addresses such as "taro..x.@docomo.ne.jp" are common and
+# deliverable); any other structural defect makes the address list ambiguous, and it is refused.
+_TOLERATED_DEFECT = re.compile(r"local.part|repeated '\.'|non-ascii|undecodable", re.IGNORECASE)
+
+
+def parse_from(msg: Message) -> Origin:
+    """The sender of `msg`: the addr-spec of its single From mailbox (the part in <...>). Encoded words are
+    decoded in the display name only, so a display name that looks like an address never becomes the sender.
+    No From, several From headers or several mailboxes, or a list the parser had to guess at: no sender."""
+    try:
+        raw_values = _raw_values(msg, "from")
+    except Exception:
+        return Origin(None, problem="malformed")
+    if not raw_values or not "".join(raw_values).strip():
+        return Origin(None, problem="none")
+    if len(raw_values) > 1:
+        return Origin(None, problem="several")
+    try:
+        header = msg.get_all("From", [])
+        mailboxes = [a for h in header for a in getattr(h, "addresses", ())]
+        defects = [d for h in header for d in getattr(h, "defects", ())]
+        if not header or not all(hasattr(h, "addresses") for h in header):
+            raise ValueError("not an address header")
+        pairs = [(str(a.display_name), str(a.addr_spec)) for a in mailboxes]
+    except Exception:
+        # The header registry refuses some values outright (a display name that decodes to CR/LF): read the
+        # raw, still-encoded value with the classic parser, then decode the display name alone.
+        pairs = email.utils.getaddresses([raw_values[0].replace("\r", " ").replace("\n", " ")])
+        defects = []
+        if raw_values[0].count("<") > 1 or raw_values[0].count(">") > 1:
+            return Origin(None, problem="several")
+    pairs = [(name, addr) for name, addr in pairs if name or addr]
+    if not pairs:
+        return Origin(None, problem="none")
+    if len(pairs) > 1:
+        return Origin(None, problem="several")
+    if any(isinstance(d, email.errors.InvalidHeaderDefect) and not _TOLERATED_DEFECT.search(str(d)) for d in defects):
+        return Origin(None, problem="malformed")
+    name, addr = pairs[0]
+    address = addr.strip().lower()
+    if not (address.isascii() and 3 <= len(address) <= 254 and _ADDRESS.match(address)):
+        return Origin(None, problem="malformed")
+    return Origin(address, display_name=safe_header_text(decode_header_value(_undo_surrogates(name)))[:200])
+
+
+def _raw_values(msg: Message, name: str) -> list[str]:
+    """Every value of header `name`, unparsed (a message may carry a header several times)."""
+    items = msg.raw_items() if isinstance(msg, EmailMessage) else msg.items()
+    return [str(v) for k, v in items if str(k).strip().lower() == name]
+
+
+def _undo_surrogates(value: str) -> str:
+    """policy.default keeps raw 8-bit header bytes as surrogates: give them back to the charset guesser."""
+    if any("\udc80" <= ch <= "\udcff" for ch in value):
+        return decode_bytes(value.encode("utf-8", "surrogateescape"), None)
+    return value
+
+
+def safe_header_text(value: str) -> str:
+    """A header value we write: every control character (CR, LF, tabs, NUL ...) becomes a space, white space
+    collapsed. Applied to everything we put in a header, whatever its source."""
+    return " ".join("".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value).split())
+
+
+# ----- Authentication-Results (RFC 8601) from our own receiving server
+
+_AUTH_METHODS = ("dmarc", "dkim", "spf")
+_AUTH_COMMENT = re.compile(r"\([^()]*\)")
+_AUTH_RESULT = re.compile(r"^\s*([a-z0-9_-]+)\s*=\s*([a-z]+)\b(.*)$", re.IGNORECASE | re.DOTALL)
+_AUTH_PROP = re.compile(r"([a-z0-9_-]+\.[a-z0-9_-]+)\s*=\s*\"?([^\s;\"]+)", re.IGNORECASE)
+
+
+def authentication(values: list[str], authserv_id: str | None, sender: str | None) -> tuple[str, str]:
+    """Our receiving server's verdict on the sender: ("pass" | "fail" | "none", detail such as "dmarc=fail").
+
+    Only a header whose authserv-id is ours counts, and of those the topmost (our server prepends its own,
+    and must remove incoming ones that claim its id, RFC 8601 section 5). DMARC decides when it has a result;
+    otherwise a DKIM or SPF pass for the From domain (or a parent or child of it) is a pass, and any
+    dkim/spf fail is a fail. Anything else (no header of ours, temperror, none, neutral): "none"."""
+    wanted = (authserv_id or "").strip().lower()
+    if not wanted:
+        return "none", ""
+    for value in values:
+        text = _AUTH_COMMENT.sub(" ", safe_header_text(value))
+        parts = text.split(";")
+        head = parts[0].split()
+        if not head or head[0].lower() != wanted:
+            continue
+        results: dict[str, list[tuple[str, dict[str, str]]]] = {}
+        for part in parts[1:]:
+            m = _AUTH_RESULT.match(part)
+            if m is None:
+                continue
+            method, result = m.group(1).lower(), m.group(2).lower()
+            props = {k.lower(): v.lower() for k, v in _AUTH_PROP.findall(m.group(3))}
+            results.setdefault(method, []).append((result, props))
+        return _verdict(results, sender)
+    return "none", ""
+
+
+def _verdict(results: dict[str, list[tuple[str, dict[str, str]]]], sender: str | None) -> tuple[str, str]:
+    domain = sender.rsplit("@", 1)[1] if sender and "@" in sender else ""
+    dmarc = [r for r, _ in results.get("dmarc", [])]
+    if "fail" in dmarc:
+        return "fail", "dmarc=fail"
+    if "pass" in dmarc:
+        return "pass", "dmarc=pass"
+    keys = {"dkim": ("header.d", "header.i"), "spf": ("smtp.mailfrom", "smtp.helo")}
+    for method in ("dkim", "spf"):
+        for result, props in results.get(method, []):
+            if result == "pass" and any(_aligned(props.get(k, ""), domain) for k in keys[method]):
+                return "pass", f"{method}=pass"
+    for method in ("dkim", "spf"):
+        if any(result == "fail" for result, _ in results.get(method, [])):
+            return "fail", f"{method}=fail"
+    found = ", ".join(f"{m}={r}" for m in _AUTH_METHODS for r, _ in results.get(m, []))
+    return "none", found
+
+
+def _aligned(value: str, domain: str) -> bool:
+    """Relaxed alignment without a public-suffix list: the same domain, or one a subdomain of the other
+    (never a bare top-level domain)."""
+    other = value.rsplit("@", 1)[-1].strip(".").lower()
+    if not other or not domain or "." not in other:
+        return False
+    return other == domain or domain.endswith("." + other) or other.endswith("." + domain)
+
+
+# ----- the first lines the parent wrote (an answer to a question by mail)
+
+_SIG_LINE = re.compile(
+    r"(0\d{1,4}[-ー－‐(（]?\d{1,4}[-ー－‐)）]?\d{3,4}"  # a phone number
+    r"|(tel|fax|電話|携帯|℡)\s*[:：.]"
+    r"|@[a-z0-9-]+\.[a-z]"  # an address
+    r"|https?://|www\."
+    r"|株式会社|有限会社|合同会社|（株）|\(株\)|㈱|㈲|\binc\b|\bco\.,?\s*ltd"
+    r"|〒\s*\d{3}|^\s*[-=_*~・]{2,})",
+    re.IGNORECASE,
+)
+
+
+def first_lines(body: str) -> list[str]:
+    """Candidates for the answer the parent wrote first, shortest first: the first line, then the first
+    paragraph up to its first line that looks like a signature (a phone, an address, a company, a rule).
+    Japanese signatures rarely start with "-- ": after a blank line, or even directly, come a name, a phone
+    and a company line, and the answer must still be read from what stands above them."""
+    lines = [ln.strip() for ln in body.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[0]:
+        lines.pop(0)
+    if not lines:
+        return []
+    out = [lines[0]]
+    paragraph: list[str] = []
+    for line in lines:
+        if not line or _SIG_LINE.search(line):
+            break
+        paragraph.append(line)
+    joined = "\n".join(paragraph)
+    if len(paragraph) > 1 and joined not in out:
+        out.append(joined)
+    return out
+
+
+_SENTENCE = re.compile(r"[。、？！?!.,]")
+_NAME_LINE_MAX = 24
+
+
+def rest_after(body: str, answer: str) -> str:
+    """What the parent wrote after `answer` (one of `first_lines`), without the signature: lines that look
+    like one (phone, address, company, rule) and paragraphs of short lines without any sentence mark (a
+    name, a department). Empty when nothing but a signature follows."""
+    lines = [ln.strip() for ln in body.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[0]:
+        lines.pop(0)
+    lines = lines[len(answer.split("\n")) :]
+    paragraphs: list[list[str]] = [[]]
+    for line in lines:
+        if not line:
+            paragraphs.append([])
+        elif not _SIG_LINE.search(line):
+            paragraphs[-1].append(line)
+    kept = [p for p in paragraphs if p and not all(len(ln) <= _NAME_LINE_MAX and not _SENTENCE.search(ln) for ln in p)]
+    return "\n\n".join("\n".join(p) for p in kept)
 
 
 def message_ids(value: str | None) -> list[str]:
@@ -571,14 +771,17 @@ def part_text(part: Message) -> str:
     return decode_bytes(payload, charset)
 
 
-def parse_mail(raw: bytes) -> Mail:
-    """Everything the channel reads from one RFC 822 message. Never raises."""
+def parse_mail(raw: bytes, *, authserv_id: str | None = None) -> Mail:
+    """Everything the channel reads from one RFC 822 message. Never raises. `authserv_id`: our receiving
+    server's id in Authentication-Results; without it no such header is trusted."""
     try:
         msg: Message = email.message_from_bytes(raw, policy=policy.default)
     except Exception:
         msg = email.message_from_bytes(raw, policy=policy.compat32)
     headers = read_headers(msg)
-    sender = normalise_address(headers.get("from"))
+    origin = parse_from(msg)
+    sender = origin.address
+    auth, auth_detail = authentication(_raw_values(msg, "authentication-results"), authserv_id, sender)
     try:
         plain, html, attachments, types = _walk(msg)
     except Exception:
@@ -596,9 +799,13 @@ def parse_mail(raw: bytes) -> Mail:
         subject=headers.get("subject", ""),
         body=strip_reply(body),
         attachments=tuple(attachments),
-        automated=automated_reason(headers, types, sender),
+        automated=automated_reason(headers, types, sender) if origin.problem is None else None,
         content_language=lang.split("-")[0] if lang else None,
         headers=headers,
+        display_name=origin.display_name,
+        from_problem=origin.problem,
+        auth=auth,
+        auth_detail=auth_detail,
     )
 
 

@@ -187,7 +187,9 @@ def get_case(session: Session, *, case_id: int) -> Case | None:
 def escalate_case(session: Session, *, case: Case, crisis_category: str, reason: str) -> None:
     case.priority = Priority.URGENT
     case.crisis_category = crisis_category
-    if case.basis != Basis.CONSENT:
+    # A case opened under consent whose contact no longer has it (withdrawn, or a case staff were given for
+    # a parent who never consented, as the email loop guard does) continues under the life-and-safety basis.
+    if case.basis != Basis.CONSENT or not has_consent(session, contact_id=case.contact_id):
         case.basis = Basis.LIFE_SAFETY
         case.basis_reason = reason
     if case.waiting_since is None:

@@ -300,10 +300,37 @@ class Received:
         return msg
 
     @property
-    def text(self) -> str:
+    def lines(self) -> list[str]:
+        """The plain body's lines as sent (what a client that does not reflow shows)."""
         body = self.message.get_body(("plain",))
         assert body is not None
-        return str(body.get_content()).replace("\r\n", "\n")
+        return str(body.get_content()).replace("\r\n", "\n").split("\n")
+
+    @property
+    def text(self) -> str:
+        """The plain body as a reflowing client shows it (RFC 3676 format=flowed, DelSp)."""
+        body = self.message.get_body(("plain",))
+        assert body is not None
+        if body.get_param("format", "").lower() != "flowed":  # type: ignore[union-attr]
+            return "\n".join(self.lines)
+        return unflow(self.lines, delsp=str(body.get_param("delsp", "")).lower() == "yes")
+
+
+def unflow(lines: list[str], *, delsp: bool) -> str:
+    """Join format=flowed soft line breaks (a line ending in a space, except the signature separator)."""
+    out: list[str] = []
+    pending = ""
+    for line in lines:
+        if line.startswith(" "):
+            line = line[1:]  # space-stuffing
+        if line.endswith(" ") and line != "-- ":
+            pending += line[:-1] if delsp else line
+            continue
+        out.append(pending + line)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return "\n".join(out)
 
 
 @dataclass
@@ -408,6 +435,7 @@ def reply_to(
     message_id: str,
     subject: str | None = None,
     attachment: bytes | None = None,
+    charset: str = "utf-8",
 ) -> bytes:
     """What a parent's mail client sends when replying to `sent`: Re: subject, threading headers, a quote."""
     references = f"{sent.get('References', '')} {sent['Message-ID']}".strip()
@@ -421,7 +449,9 @@ def reply_to(
     msg["References"] = references
     msg["Date"] = "Fri, 20 Nov 2026 10:05:00 +0900"
     attribution = f"2026年11月20日(金) 10:00 はこだてキッズプラザ 子育て支援コンシェルジュ <{CONCIERGE}>:"
-    msg.set_content(f"{body}\n\n{attribution}\n{quoted}\n", charset="utf-8")
+    # ISO-2022-JP goes as 7bit, as Japanese mailers send it (the escapes in the body itself).
+    cte = "7bit" if charset.lower() == "iso-2022-jp" else None
+    msg.set_content(f"{body}\n\n{attribution}\n{quoted}\n", charset=charset, cte=cte)
     if attachment is not None:
         msg.add_attachment(attachment, maintype="image", subtype="jpeg", filename="photo.jpg")
     return msg.as_bytes()

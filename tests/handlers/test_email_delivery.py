@@ -37,6 +37,7 @@ def adapter_for(port: int, **overrides: object) -> EmailAdapter:
         "smtp_user": "bot",
         "smtp_password": "smtp-secret",
         "smtp_security": "none",
+        "email_max_replies_per_hour": 0,  # the loop guard reads the database: tested in test_email_guard.py
     }
     values.update(overrides)
     settings = EmailSettings(_env_file=None, **values)  # type: ignore[arg-type]

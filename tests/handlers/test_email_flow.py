@@ -168,14 +168,7 @@ async def test_consent_by_mail_then_a_concierge_reply_in_the_same_thread(
             (case,) = crud.queue(s)
         assert case.channel == "email"
 
-        assert case.id is not None
-        await asyncio.to_thread(
-            staff.reply_to_parent,
-            runtime.sessions,
-            case_id=case.id,
-            text="担当の佐藤です。明日お電話します。",
-            staff="sato",
-        )
+        await staff_reply(runtime, case.id, "担当の佐藤です。明日お電話します。")
         reply = (await smtp.wait_for(3))[2]
         assert "担当の佐藤です。明日お電話します。" in reply.text
         assert reply.rcpt_tos == ["hanako@example.jp"]
@@ -202,6 +195,12 @@ async def test_consent_by_mail_then_a_concierge_reply_in_the_same_thread(
         in texts
     )
     assert not any("2026年11月20日" in t or "> " in t for t in texts)  # quotes never reach the transcript
+
+
+async def staff_reply(runtime: Runtime, case_id: int | None, text: str) -> None:
+    """A concierge answers the case from the console (in a worker thread, as the web route does)."""
+    assert case_id is not None
+    await asyncio.to_thread(staff.reply_to_parent, runtime.sessions, case_id=case_id, text=text, staff="sato")
 
 
 def _parent_lines(runtime: Runtime, case_id: int | None) -> int:

@@ -243,7 +243,9 @@ async def test_nothing_in_the_fixtures_stops_the_inbox(
         )
         kinds[name] = parsed.message.kind if parsed.message else None
     assert kinds["attachment-only.eml"] == InboundKind.MEDIA
-    assert {n for n, k in kinds.items() if k is None} == {"bounce.eml", "autoreply.eml", "list.eml"}
+    # The unterminated quote in malformed-header.eml's From leaves no sender: kept for staff, not answered.
+    unanswered = {"bounce.eml", "autoreply.eml", "list.eml", "malformed-header.eml"}
+    assert {n for n, k in kinds.items() if k is None} == unanswered
 
 
 async def _until(check: object, within: float) -> None:
