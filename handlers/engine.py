@@ -156,13 +156,14 @@ class Engine:
         lang = choose_language(
             detect_language(text, lang_hint), lang_hint, self.config.chat_languages, self.config.default_lang
         )
-        text = focus_text(clean_input(text))
+        focused = focus_text(clean_input(text))
+        text = clean_input(text)[:MAX_TEXT]
         hit = self.crisis.detect(text)
         if hit is not None:
             return Decision("urgent", lang, topic=None, crisis=hit, score=100.0)
         if self.phrases.wants_person(text):
             return Decision("handoff", lang)
-        result = self.matcher.match(text)
+        result = self.matcher.match(focused)
         best = result.best
         if result.outcome == Outcome.ANSWER and best is not None:
             return Decision("answer", lang, best.topic, best.entry_id, best.score, tuple(result.candidates))

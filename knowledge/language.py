@@ -82,13 +82,15 @@ def _lingua() -> LanguageDetector:
 _LINGUA_CODES = {"ENGLISH": "en", "PORTUGUESE": "pt", "INDONESIAN": "id", "TAGALOG": "tl", "VIETNAMESE": "vi"}
 
 
-def _han_language(text: str) -> str:
+def _han_language(text: str, known: str | None) -> str:
     chars = set(text)
     simplified = len(chars & _SIMPLIFIED)
     traditional = len(chars & _TRADITIONAL)
     chinese = simplified + traditional + len(chars & _CHINESE_WORDS)
     japanese = len(chars & _JAPANESE_EXCLUSIVE)
     if chinese > japanese:
+        if traditional == simplified and known in ("zh-Hans", "zh-Hant"):
+            return known  # no letter form tells: the contact's own script so far
         return "zh-Hant" if traditional > simplified else "zh-Hans"
     return "ja"  # kanji-only Japanese (児童手当) is the common case for this service
 
@@ -123,7 +125,7 @@ def detect_language(text: str, known: str | None = None) -> str | None:
         nepali = sum(text.count(w) for w in _NEPALI_WORDS)
         return "en" if hindi > nepali else "ne"
     if _HAN.search(text):
-        return _han_language(text)
+        return _han_language(text, known)
     if _VIETNAMESE.search(text):
         return "vi"
     if _LATIN.search(text):

@@ -214,3 +214,22 @@ def test_typed_yes_after_the_question_expired_is_not_consent(engine: Engine, run
     d.later(minutes=31)
     d.send("はい")
     assert rows(runtime, ConsentRecord) == [] and rows(runtime, Case) == []
+
+
+def test_english_unclear_twice_is_a_no_and_a_question_meanwhile_is_answered(engine: Engine, runtime: Runtime) -> None:
+    verify_dialog(
+        Dialog(engine),
+        [
+            ("Can I talk to a real person?", "consent ~Do you agree"),
+            ("How much does Kids Plaza cost?", "answer#kidsplaza-fees + consent ~still need"),
+            ("OK", "consent ~To be sure"),
+            ("sure", "info ~clear answer + info ~Nothing will be recorded"),
+        ],
+    )
+    assert [(r.status, r.notice_lang) for r in rows(runtime, ConsentRecord)] == [("declined", "en")]
+
+
+def test_english_yes_and_no(engine: Engine, runtime: Runtime) -> None:
+    verify_dialog(Dialog(engine, sender="a"), [("talk to a person", "consent"), ("Yes, I agree.", "handoff ~case")])
+    verify_dialog(Dialog(engine, sender="b"), [("talk to a person", "consent"), ("No thanks", "info ~Nothing")])
+    assert sorted(r.status for r in rows(runtime, ConsentRecord)) == ["declined", "granted"]
