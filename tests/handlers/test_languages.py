@@ -14,6 +14,7 @@ from handlers.engine import Engine
 from handlers.texts import _tables, has_text, t
 from handlers.types import InboundKind, InboundMessage
 from knowledge.language import LANGUAGES, choose_language, detect_language
+from knowledge.models import KnowledgeBase
 from storage import crud
 from storage.models import Case, ConsentRecord
 from tests.dialog import Dialog, verify_dialog
@@ -239,3 +240,31 @@ def test_line_keeps_the_chat_wording(engine: Engine) -> None:
 def test_button_labels_fit_a_line_quick_reply(lang: str) -> None:
     for key in ("handoff_offer", "consent_yes", "consent_no"):
         assert len(t(lang, key)) <= 20, (lang, key)
+
+
+def test_the_language_samples_are_all_told_apart() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    samples = yaml.safe_load((Path(__file__).parent.parent / "fixtures" / "language_samples.yaml").read_text())
+    assert set(samples) == set(LANGUAGES)
+    wrong = [(lang, text, detect_language(text)) for lang, texts in samples.items() for text in texts]
+    assert [w for w in wrong if w[0] != w[2]] == []
+
+
+def test_the_kbs_own_questions_keep_their_language(kb: KnowledgeBase) -> None:
+    """English with romanised Japanese (jidokan, kodomo-en) is English; kanji-only Japanese is Japanese."""
+    wrong = [
+        (lang, q, detect_language(q))
+        for entry in kb.entries.values()
+        for lang in ("ja", "en")
+        for q in entry.questions.get(lang, [])
+        if detect_language(q) != lang
+    ]
+    assert wrong == []
+
+
+def test_taglish_is_tagalog() -> None:
+    assert detect_language("Saan po ang child support center?") == "tl"
+    assert detect_language("Where is the child support center?") == "en"
