@@ -146,7 +146,7 @@ class PhraseBook:
         return _combine([self._clause_kind(p) for p in parts])
 
     def yes_no(self, text: str) -> bool | None:
-        """True for a clear yes, False for a clear no, None for anything unclear."""
+        """`consent_answer` as True (yes) / False (no) / None (unclear), for callers that predate it."""
         answer = self.consent_answer(text)
         return None if answer == ConsentAnswer.UNCLEAR else answer == ConsentAnswer.YES
 
