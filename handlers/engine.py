@@ -11,18 +11,26 @@ contact's consent is in force, or when the case was opened under the life-and-sa
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from sqlmodel import Session
 
 from handlers.hours import OfficeHours, format_when
-from handlers.texts import PhraseBook, t
+from handlers.texts import ConsentAnswer, Manner, PhraseBook, t
 from handlers.types import Choice, ContactCard, InboundKind, InboundMessage, Reply, ReplyKind
 from knowledge.crisis import CrisisDetector, CrisisHit
-from knowledge.language import choose_language, detect_language
+from knowledge.language import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    LATIN_LANGUAGES,
+    choose_language,
+    detect_language,
+    has_kana,
+)
 from knowledge.matcher import Candidate, Matcher, Outcome
 from knowledge.models import Contact as KBContact
 from knowledge.models import Entry, KnowledgeBase
@@ -41,7 +49,7 @@ from storage.models import (
 )
 
 State = ConversationStateName
-MAX_TEXT = 2000  # characters read from one message; the rest is cut (and said so)
+MAX_TEXT = 2000  # characters of one message the matcher reads: a longer one is read where its question is
 MAX_STORED = 10000  # characters of one message kept in a transcript
 LABEL_MAX = 20  # LINE quick-reply labels hold 20 characters
 
@@ -55,8 +63,12 @@ class EngineConfig:
     consent_ttl: dict[str, dt.timedelta] = field(default_factory=lambda: {"email": dt.timedelta(hours=48)})
     office_hours: OfficeHours = field(default_factory=OfficeHours)
     default_lang: str = "ja"
-    languages: tuple[str, ...] = ("ja", "en")
+    languages: tuple[str, ...] = ("ja", "en")  # the languages KB answers are written in
+    chat_languages: tuple[str, ...] = LANGUAGES  # the languages the fixed texts are written in
     fallbacks_before_handoff: int = 2
+    # A message after this long a silence starts a new conversation: earlier fallbacks no longer count.
+    conversation_gap: dt.timedelta = dt.timedelta(minutes=30)
+    faq_menu_size: int = 5
     transcript_years: int = 1
     case_years: int = 5
     concierge_contact: str = "concierge"
@@ -86,6 +98,10 @@ class Turn:
     now: dt.datetime
     text: str
     message: InboundMessage | None = None
+
+    @property
+    def channel(self) -> str:
+        return self.contact.channel
 
 
 class Extension(Protocol):
@@ -127,17 +143,27 @@ class Engine:
         self.phrases = PhraseBook(kb.phrases, matcher.normalize)
         self.sessions = sessions
         self.config = config or EngineConfig()
+        # The FAQ menu ("よくある質問"): the first entry of each topic, in the KB's topic order.
+        firsts: dict[str, str] = {}
+        for entry in kb.entries.values():
+            firsts.setdefault(entry.topic, entry.id)
+        ordered = [firsts[tp] for tp in kb.topics if tp in firsts]
+        ordered += [e for tp, e in firsts.items() if tp not in kb.topics]
+        self.faq_menu = ordered[: self.config.faq_menu_size]
 
     # ----- stateless judgement
     def classify(self, text: str, lang_hint: str | None = None) -> Decision:
-        lang = choose_language(detect_language(text), lang_hint, self.config.languages, self.config.default_lang)
+        lang = choose_language(
+            detect_language(text, lang_hint), lang_hint, self.config.chat_languages, self.config.default_lang
+        )
+        focused = focus_text(clean_input(text))
         text = clean_input(text)[:MAX_TEXT]
         hit = self.crisis.detect(text)
         if hit is not None:
             return Decision("urgent", lang, topic=None, crisis=hit, score=100.0)
         if self.phrases.wants_person(text):
             return Decision("handoff", lang)
-        result = self.matcher.match(text)
+        result = self.matcher.match(focused)
         best = result.best
         if result.outcome == Outcome.ANSWER and best is not None:
             return Decision("answer", lang, best.topic, best.entry_id, best.score, tuple(result.candidates))
@@ -145,18 +171,18 @@ class Engine:
             return Decision("clarify", lang, None, None, best.score, tuple(result.candidates))
         return Decision("fallback", lang, None, None, best.score if best else 0.0, tuple(result.candidates))
 
-    def replies_for(self, decision: Decision) -> list[Reply]:
+    def replies_for(self, decision: Decision, channel: str | None = None) -> list[Reply]:
         """The replies a first message gets (no conversation state involved)."""
         lang = decision.lang
         if decision.action == "urgent" and decision.crisis is not None:
             return [self._urgent_reply(decision.crisis, lang)]
         if decision.action == "handoff":
-            return [self._consent_reply(lang)]
+            return [self._consent_reply(lang, channel)]
         if decision.action == "answer" and decision.entry_id:
-            return [self._answer_reply(self.kb.entries[decision.entry_id], lang)]
+            return [self._answer_reply(self.kb.entries[decision.entry_id], lang, channel)]
         if decision.action == "clarify":
-            return [self._clarify_reply([c.entry_id for c in decision.candidates], lang)]
-        return [self._fallback_reply(lang)]
+            return [self._clarify_reply([c.entry_id for c in decision.candidates], lang, channel)]
+        return [self._fallback_reply(lang, channel)]
 
     # ----- the conversation
     def handle(
@@ -166,7 +192,8 @@ class Engine:
         event done in that same transaction (exactly-once processing)."""
         now = msg.timestamp or utcnow()
         if msg.kind == InboundKind.GROUP:
-            replies = [Reply(ReplyKind.INFO, t(self.config.default_lang, "group"), lang=self.config.default_lang)]
+            lang = self.config.default_lang
+            replies = [Reply(ReplyKind.INFO, t(lang, "group", msg.channel), lang=lang)]
             if before_commit is not None:
                 with transaction(self.sessions) as session:
                     before_commit(session, replies)
@@ -176,11 +203,8 @@ class Engine:
             assert contact.id is not None
             state = crud.get_state(session, contact_id=contact.id)
             text = clean_input(msg.text)
-            short = len(text) <= 4
-            detected = None if short and contact.lang else detect_language(text)
-            lang = choose_language(
-                detected, contact.lang or msg.lang_hint, self.config.languages, self.config.default_lang
-            )
+            lang = self._language(text, contact.lang or msg.lang_hint)
+            self._new_conversation(state, now, changed_lang=contact.lang is not None and lang != contact.lang)
             crud.touch_contact(session, contact=contact, lang=lang)
             self._expire(session, state, now)
             turn = Turn(session, contact, state, lang, now, text, msg)
@@ -189,11 +213,33 @@ class Engine:
                 before_commit(session, replies)
             return replies
 
+    def _language(self, text: str, known: str | None) -> str:
+        """The language of this turn: short replies (はい, ok) keep the contact's; a manners phrase tells
+        its own language (Obrigada, Bom dia) where a detector would only guess."""
+        if len(text) <= 4 and known:
+            return choose_language(None, known, self.config.chat_languages, self.config.default_lang)
+        detected = detect_language(text, known)
+        # Where script rules cannot decide (Latin letters; kanji without kana: 謝謝), a manners phrase can.
+        if len(text) <= 40 and (detected in LATIN_LANGUAGES or (detected == "ja" and not has_kana(text))):
+            manner = self.phrases.manner(text)
+            if manner is not None and manner[1] in self.config.chat_languages:
+                detected = manner[1]
+        return choose_language(detected, known, self.config.chat_languages, self.config.default_lang)
+
+    def _new_conversation(self, state: ConversationState, now: dt.datetime, *, changed_lang: bool) -> None:
+        """Fallbacks count only within one conversation: a long silence or a change of language resets them."""
+        last = state.last_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=dt.UTC)
+        if changed_lang or (last is not None and now - last > self.config.conversation_gap):
+            state.fallbacks = 0
+        state.last_at = now
+
     def _dispatch(self, turn: Turn, msg: InboundMessage) -> list[Reply]:
         if msg.kind == InboundKind.FOLLOW:
             turn.contact.subscribed = True
             turn.session.add(turn.contact)
-            return [self._greeting(turn.lang)]
+            return [self._greeting(turn.lang, turn.channel)]
         if msg.kind == InboundKind.UNFOLLOW:
             turn.contact.subscribed = False
             turn.session.add(turn.contact)
@@ -204,10 +250,10 @@ class Engine:
             handled = self._extensions(turn)
             return handled if handled is not None else self._postback(turn, msg.postback)
         if not has_words(turn.text):
-            return [Reply(ReplyKind.INFO, t(turn.lang, "empty"), lang=turn.lang)]
+            return [Reply(ReplyKind.INFO, t(turn.lang, "empty", turn.channel), lang=turn.lang)]
         prefix: list[Reply] = []
         if len(turn.text) > MAX_TEXT:
-            prefix.append(Reply(ReplyKind.INFO, t(turn.lang, "too_long"), lang=turn.lang))
+            prefix.append(Reply(ReplyKind.INFO, t(turn.lang, "too_long", turn.channel), lang=turn.lang))
         hit = self.crisis.detect(turn.text[:MAX_TEXT])
         if hit is not None:
             return self._urgent(turn, hit)
@@ -221,17 +267,13 @@ class Engine:
             if held is not None:
                 return held
         if turn.state.state == State.CONSENT:
-            answer = self.phrases.yes_no(turn.text)
-            if answer is not None:
-                return self._consent(turn, answer)
-            if self.phrases.wants_person(turn.text):
-                return [self._consent_reply(turn.lang)]
-            crud.clear_pending(turn.session, contact_id=self._cid(turn))
-            crud.set_state(turn.session, state=turn.state, name=State.FAQ)
-        if turn.state.state == State.CLARIFY:
-            chosen = self._pick_option(turn)
-            if chosen is not None:
-                return self._answer(turn, self.kb.entries[chosen])
+            return prefix + self._consent_turn(turn)
+        manner = self.phrases.manner(turn.text)
+        if manner is not None:
+            return self._manner(turn, manner[0])
+        number = as_number(turn.text)
+        if number is not None:
+            return self._numbered(turn, number)
         if self.phrases.wants_person(turn.text):
             return self._start_handoff(turn, topic=None)
         return prefix + self._faq(turn)
@@ -245,7 +287,11 @@ class Engine:
 
     # ----- FAQ
     def _faq(self, turn: Turn) -> list[Reply]:
-        result = self.matcher.match(turn.text[:MAX_TEXT])
+        if turn.lang not in self.config.languages:
+            # KB answers are written in Japanese and English only: say so, offer a person and the interpreter
+            # desk. Still a question not understood, so it counts toward the offer of a person.
+            return self._not_understood(turn, self._kb_unavailable_reply(turn))
+        result = self.matcher.match(focus_text(turn.text))
         best = result.best
         if result.outcome == Outcome.ANSWER and best is not None:
             return self._answer(turn, self.kb.entries[best.entry_id])
@@ -254,45 +300,83 @@ class Engine:
             turn.state.fallbacks = 0
             crud.set_state(turn.session, state=turn.state, name=State.CLARIFY, options=options)
             self._count(turn, "clarify", None)
-            return [self._clarify_reply(options, turn.lang)]
+            return [self._clarify_reply(options, turn.lang, turn.channel)]
+        return self._not_understood(turn, self._fallback_reply(turn.lang, turn.channel))
+
+    def _not_understood(self, turn: Turn, reply: Reply) -> list[Reply]:
+        """A real question the bot could not answer: the second in a row in one conversation offers a person."""
         turn.state.fallbacks += 1
         self._count(turn, "fallback", None)
         if turn.state.fallbacks >= self.config.fallbacks_before_handoff:
             turn.state.fallbacks = 0
-            lead = Reply(ReplyKind.FALLBACK, t(turn.lang, "fallback_again"), lang=turn.lang)
+            lead = Reply(ReplyKind.FALLBACK, t(turn.lang, "fallback_again", turn.channel), lang=turn.lang)
             return [lead, *self._start_handoff(turn, topic=None)]
         crud.set_state(turn.session, state=turn.state, name=State.FAQ)
-        return [self._fallback_reply(turn.lang)]
+        return [reply]
+
+    # ----- manners and numbers
+    def _manner(self, turn: Turn, kind: Manner) -> list[Reply]:
+        """Greetings, thanks, acknowledgements, help: a short reply of their own; the fallback count stays."""
+        if kind == Manner.FAQ_MENU:
+            return [self._faq_menu(turn)]
+        text = t(turn.lang, f"manner_{kind.value}", turn.channel)
+        if kind in (Manner.GREETING, Manner.HELP):
+            text += "\n" + self._languages_line(turn.lang, turn.channel)
+        choices: tuple[Choice, ...] = ()
+        if kind == Manner.HELP or turn.lang not in self.config.languages:
+            choices = (Choice(t(turn.lang, "handoff_offer", turn.channel), "handoff"),)
+        turn.session.add(turn.state)
+        return [Reply(ReplyKind.INFO, text, choices=choices, lang=turn.lang, meta={"manner": kind.value})]
+
+    def _faq_menu(self, turn: Turn) -> Reply:
+        """Example questions, numbered: a reply with a number (or a button) picks one, as in clarify."""
+        options = [o for o in self.faq_menu if o in self.kb.entries]
+        crud.set_state(turn.session, state=turn.state, name=State.CLARIFY, options=options)
+        reply = self._clarify_reply(options, turn.lang, turn.channel)
+        lines = reply.text.split("\n", 1)
+        text = t(turn.lang, "faq_menu", turn.channel) + ("\n" + lines[1] if len(lines) > 1 else "")
+        return replace(reply, text=text, meta={"manner": Manner.FAQ_MENU.value})
+
+    def _numbered(self, turn: Turn, number: int) -> list[Reply]:
+        """A bare number (2, ２, 2番, /9): a choice from the list on offer, never a question not understood."""
+        options = [o for o in turn.state.options.split(",") if o in self.kb.entries]
+        if turn.state.state == State.CLARIFY and options:
+            if 1 <= number <= len(options):
+                return self._answer(turn, self.kb.entries[options[number - 1]])
+            again = self._clarify_reply(options, turn.lang, turn.channel)
+            lead = t(turn.lang, "invalid_choice", turn.channel, n=len(options))
+            body = again.text.split("\n", 1)
+            return [replace(again, text=lead + ("\n" + body[1] if len(body) > 1 else ""))]
+        turn.session.add(turn.state)
+        return [Reply(ReplyKind.INFO, t(turn.lang, "number_without_choices", turn.channel), lang=turn.lang)]
 
     def _answer(self, turn: Turn, entry: Entry) -> list[Reply]:
         turn.state.fallbacks = 0
         crud.set_state(turn.session, state=turn.state, name=State.FAQ)
         self._count(turn, "answer", entry.topic)
-        return [self._answer_reply(entry, turn.lang)]
-
-    def _pick_option(self, turn: Turn) -> str | None:
-        options = [o for o in turn.state.options.split(",") if o in self.kb.entries]
-        digits = unicodedata.normalize("NFKC", turn.text).strip().rstrip(".)番")
-        if digits.isdigit() and 1 <= int(digits) <= len(options):
-            return options[int(digits) - 1]
-        return None
+        return [self._answer_reply(entry, turn.lang, turn.channel)]
 
     # ----- postbacks (buttons)
     def _postback(self, turn: Turn, data: str) -> list[Reply]:
         kind, _, arg = data.partition(":")
         if kind == "faq" and arg in self.kb.entries:
             if turn.state.state in (State.HANDOFF, State.URGENT) and self._open_case(turn) is not None:
-                return [self._answer_reply(self.kb.entries[arg], turn.lang)]
+                return [self._answer_reply(self.kb.entries[arg], turn.lang, turn.channel)]
+            if turn.state.state == State.CONSENT:  # an answer while the consent question stays open
+                entry = self.kb.entries[arg]
+                self._count(turn, "answer", entry.topic)
+                return [self._answer_reply(entry, turn.lang, turn.channel), self._consent_pending_reply(turn)]
             return self._answer(turn, self.kb.entries[arg])
         if kind == "handoff":
             return self._start_handoff(turn, topic=arg or None)
         if kind == "consent" and arg in ("yes", "no"):
             if turn.state.state != State.CONSENT:
-                return [self._handoff_offer(turn.lang, t(turn.lang, "consent_expired"))]
+                return [self._handoff_offer(turn.lang, t(turn.lang, "consent_expired", turn.channel), turn.channel)]
+            # The buttons belong to the notice that was shown: its language is the one recorded.
             return self._consent(turn, arg == "yes")
         if kind == "withdraw":
             return self._withdraw(turn)
-        return [Reply(ReplyKind.INFO, t(turn.lang, "stale_choice"), lang=turn.lang)]
+        return [Reply(ReplyKind.INFO, t(turn.lang, "stale_choice", turn.channel), lang=turn.lang)]
 
     def _non_text(self, turn: Turn, msg: InboundMessage) -> list[Reply]:
         case = self._open_case(turn)
@@ -305,7 +389,7 @@ class Engine:
                 crud.mark_parent_waiting(turn.session, case=case)
                 crud.add_alert(turn.session, case=case, kind="parent_message")
             return []
-        return [Reply(ReplyKind.INFO, t(turn.lang, "media"), lang=turn.lang)]
+        return [Reply(ReplyKind.INFO, t(turn.lang, "media", turn.channel), lang=turn.lang)]
 
     # ----- handoff and consent
     def _start_handoff(self, turn: Turn, topic: str | None) -> list[Reply]:
@@ -313,7 +397,8 @@ class Engine:
         existing = self._open_case(turn)
         if existing is not None:
             crud.set_state(turn.session, state=turn.state, name=State.HANDOFF, case_id=existing.id)
-            return [Reply(ReplyKind.HANDOFF, t(turn.lang, "handoff_already", case_id=existing.id), lang=turn.lang)]
+            text = t(turn.lang, "handoff_already", turn.channel, case_id=existing.id)
+            return [Reply(ReplyKind.HANDOFF, text, lang=turn.lang)]
         if crud.has_consent(turn.session, contact_id=cid, notice_version=self.config.notice_version):
             return self._open_handoff(turn, first_message=turn.text or None, topic=topic)
         if turn.text:
@@ -327,26 +412,79 @@ class Engine:
             options=[topic] if topic else [],
             expires_at=turn.now + self.config.consent_ttl.get(turn.contact.channel, self.config.pending_ttl),
         )
-        return [self._consent_reply(turn.lang)]
+        turn.state.consent_unclear = 0
+        return [self._show_notice(turn)]
+
+    def _show_notice(self, turn: Turn) -> Reply:
+        """The consent notice in the parent's language; the state remembers which language was shown."""
+        turn.state.notice_lang = turn.lang
+        turn.session.add(turn.state)
+        return self._consent_reply(turn.lang, turn.channel)
+
+    def _consent_turn(self, turn: Turn) -> list[Reply]:
+        """A typed message while the consent question is open (a button press goes to `_postback`)."""
+        answer = self.phrases.consent_answer(turn.text)
+        if answer == ConsentAnswer.YES:
+            if turn.state.notice_lang and turn.lang != turn.state.notice_lang:
+                # The yes came in another language than the notice: show the notice in that language first.
+                return [self._show_notice(turn)]
+            return self._consent(turn, True)
+        if answer == ConsentAnswer.NO:
+            return self._consent(turn, False)
+        if self.phrases.wants_person(turn.text):  # asked again for a person: the notice again, nothing counted
+            return [self._show_notice(turn)]
+        if self.phrases.manner(turn.text) is None:
+            # A question asked meanwhile is answered; the consent question stays open.
+            result = self.matcher.match(focus_text(turn.text)) if turn.lang in self.config.languages else None
+            if result is not None and result.outcome == Outcome.ANSWER and result.best is not None:
+                entry = self.kb.entries[result.best.entry_id]
+                self._count(turn, "answer", entry.topic)
+                return [self._answer_reply(entry, turn.lang, turn.channel), self._consent_pending_reply(turn)]
+            if looks_like_question(turn.text):
+                # A question the FAQ cannot answer is most often about the record itself: show the notice.
+                return [self._show_notice(turn)]
+        return self._unclear_consent(turn)
+
+    def _unclear_consent(self, turn: Turn) -> list[Reply]:
+        """Neither a clear yes nor a clear no: ask once more, saying why; a second unclear answer is a no."""
+        turn.state.consent_unclear += 1
+        if turn.state.consent_unclear >= 2:
+            lead = Reply(ReplyKind.INFO, t(turn.lang, "consent_unclear_declined", turn.channel), lang=turn.lang)
+            return [lead, *self._consent(turn, False)]
+        turn.session.add(turn.state)
+        return [self._consent_reply(turn.lang, turn.channel, key="consent_retry")]
 
     def _consent(self, turn: Turn, granted: bool) -> list[Reply]:
         cid = self._cid(turn)
         topic = turn.state.options or None
+        notice_lang = turn.state.notice_lang or turn.lang
+        turn.state.consent_unclear = 0
+        turn.state.notice_lang = None
         if not granted:
             crud.record_consent(
                 turn.session,
                 contact=turn.contact,
                 status=ConsentStatus.DECLINED,
                 notice_version=self.config.notice_version,
+                notice_lang=notice_lang,
             )
             crud.clear_pending(turn.session, contact_id=cid)
             crud.set_state(turn.session, state=turn.state, name=State.FAQ)
             self._count(turn, "consent_declined", None)
             concierge = self.kb.contacts.get(self.config.concierge_contact)
-            cards = (self._card(concierge, turn.lang),) if concierge else ()
-            return [Reply(ReplyKind.INFO, t(turn.lang, "declined"), contacts=cards, lang=turn.lang)]
+            cards: tuple[ContactCard, ...] = (self._card(concierge, turn.lang),) if concierge else ()
+            if turn.channel == "email":
+                # By mail the way to a person is the phone or the counter: the card's address may be the
+                # very mailbox the bot answers from.
+                cards = tuple(replace(c, email=None) for c in cards)
+            text = t(turn.lang, "declined", turn.channel)
+            return [Reply(ReplyKind.INFO, text, contacts=cards, lang=turn.lang)]
         crud.record_consent(
-            turn.session, contact=turn.contact, status=ConsentStatus.GRANTED, notice_version=self.config.notice_version
+            turn.session,
+            contact=turn.contact,
+            status=ConsentStatus.GRANTED,
+            notice_version=self.config.notice_version,
+            notice_lang=notice_lang,
         )
         first = crud.take_pending(turn.session, contact_id=cid, now=turn.now)
         return self._open_handoff(turn, first_message=first, topic=topic)
@@ -378,11 +516,18 @@ class Engine:
     def _handoff_notice(self, case: Case, turn: Turn) -> Reply:
         hours = self.config.office_hours
         if hours.is_open(turn.now):
-            text = t(turn.lang, "handoff_open", case_id=case.id)
+            text = t(turn.lang, "handoff_open", turn.channel, case_id=case.id)
         else:
             nxt = hours.next_open(turn.now)
             when = format_when(nxt, turn.lang) if nxt else "-"
-            text = t(turn.lang, "handoff_closed", case_id=case.id, next_open=when, hours=hours.describe(turn.lang))
+            text = t(
+                turn.lang,
+                "handoff_closed",
+                turn.channel,
+                case_id=case.id,
+                next_open=when,
+                hours=hours.describe(turn.lang),
+            )
         return Reply(ReplyKind.HANDOFF, text, lang=turn.lang, meta={"case_id": str(case.id)})
 
     def _human_holds(self, turn: Turn) -> list[Reply] | None:
@@ -404,15 +549,16 @@ class Engine:
         cid = self._cid(turn)
         if not crud.has_consent(turn.session, contact_id=cid):
             crud.clear_pending(turn.session, contact_id=cid)
-            return [Reply(ReplyKind.INFO, t(turn.lang, "withdraw_none"), lang=turn.lang)]
+            return [Reply(ReplyKind.INFO, t(turn.lang, "withdraw_none", turn.channel), lang=turn.lang)]
         crud.record_consent(
             turn.session,
             contact=turn.contact,
             status=ConsentStatus.WITHDRAWN,
             notice_version=self.config.notice_version,
+            notice_lang=turn.lang,
         )
         crud.clear_pending(turn.session, contact_id=cid)
-        return [Reply(ReplyKind.INFO, t(turn.lang, "withdrawn"), lang=turn.lang)]
+        return [Reply(ReplyKind.INFO, t(turn.lang, "withdrawn", turn.channel), lang=turn.lang)]
 
     # ----- crisis
     def _urgent(self, turn: Turn, hit: CrisisHit) -> list[Reply]:
@@ -449,21 +595,39 @@ class Engine:
         return [reply]
 
     # ----- reply builders (pure)
-    def _greeting(self, lang: str) -> Reply:
+    def _greeting(self, lang: str, channel: str | None = None) -> Reply:
         hours = self.config.office_hours.describe(lang)
-        choices = (Choice(t(lang, "handoff_offer"), "handoff"),)
-        return Reply(ReplyKind.INFO, t(lang, "greeting", hours=hours), choices=choices, lang=lang)
+        choices = (Choice(t(lang, "handoff_offer", channel), "handoff"),)
+        text = t(lang, "greeting", channel, hours=hours) + "\n" + self._languages_line(lang, channel)
+        return Reply(ReplyKind.INFO, text, choices=choices, lang=lang)
 
-    def _answer_reply(self, entry: Entry, lang: str) -> Reply:
+    def _languages_line(self, lang: str, channel: str | None) -> str:
+        """Which languages the bot answers in, and in which it can only greet, connect and warn."""
+        others = [c for c in self.config.chat_languages if c not in self.config.languages]
+        names = (
+            "・".join(LANGUAGE_NAMES.get(c, c) for c in others)
+            if lang == "ja"
+            else ", ".join(LANGUAGE_NAMES.get(c, c) for c in others)
+        )
+        return t(lang, "languages", channel, others=names)
+
+    def _kb_unavailable_reply(self, turn: Turn) -> Reply:
+        concierge = self.kb.contacts.get(self.config.concierge_contact)
+        cards = (self._card(concierge, turn.lang),) if concierge else ()
+        choices = (Choice(t(turn.lang, "handoff_offer", turn.channel), "handoff"),)
+        text = t(turn.lang, "kb_unavailable", turn.channel)
+        return Reply(ReplyKind.FALLBACK, text, choices=choices, contacts=cards, lang=turn.lang)
+
+    def _answer_reply(self, entry: Entry, lang: str, channel: str | None = None) -> Reply:
         answer = entry.answer.get(lang) or entry.answer.get("en") or next(iter(entry.answer.values()))
-        source = t(lang, "answer_source", url=entry.source.url, checked=entry.source.checked.isoformat())
+        source = t(lang, "answer_source", channel, url=entry.source.url, checked=entry.source.checked.isoformat())
         choices = [
             Choice(_label(self._first_question(self.kb.entries[r], lang)), f"faq:{r}")
             for r in entry.related
             if r in self.kb.entries
         ][:3]
         if entry.handoff == "suggest":
-            choices.insert(0, Choice(t(lang, "handoff_offer"), f"handoff:{entry.topic}"))
+            choices.insert(0, Choice(t(lang, "handoff_offer", channel), f"handoff:{entry.topic}"))
         cards = tuple(self._card(c, lang) for c in self.kb.entry_contacts(entry))
         return Reply(
             ReplyKind.ANSWER,
@@ -475,25 +639,36 @@ class Engine:
             meta={"topic": entry.topic},
         )
 
-    def _clarify_reply(self, options: list[str], lang: str) -> Reply:
+    def _clarify_reply(self, options: list[str], lang: str, channel: str | None = None) -> Reply:
         choices = [Choice(_label(self._first_question(self.kb.entries[o], lang)), f"faq:{o}") for o in options]
         lines = [f"{i}. {self._first_question(self.kb.entries[o], lang)}" for i, o in enumerate(options, 1)]
-        choices.append(Choice(t(lang, "handoff_offer"), "handoff"))
-        text = t(lang, "clarify") + "\n" + "\n".join(lines)
+        choices.append(Choice(t(lang, "handoff_offer", channel), "handoff"))
+        text = t(lang, "clarify", channel) + "\n" + "\n".join(lines)
         return Reply(ReplyKind.CLARIFY, text, choices=tuple(choices), lang=lang)
 
-    def _fallback_reply(self, lang: str) -> Reply:
-        return self._handoff_offer(lang, t(lang, "fallback"), kind=ReplyKind.FALLBACK)
+    def _fallback_reply(self, lang: str, channel: str | None = None) -> Reply:
+        return self._handoff_offer(lang, t(lang, "fallback", channel), channel, kind=ReplyKind.FALLBACK)
 
-    def _handoff_offer(self, lang: str, text: str, kind: ReplyKind = ReplyKind.INFO) -> Reply:
+    def _handoff_offer(
+        self, lang: str, text: str, channel: str | None = None, kind: ReplyKind = ReplyKind.INFO
+    ) -> Reply:
         concierge = self.kb.contacts.get(self.config.concierge_contact)
         cards = (self._card(concierge, lang),) if concierge else ()
-        return Reply(kind, text, choices=(Choice(t(lang, "handoff_offer"), "handoff"),), contacts=cards, lang=lang)
+        choices = (Choice(t(lang, "handoff_offer", channel), "handoff"),)
+        return Reply(kind, text, choices=choices, contacts=cards, lang=lang)
 
-    def _consent_reply(self, lang: str) -> Reply:
-        text = t(lang, "consent", transcript_years=self.config.transcript_years, case_years=self.config.case_years)
-        choices = (Choice(t(lang, "consent_yes"), "consent:yes"), Choice(t(lang, "consent_no"), "consent:no"))
-        return Reply(ReplyKind.CONSENT, text, choices=choices, lang=lang, meta={"notice": self.config.notice_version})
+    def _consent_reply(self, lang: str, channel: str | None = None, key: str = "consent") -> Reply:
+        """The consent question (`key`: the notice itself, the re-ask, or the reminder), with its two buttons."""
+        text = t(lang, key, channel, transcript_years=self.config.transcript_years, case_years=self.config.case_years)
+        choices = (
+            Choice(t(lang, "consent_yes", channel), "consent:yes"),
+            Choice(t(lang, "consent_no", channel), "consent:no"),
+        )
+        meta = {"notice": self.config.notice_version, "notice_lang": lang}
+        return Reply(ReplyKind.CONSENT, text, choices=choices, lang=lang, meta=meta)
+
+    def _consent_pending_reply(self, turn: Turn) -> Reply:
+        return self._consent_reply(turn.state.notice_lang or turn.lang, turn.channel, key="consent_pending")
 
     def _urgent_reply(self, hit: CrisisHit, lang: str) -> Reply:
         cat = hit.category
@@ -523,7 +698,9 @@ class Engine:
 
     @staticmethod
     def _first_question(entry: Entry, lang: str) -> str:
-        qs = entry.questions.get(lang) or entry.questions.get("ja") or [entry.id]
+        # Other languages than ja/en: English questions read better for most foreign residents.
+        fallback = "ja" if lang == "ja" else "en"
+        qs = entry.questions.get(lang) or entry.questions.get(fallback) or entry.questions.get("ja") or [entry.id]
         return qs[0]
 
     # ----- helpers
@@ -558,6 +735,50 @@ class Engine:
             after_hours=not self.config.office_hours.is_open(turn.now),
             at=turn.now,
         )
+
+
+_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]*")
+_STRONG_QUESTION = re.compile(r"[?？]|(?:ですか|ますか|でしょうか|ませんか|のか|かな)[。\s]*$")
+_WEAK_QUESTION = re.compile(
+    r"教えて|知りたい|どう(?:すれば|したら|やって)|いつ|どこ|いくら|何時|どれくらい|"
+    r"\b(?:what|when|where|how|who|which|can i|could you|is there|do i|does)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_question(text: str) -> bool:
+    return bool(_STRONG_QUESTION.search(text) or _WEAK_QUESTION.search(text))
+
+
+def focus_text(text: str, limit: int = MAX_TEXT) -> str:
+    """What the matcher reads of a long message: the sentences that ask something, wherever they are
+    (the last ones first: a story usually ends with its question); without any, the start and the end."""
+    if len(text) <= limit:
+        return text
+    sentences = [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+    for pattern in (_STRONG_QUESTION, _WEAK_QUESTION):
+        asking = [s for s in sentences if pattern.search(s) and len(s) <= limit]
+        if asking:
+            picked: list[str] = []
+            used = 0
+            for sentence in reversed(asking[-3:]):
+                if used + len(sentence) > limit:
+                    break
+                picked.insert(0, sentence)
+                used += len(sentence) + 1
+            if picked:
+                return " ".join(picked)
+    half = limit // 2
+    return f"{text[:half]} {text[-half:]}"
+
+
+_NUMBER = re.compile(r"[/#＃]?\s*(\d{1,3})\s*(?:[.)）．]|番(?:です|で)?|です)?")
+
+
+def as_number(text: str) -> int | None:
+    """A reply that is only a choice number (2, ２, 2番, 2., /9), else None."""
+    m = _NUMBER.fullmatch(unicodedata.normalize("NFKC", text).strip())
+    return int(m.group(1)) if m else None
 
 
 def _label(text: str) -> str:

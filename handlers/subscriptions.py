@@ -472,6 +472,7 @@ class NoticeSettings:
                     contact=turn.contact,
                     status=ConsentStatus.GRANTED,
                     notice_version=self.config.notice_version,
+                    notice_lang=turn.lang,  # the notice's points were shown in the contact's language
                 )
             return [self._ask_month(turn, MonthKind(parts[1]))]
         if what in ("no", "cancel"):
@@ -494,7 +495,11 @@ class NoticeSettings:
 
     def _month_consent(self, turn: Turn, kind: MonthKind) -> Reply:
         notice = engine_text(
-            turn.lang, "consent", transcript_years=self.config.transcript_years, case_years=self.config.case_years
+            turn.lang,
+            "consent",
+            turn.contact.channel,
+            transcript_years=self.config.transcript_years,
+            case_years=self.config.case_years,
         )
         bullets = "\n".join(line for line in notice.splitlines() if line.startswith(("・", "- ")))
         choices = (
@@ -587,7 +592,7 @@ class NoticeSettings:
             return [self._info(turn, self._t(turn, "export_requested", case_id=case_id))]
         if action == ("export", "no"):
             return [self._info(turn, self._t(turn, "export_cancelled"))]
-        return [Reply(ReplyKind.INFO, engine_text(turn.lang, "stale_choice"), lang=turn.lang)]
+        return [Reply(ReplyKind.INFO, engine_text(turn.lang, "stale_choice", turn.contact.channel), lang=turn.lang)]
 
     # ----- helpers
     def _t(self, turn: Turn, key: str, **values: object) -> str:

@@ -126,13 +126,20 @@ class Crisis(_Strict):
     notice: Localized  # added under every crisis reply (staff were alerted)
 
 
+MannerKind = Literal["greeting", "thanks", "ack", "bye", "help", "faq_menu"]
+
+
 class Phrases(_Strict):
-    """Conversation phrases per language: asking for a person, withdrawing consent, yes and no."""
+    """Conversation phrases per language: asking for a person, withdrawing consent, yes and no, manners."""
 
     handoff: dict[str, list[str]] = Field(default_factory=dict)
     withdraw: dict[str, list[str]] = Field(default_factory=dict)
     yes: dict[str, list[str]] = Field(default_factory=dict)
     no: dict[str, list[str]] = Field(default_factory=dict)
+    # Politeness that changes neither a yes nor a no (よろしくお願いします, please).
+    filler: dict[str, list[str]] = Field(default_factory=dict)
+    # Manners by kind (greeting, thanks, ack, bye, help, faq_menu), then by language.
+    manners: dict[MannerKind, dict[str, list[str]]] = Field(default_factory=dict)
 
 
 class Synonyms(_Strict):

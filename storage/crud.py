@@ -80,9 +80,23 @@ def set_state(
 
 
 # --- consent ledger
-def record_consent(session: Session, *, contact: Contact, status: ConsentStatus, notice_version: str) -> ConsentRecord:
+def record_consent(
+    session: Session,
+    *,
+    contact: Contact,
+    status: ConsentStatus,
+    notice_version: str,
+    notice_lang: str | None = None,
+) -> ConsentRecord:
+    """`notice_lang`: the language the notice was shown in (a consent to an unreadable notice is none)."""
     assert contact.id is not None
-    row = ConsentRecord(contact_id=contact.id, channel=contact.channel, notice_version=notice_version, status=status)
+    row = ConsentRecord(
+        contact_id=contact.id,
+        channel=contact.channel,
+        notice_version=notice_version,
+        status=status,
+        notice_lang=notice_lang,
+    )
     session.add(row)
     session.flush()
     return row

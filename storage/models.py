@@ -75,6 +75,9 @@ class ConversationState(SQLModel, table=True):
     case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL")
     expires_at: dt.datetime | None = None
     updated_at: dt.datetime = Field(default_factory=utcnow)
+    consent_unclear: int = 0  # unclear answers to the open consent question (the second one counts as no)
+    notice_lang: str | None = Field(default=None, max_length=16)  # the language the open consent notice was shown in
+    last_at: dt.datetime | None = None  # the message time of the last turn: a long gap starts a new conversation
 
 
 class PendingMessage(SQLModel, table=True):
@@ -96,6 +99,7 @@ class ConsentRecord(SQLModel, table=True):
     notice_version: str = Field(max_length=32)
     status: str = Field(max_length=16)
     at: dt.datetime = Field(default_factory=utcnow)
+    notice_lang: str | None = Field(default=None, max_length=16)  # the language the notice was shown in
 
 
 class Case(SQLModel, table=True):

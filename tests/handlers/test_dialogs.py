@@ -13,16 +13,12 @@ from handlers.staff import reply_to_parent, resolve_case
 from storage import crud
 from storage.models import Case, ConsentRecord, Contact, Message, PendingMessage, StaffAlert, StatEvent
 from tests.dialog import CLOSED, Dialog, verify_dialog
+from tests.handlers.dialog_kit import rows
 
 
 @pytest.fixture
 def engine(runtime: Runtime) -> Engine:
     return runtime.engine
-
-
-def _rows(runtime: Runtime, model: type) -> list:  # type: ignore[type-arg]
-    with runtime.sessions() as s:
-        return list(s.exec(select(model)))
 
 
 def test_faq_answers_with_contacts_and_source(engine: Engine, runtime: Runtime) -> None:
@@ -32,8 +28,8 @@ def test_faq_answers_with_contacts_and_source(engine: Engine, runtime: Runtime) 
     assert reply.contacts, "an answer shows the contacts to call"
     assert "http" in reply.text
     # FAQ answers leave no content behind: no case, no transcript, only an anonymous counter.
-    assert _rows(runtime, Case) == [] and _rows(runtime, Message) == []
-    events = _rows(runtime, StatEvent)
+    assert rows(runtime, Case) == [] and rows(runtime, Message) == []
+    events = rows(runtime, StatEvent)
     assert [(e.outcome, e.topic) for e in events] == [("answer", "child_allowance")]
 
 
@@ -72,8 +68,8 @@ def test_handoff_with_consent_creates_a_case_with_the_first_message(engine: Engi
     assert lines[0] == ("parent", "相談員と話したい", "consent")
     assert lines[-1] == ("parent", "夜泣きがひどくて眠れません", "consent")
     assert ledger == [("granted", "2026-11")]
-    assert _rows(runtime, PendingMessage) == []
-    assert {a.kind for a in _rows(runtime, StaffAlert)} == {"new_case", "parent_message"}
+    assert rows(runtime, PendingMessage) == []
+    assert {a.kind for a in rows(runtime, StaffAlert)} == {"new_case", "parent_message"}
 
 
 @pytest.mark.parametrize(
@@ -85,7 +81,7 @@ def test_requests_for_a_person_in_many_spellings(engine: Engine, ask: str) -> No
 
 def test_consent_by_typed_yes_variants(engine: Engine, runtime: Runtime) -> None:
     verify_dialog(Dialog(engine), [("人と話したいです", "consent"), ("はい、同意します。", "handoff")])
-    assert len(_rows(runtime, Case)) == 1
+    assert len(rows(runtime, Case)) == 1
 
 
 def test_declined_consent_stores_nothing_but_gives_contacts(engine: Engine, runtime: Runtime) -> None:
@@ -99,18 +95,18 @@ def test_declined_consent_stores_nothing_but_gives_contacts(engine: Engine, runt
         ],
     )
     assert d.transcript[1][1][0].contacts, "the parent can still call or write"
-    assert _rows(runtime, Case) == [] and _rows(runtime, Message) == [] and _rows(runtime, PendingMessage) == []
-    assert [r.status for r in _rows(runtime, ConsentRecord)] == ["declined"]
+    assert rows(runtime, Case) == [] and rows(runtime, Message) == [] and rows(runtime, PendingMessage) == []
+    assert [r.status for r in rows(runtime, ConsentRecord)] == ["declined"]
 
 
 def test_pre_consent_message_is_erased_after_30_minutes(engine: Engine, runtime: Runtime) -> None:
     d = Dialog(engine)
     d.send("相談員と話したい")
-    assert len(_rows(runtime, PendingMessage)) == 1
+    assert len(rows(runtime, PendingMessage)) == 1
     d.later(minutes=31)
     verify_dialog(d, [("[consent:yes]", "info ~期限")])
-    assert _rows(runtime, PendingMessage) == []
-    assert _rows(runtime, Case) == []
+    assert rows(runtime, PendingMessage) == []
+    assert rows(runtime, Case) == []
 
 
 def test_a_mail_consent_question_stays_open_but_the_buffer_does_not(engine: Engine, runtime: Runtime) -> None:
@@ -118,9 +114,9 @@ def test_a_mail_consent_question_stays_open_but_the_buffer_does_not(engine: Engi
     d.send("相談員と話したい")
     d.later(hours=3)
     verify_dialog(d, [("はい", "handoff")])
-    assert len(_rows(runtime, Case)) == 1
-    assert [m.author for m in _rows(runtime, Message)] == ["bot"]  # the first message was erased after 30 min
-    assert _rows(runtime, PendingMessage) == []
+    assert len(rows(runtime, Case)) == 1
+    assert [m.author for m in rows(runtime, Message)] == ["bot"]  # the first message was erased after 30 min
+    assert rows(runtime, PendingMessage) == []
 
 
 def test_withdrawal_stops_recording_at_once(engine: Engine, runtime: Runtime) -> None:
@@ -134,9 +130,9 @@ def test_withdrawal_stops_recording_at_once(engine: Engine, runtime: Runtime) ->
             ("この内容は記録されないはず", "silent"),
         ],
     )
-    texts = [m.text for m in _rows(runtime, Message)]
+    texts = [m.text for m in rows(runtime, Message)]
     assert "この内容は記録されないはず" not in texts
-    assert [r.status for r in _rows(runtime, ConsentRecord)] == ["granted", "withdrawn"]
+    assert [r.status for r in rows(runtime, ConsentRecord)] == ["granted", "withdrawn"]
 
 
 def test_two_fallbacks_in_a_row_offer_a_person(engine: Engine) -> None:
@@ -168,11 +164,11 @@ def test_crisis_gets_numbers_at_once_and_an_urgent_case_without_consent(
     verify_dialog(d, [(message, f"urgent#{category}")])
     reply = d.transcript[-1][1][0]
     assert reply.contacts and any(c.phone in ("110", "119", "0120-279-338", "189") for c in reply.contacts)
-    (case,) = _rows(runtime, Case)
+    (case,) = rows(runtime, Case)
     assert case.priority == "urgent" and case.basis == "life_safety" and case.basis_reason == f"life_safety:{category}"
-    assert [m.basis for m in _rows(runtime, Message) if m.author == "parent"] == ["life_safety"]
-    assert [a.kind for a in _rows(runtime, StaffAlert)] == ["urgent"]
-    assert _rows(runtime, ConsentRecord) == []
+    assert [m.basis for m in rows(runtime, Message) if m.author == "parent"] == ["life_safety"]
+    assert [a.kind for a in rows(runtime, StaffAlert)] == ["urgent"]
+    assert rows(runtime, ConsentRecord) == []
 
 
 def test_crisis_during_consent_and_during_a_case(engine: Engine, runtime: Runtime) -> None:
@@ -185,9 +181,9 @@ def test_crisis_during_consent_and_during_a_case(engine: Engine, runtime: Runtim
             ("どうしたらいいかわからない", "silent"),
         ],
     )
-    (case,) = _rows(runtime, Case)
+    (case,) = rows(runtime, Case)
     assert case.priority == "urgent"
-    assert [m.text for m in _rows(runtime, Message) if m.author == "parent"][-1] == "どうしたらいいかわからない"
+    assert [m.text for m in rows(runtime, Message) if m.author == "parent"][-1] == "どうしたらいいかわからない"
 
 
 def test_after_hours_handoff_says_when_a_person_answers(engine: Engine) -> None:
@@ -198,7 +194,7 @@ def test_after_hours_handoff_says_when_a_person_answers(engine: Engine) -> None:
 def test_staff_reply_and_resolution_hand_back_to_the_bot(engine: Engine, runtime: Runtime) -> None:
     d = Dialog(engine)
     verify_dialog(d, [("相談員と話したい", "consent"), ("[consent:yes]", "handoff")])
-    (case,) = _rows(runtime, Case)
+    (case,) = rows(runtime, Case)
     reply_to_parent(
         runtime.sessions, case_id=case.id or 0, text="担当の保育士です。お話を聞かせてください。", staff="hanako"
     )
@@ -228,7 +224,7 @@ def test_odd_input_gets_a_sensible_reply(engine: Engine, message: str, expected:
 
 def test_a_very_long_message_is_read_in_part(engine: Engine) -> None:
     replies = Dialog(engine).send("児童手当について。" + "あ" * 10_000)
-    assert replies[0].kind.value == "info" and "最初の部分" in replies[0].text
+    assert replies[0].kind.value == "info" and "ご質問の部分" in replies[0].text
     assert len(replies) >= 2
 
 
