@@ -1,7 +1,7 @@
 """consent ledger: the language the notice was shown in; consent question and conversation bookkeeping
 
 Revision ID: c0ffee000012
-Revises: c0ffee000004
+Revises: c0ffee000014
 Create Date: 2026-12-01 10:00:00
 
 """
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "c0ffee000012"
-down_revision: str | Sequence[str] | None = "c0ffee000004"
+down_revision: str | Sequence[str] | None = "c0ffee000014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
