@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot.console.cli import staff_commands  # concierge staff add|list|link|passwd|unlock
 
     staff_commands(sub)
+    from bot.ops_cli import ops_commands  # concierge backup|restore|doctor
+
+    ops_commands(sub)
     return p
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from handlers import lifecycle, reports
-from scheduler import notices
+from scheduler import backups, notices
 from scheduler.core import Daily, Every, JobContext, JobSpec, Monthly, Policy
 from scheduler.service import SchedulerService
 from storage.db import SessionFactory
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("concierge.jobs")
 
 # ids of the standard jobs: the leader keeps these in line with the settings
-MANAGED = ("records.", "stats.", "notices.")
+MANAGED = ("records.", "stats.", "notices.", "backup.")
 
 
 def retention(settings: Settings) -> lifecycle.Retention:
@@ -95,6 +95,9 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
     ]
     specs.append(notices.age_job(settings))  # notices.age: age-relative reminders (scheduler/notices.py)
     specs.append(notices.resume_job())  # notices.resume: runs left unfinished by a process that died
+    daily_backup = backups.backup_spec(settings)  # backup.daily: only when BACKUP__ENABLED (scheduler/backups.py)
+    if daily_backup is not None:
+        specs.append(daily_backup)
     if settings.reports.snapshot_dir is not None:
         specs.append(
             JobSpec(
