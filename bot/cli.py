@@ -150,10 +150,18 @@ def _serve(args: argparse.Namespace) -> int:
         from bot.runtime import bootstrap
 
         bootstrap(settings).close()  # migrate once, before the workers start
-        uvicorn.run("bot.app:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers)
+        from bot.metrics import multiprocess_dir
+
+        multiprocess_dir()  # the workers' webhook counters are added up at each scrape (bot/metrics.py)
+        uvicorn.run(
+            "bot.app:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers, log_config=None
+        )
         return 0
+    from bot.logs import configure
+
+    configure(settings.log)  # one line per event, text or JSON, with request ids (bot/logs.py)
     app = create_app(settings, console=args.console)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
     return 0
 
 
