@@ -10,6 +10,9 @@ only. The standard jobs and why their policies are what they are:
 - `stats.snapshot` (1st of the month, 04:00; only when `REPORTS__SNAPSHOT_DIR` is set): last month's CSV;
   run late within 7 days, after that the CLI (`concierge report`) is the way.
 
+- `backup.daily` (daily, `BACKUP__AT`; only when `BACKUP__ENABLED`): a backup into `BACKUP__DIR`, keeping the
+  newest `BACKUP__KEEP`; run late within 12 hours (scheduler/backups.py).
+
 - `notices.age` (daily, `NOTICES__AGE_REMINDERS_AT`): age-relative notices; `notices.resume` (every 5 minutes):
   notice runs whose sending process died are finished. See scheduler/notices.py, which also holds the
   per-notice jobs `notice:{id}` (not managed: the console schedules and cancels them).
