@@ -285,13 +285,19 @@ def health_details(runtime: Runtime, settings: Settings, *, scheduler: Any) -> d
         "waiting": sum(n for (_, s), n in snap.events.items() if s in ops.WAITING),
         "oldest_seconds": round(oldest, 1),
     }
-    failed = sum(n for (_, s), n in snap.events.items() if s == "failed")
-    parts["failed_events"] = {"ok": failed == 0, "count": failed}
+    # failures within the window: a failed row is kept for RETENTION__PROCESSED_DAYS, the alarm should not be
+    stored = sum(n for (_, s), n in snap.events.items() if s == "failed")
+    parts["failed_events"] = {
+        "ok": snap.failed_events_recent == 0,
+        "recent": snap.failed_events_recent,
+        "stored": stored,
+    }
     undelivered = sum(n for (_, s), n in snap.deliveries.items() if s == "failed")
     stuck = max(snap.oldest_delivery.values(), default=0.0)
     parts["deliveries"] = {
-        "ok": undelivered == 0 and stuck <= limit,
-        "failed": undelivered,
+        "ok": snap.failed_deliveries_recent == 0 and stuck <= limit,
+        "failed_recent": snap.failed_deliveries_recent,
+        "failed_stored": undelivered,
         "oldest_pending_seconds": round(stuck, 1),
     }
     parts["staff_alerts"] = {

@@ -50,6 +50,8 @@ class Snapshot:
     notice_deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
     notice_runs: dict[str, int] = field(default_factory=dict)
     open_cases: dict[str, int] = field(default_factory=dict)  # priority -> open cases
+    failed_events_recent: int = 0  # events given up within the window
+    failed_deliveries_recent: int = 0  # replies given up within the window (claimed then, failed at once)
     urgent_total: int = 0
     alerts_undelivered: int = 0
     oldest_alert: float = 0.0
@@ -107,6 +109,9 @@ def snapshot(
     for channel, oldest in session.execute(waiting):
         snap.oldest_waiting[str(channel)] = _age(oldest, now)
     snap.latency = latency(session, since=now - window, bounds=bounds)
+    since = now - window
+    recent = select(func.count()).where(col(ev.status) == EventStatus.FAILED, col(ev.processed_at) >= since)
+    snap.failed_events_recent = int(session.execute(recent).scalar_one())
 
     out = OutboundMessage
     for channel, status, n in _grouped(session, col(out.id), col(out.channel), col(out.status)):
@@ -118,6 +123,8 @@ def snapshot(
     )
     for channel, oldest in session.execute(pending):
         snap.oldest_delivery[str(channel)] = _age(oldest, now)
+    given_up = select(func.count()).where(col(out.status) == EventStatus.FAILED, col(out.claimed_at) >= since)
+    snap.failed_deliveries_recent = int(session.execute(given_up).scalar_one())
 
     nd = NoticeDelivery
     for channel, status, n in _grouped(session, col(nd.id), col(nd.channel), col(nd.status)):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.logs import JsonFormatter, RequestIdFilter, TextFormatter, formatter
+from bot.logs import JsonFormatter, RequestIdFilter, TextFormatter, configure, formatter
 from bot.runtime import Runtime
 from bot.settings import LogSettings, Settings
 from tests.bot.ops_kit import full_dialog, line_app, line_settings
@@ -94,3 +94,26 @@ def test_an_exception_is_logged_by_class_and_place_only() -> None:
     obj = json.loads(line)
     assert obj["msg"] == "delivery 17 failed" and obj["exc"] == "ValueError"
     assert "test_ops_logs.py" in obj["stack"] and "090" not in line
+
+
+def test_configure_sends_one_json_line_per_event_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
+    saved = list(root.handlers), root.level, access.disabled, access.propagate
+    try:
+        configure(LogSettings(format="json", level="info"))
+        logging.getLogger("concierge.test-ops").info("event %s done\nsecond line", 7)
+        logging.getLogger("uvicorn.error").info("started")
+        logging.getLogger("uvicorn.access").info('127.0.0.1:5000 - "GET /cases?q=x HTTP/1.1" 200')
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+        access.disabled, access.propagate = saved[2], saved[3]
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["logger"], line["msg"]) for line in lines] == [
+        ("concierge.test-ops", "event 7 done\nsecond line"),
+        ("uvicorn.error", "started"),
+    ]
+    assert lines[0]["request_id"] == "-"

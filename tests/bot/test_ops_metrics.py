@@ -16,7 +16,7 @@ from handlers.line import WEBHOOK_PATH
 from scheduler.leader import lock_for
 from storage import crud, ops, queue
 from storage.db import transaction
-from storage.models import StaffAlert
+from storage.models import OutboundMessage, StaffAlert
 from tests.bot.ops_kit import full_dialog, line_app, line_settings
 from tests.fakes.line_api import FakeLineAPI
 
@@ -108,12 +108,31 @@ async def test_details_name_the_unhealthy_parts(settings: Settings, runtime: Run
             s.execute(update(StaffAlert).values(created_at=old))
         with transaction(runtime.sessions) as s:  # the other event waits for a channel this process lacks
             s.execute(update(queue.InboundEvent).where(queue.InboundEvent.event_key == "k2").values(received_at=old))
+        with transaction(runtime.sessions) as s:  # a reply given up yesterday is history, not an alarm
+            row = queue.enqueue_outbound(s, channel="gone", recipient="r", payload="[]", retry_key="old-one")
+            assert row.id is not None
+            queue.fail_outbound(s, outbound_id=row.id, error="HTTP 400")
+            s.execute(update(OutboundMessage).values(claimed_at=old - dt.timedelta(days=1)))
+        assert "deliveries" not in (await http.get("/healthz?details=1")).json()["unhealthy"]
+        with transaction(runtime.sessions) as s:
+            row = queue.enqueue_outbound(s, channel="gone", recipient="r", payload="[]", retry_key="new-one")
+            assert row.id is not None
+            queue.fail_outbound(s, outbound_id=row.id, error="HTTP 400")
+            s.execute(
+                update(OutboundMessage).where(OutboundMessage.id == row.id).values(claimed_at=dt.datetime.now(dt.UTC))
+            )
         details = await http.get("/healthz?details=1")
         plain = await http.get("/healthz")
     assert details.status_code == 503
     body = details.json()
-    assert body["unhealthy"] == ["failed_events", "inbox", "staff_alerts"]
-    assert body["parts"]["failed_events"]["count"] == 1
+    assert body["unhealthy"] == ["deliveries", "failed_events", "inbox", "staff_alerts"]
+    assert body["parts"]["deliveries"] == {
+        "ok": False,
+        "failed_recent": 1,
+        "failed_stored": 2,
+        "oldest_pending_seconds": 0.0,
+    }
+    assert body["parts"]["failed_events"]["recent"] == 1
     assert body["parts"]["staff_alerts"]["undelivered"] == 1
     assert plain.status_code == 200  # the fast yes/no: database and KB are fine
 
