@@ -182,6 +182,27 @@ def check_secrets(settings: Settings) -> Iterator[Finding]:
                 f"{env} を環境ファイルに設定してください",
                 f"set {env} in the environment file",
             )
+    halves: list[tuple[str, object, str, object]] = [
+        (
+            "LINE_CHANNEL_SECRET",
+            settings.line.channel_secret,
+            "LINE_CHANNEL_ACCESS_TOKEN",
+            settings.line.channel_access_token,
+        ),
+        ("TELEGRAM_BOT_TOKEN", settings.telegram.bot_token, "TELEGRAM_STAFF_CHAT_ID", settings.telegram.staff_chat_id),
+    ]
+    for one, first, other, second in halves:
+        if (first is None) != (second is None):
+            have, missing = (one, other) if second is None else (other, one)
+            bad = True
+            yield _bad(
+                f"channel.{one.split('_')[0].lower()}",
+                "error",
+                f"{have} だけが設定され {missing} がないため、このチャネルは動いていません",
+                f"{have} is set but {missing} is not: the channel is off",
+                f"{missing} を設定するか、{have} を削除してください",
+                f"set {missing}, or remove {have}",
+            )
     if settings.console.session_secret is None:
         yield _bad(
             "secret.console_session_secret",

@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.settings import Settings
 
 
@@ -44,8 +46,11 @@ def _backup(args: argparse.Namespace) -> int:
             info = backup.backup(engine, args.file, secret=secret)
         finally:
             engine.dispose()
-    except backup.BackupError as exc:
+    except (backup.BackupError, OSError) as exc:
         print(f"バックアップできませんでした / backup failed: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:  # the class name only: a database message can quote values
+        print(f"データベースに接続できません / database error: {type(exc).__name__}", file=sys.stderr)
         return 1
     state = "encrypted" if info.encrypted else "NOT encrypted"
     print(f"wrote {info.path} ({info.dialect}, schema {info.revision}, {info.size} bytes, {state})")
@@ -69,6 +74,13 @@ def _restore(args: argparse.Namespace) -> int:
             engine.dispose()
     except (backup.BackupError, OSError) as exc:
         print(f"復元できませんでした / restore failed: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(
+            f"復元先のデータベースに接続できません（先に空のデータベースを作成してください） / "
+            f"cannot use the target database ({type(exc).__name__}; create an empty database first)",
+            file=sys.stderr,
+        )
         return 1
     print(
         f"restored {args.file} (made {info.created_at:%Y-%m-%d %H:%M} UTC, schema {info.revision}); "

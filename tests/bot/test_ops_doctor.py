@@ -68,6 +68,15 @@ def test_doctor_catches_an_empty_secret(settings: Settings, db: Engine, tmp_path
     assert "→" in text and doctor.exit_code(results) == 1
 
 
+def test_doctor_catches_a_half_configured_channel(settings: Settings, db: Engine, tmp_path: Path) -> None:
+    line = LineSettings(_env_file=None, channel_secret="s")  # type: ignore[call-arg]
+    telegram = TelegramSettings(_env_file=None, staff_chat_id=-100123)  # type: ignore[call-arg]
+    conf = _healthy(settings, tmp_path, db).model_copy(update={"line": line, "telegram": telegram})
+    found = _by_check(doctor.run_checks(conf, now=NOW))
+    assert "LINE_CHANNEL_ACCESS_TOKEN is not" in found["channel.line"].en
+    assert "TELEGRAM_BOT_TOKEN" in found["channel.telegram"].fix_en
+
+
 def test_doctor_catches_a_missing_migration(settings: Settings, db: Engine, tmp_path: Path) -> None:
     empty = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
     conf = _healthy(settings, tmp_path, db).model_copy(update={"database_url": str(empty.url)})

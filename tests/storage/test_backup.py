@@ -162,6 +162,25 @@ def test_round_trip_while_serving(
             pg.drop_database(name)
 
 
+def test_the_commands_explain_an_unusable_database(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if db.dialect.name != "postgresql":
+        pytest.skip("a database that does not exist yet: PostgreSQL (SQLite creates the file)")
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "b.kcbak"
+    backup.backup(db, path)
+    missing = "postgresql://postgres@127.0.0.1:5432/kc_no_such_database"
+    monkeypatch.setenv("DATABASE_URL", missing)
+    assert main(["restore", str(path)]) == 1
+    assert "create an empty database first" in capsys.readouterr().err
+    assert main(["backup", str(tmp_path / "c.kcbak")]) == 1
+    assert 'database "kc_no_such_database" does not exist' in capsys.readouterr().err
+    monkeypatch.setenv("DATABASE_URL", str(db.url.render_as_string(hide_password=False)))
+    assert main(["restore", str(path)]) == 1  # the live database: refused, it has tables
+    assert "not empty" in capsys.readouterr().err
+
+
 def test_restore_refuses_a_database_with_tables(db: Engine, tmp_path: Path) -> None:
     path = tmp_path / "b.kcbak"
     backup.backup(db, path)
