@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,10 +56,24 @@ def _bad(check: str, level: Level, ja: str, en: str, fix_ja: str, fix_en: str) -
 
 def check_database(settings: Settings) -> Iterator[Finding]:
     from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
 
-    from storage.db import make_engine
+    from storage.db import make_engine, normalize_url
     from storage.migrate import alembic_config
 
+    url = make_url(normalize_url(settings.database_url))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(str(url.database))
+        if not path.exists():  # looking must not create an empty database file
+            yield _bad(
+                "database",
+                "error",
+                f"データベースファイル {path} がありません",
+                f"the database file {path} does not exist",
+                "DATABASE_URL を確認し、新しく始めるなら `concierge db upgrade` を実行してください",
+                "check DATABASE_URL; to start afresh run `concierge db upgrade`",
+            )
+            return
     pg = not settings.database_url.startswith("sqlite")
     engine = make_engine(settings.database_url, **({"connect_args": {"connect_timeout": 10}} if pg else {}))
     try:
@@ -205,7 +220,7 @@ def check_secrets(settings: Settings) -> Iterator[Finding]:
             )
     if settings.console.session_secret is None:
         yield _bad(
-            "secret.console_session_secret",
+            "console.session_secret",
             "warn",
             "CONSOLE_SESSION_SECRET が未設定のため、再起動のたびに職員のログインが切れ、複数ワーカーでは共有されません",
             "CONSOLE_SESSION_SECRET is unset: staff sessions end at each restart and are not shared between workers",

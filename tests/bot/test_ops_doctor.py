@@ -79,6 +79,7 @@ def test_doctor_catches_a_half_configured_channel(settings: Settings, db: Engine
 
 def test_doctor_catches_a_missing_migration(settings: Settings, db: Engine, tmp_path: Path) -> None:
     empty = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    empty.connect().close()  # an empty database file, never migrated
     conf = _healthy(settings, tmp_path, db).model_copy(update={"database_url": str(empty.url)})
     found = _by_check(doctor.run_checks(conf, now=NOW))
     assert found["database"].level == "ok"
@@ -87,6 +88,14 @@ def test_doctor_catches_a_missing_migration(settings: Settings, db: Engine, tmp_
     found = _by_check(doctor.run_checks(conf, now=NOW))
     assert found["database.schema"].level == "error" and "c0ffee000003" in found["database.schema"].en
     empty.dispose()
+
+
+def test_doctor_does_not_create_a_missing_sqlite_file(settings: Settings, db: Engine, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "concierge.db"
+    conf = _healthy(settings, tmp_path, db).model_copy(update={"database_url": f"sqlite:///{missing}"})
+    found = _by_check(doctor.run_checks(conf, now=NOW))
+    assert found["database"].level == "error" and "does not exist" in found["database"].en
+    assert not missing.parent.exists()
 
 
 def test_doctor_says_when_the_database_does_not_answer(settings: Settings, db: Engine, tmp_path: Path) -> None:
