@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.requests import Request
@@ -205,9 +205,9 @@ class DatabaseCollector(Collector):
         )
         yield _single("concierge_notice_runs", "Notice runs by status", ["status"], snap.notice_runs)
         yield _single("concierge_cases_open", "Open cases by priority", ["priority"], snap.open_cases)
-        urgent = GaugeMetricFamily(
-            "concierge_urgent_cases_opened_total",
-            "Crisis messages that opened or escalated an urgent case (anonymous counters, never disposed of)",
+        urgent = CounterMetricFamily(  # from the anonymous counters, which are never disposed of: monotonic
+            "concierge_urgent_cases_opened",
+            "Crisis messages that opened or escalated an urgent case",
         )
         urgent.add_metric([], snap.urgent_total)
         yield urgent

@@ -13,6 +13,7 @@ from sqlalchemy import update
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.line import WEBHOOK_PATH
+from handlers.types import InboundMessage
 from scheduler.leader import lock_for
 from storage import crud, ops, queue
 from storage.db import transaction
@@ -42,6 +43,7 @@ async def test_metrics_after_a_dialog(settings: Settings, runtime: Runtime, fake
         refused = await http.post(WEBHOOK_PATH, content=b"{}", headers={"x-line-signature": "bad"})
         assert refused.status_code == 400
         assert (await http.post("/webhooks/nothing-here", content=b"{}")).status_code == 404
+        runtime.engine.handle(InboundMessage("console", "another-parent", text="もう死にたい"))  # a crisis
         response = await http.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
@@ -60,7 +62,8 @@ async def test_metrics_after_a_dialog(settings: Settings, runtime: Runtime, fake
     assert got[("concierge_cases_open", (("priority", "normal"),))] == 1
     assert got[("concierge_staff_alerts_undelivered", ())] >= 1
     assert got[("concierge_kb_entries", ())] == len(runtime.kb.entries)
-    assert got[("concierge_urgent_cases_opened_total", ())] == 0
+    assert got[("concierge_urgent_cases_opened_total", ())] == 1
+    assert got[("concierge_cases_open", (("priority", "urgent"),))] == 1
     assert ("concierge_scheduler_leader", ()) not in got  # the scheduler is off in these settings
 
 
