@@ -140,6 +140,9 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
 
     settings = Settings()
+    from bot.logs import configure
+
+    configure(settings.log)  # one line per event, text or JSON, with request ids (bot/logs.py)
     if args.workers > 1:
         if settings.database_url.startswith("sqlite"):
             print("--workers needs PostgreSQL (DATABASE_URL); SQLite deployments run one process", file=sys.stderr)
@@ -157,9 +160,6 @@ def _serve(args: argparse.Namespace) -> int:
             "bot.app:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers, log_config=None
         )
         return 0
-    from bot.logs import configure
-
-    configure(settings.log)  # one line per event, text or JSON, with request ids (bot/logs.py)
     app = create_app(settings, console=args.console)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)
     return 0

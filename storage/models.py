@@ -209,6 +209,5 @@ class OutboundMessage(SQLModel, table=True):
     sent_at: dt.datetime | None = None
 
 
-# Read by the metrics at scrape time (storage/ops.py): what was processed or sent in the last minutes.
+# Read by the metrics at scrape time (storage/ops.py): the events processed in the last minutes.
 Index("ix_inbound_processed", InboundEvent.processed_at)  # type: ignore[arg-type]
-Index("ix_outbound_sent", OutboundMessage.sent_at)  # type: ignore[arg-type]

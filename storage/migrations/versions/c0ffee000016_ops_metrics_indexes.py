@@ -1,4 +1,4 @@
-"""ops: indexes for the metrics read at scrape time (events processed and deliveries sent in the last minutes)
+"""ops: an index for the metrics read at scrape time (events processed in the last minutes)
 
 Revision ID: c0ffee000016
 Revises: c0ffee000004
@@ -19,12 +19,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("inboundevent", schema=None) as batch_op:
         batch_op.create_index("ix_inbound_processed", ["processed_at"], unique=False)
-    with op.batch_alter_table("outboundmessage", schema=None) as batch_op:
-        batch_op.create_index("ix_outbound_sent", ["sent_at"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outboundmessage", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbound_sent")
     with op.batch_alter_table("inboundevent", schema=None) as batch_op:
         batch_op.drop_index("ix_inbound_processed")
