@@ -104,6 +104,7 @@ def configure(conf: LogSettings) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)  # follow LOG__LEVEL
         logger.propagate = True
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()

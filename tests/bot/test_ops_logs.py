@@ -97,7 +97,8 @@ def test_an_exception_is_logged_by_class_and_place_only() -> None:
 
 
 def test_configure_sends_one_json_line_per_event_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
+    root, access, server = logging.getLogger(), logging.getLogger("uvicorn.access"), logging.getLogger("uvicorn.error")
+    server.setLevel(logging.WARNING)  # as an earlier uvicorn.Config(log_level="warning") leaves it
     saved = list(root.handlers), root.level, access.disabled, access.propagate
     try:
         configure(LogSettings(format="json", level="info"))
@@ -111,6 +112,7 @@ def test_configure_sends_one_json_line_per_event_to_stderr(capsys: pytest.Captur
             root.addHandler(h)
         root.setLevel(saved[1])
         access.disabled, access.propagate = saved[2], saved[3]
+        server.setLevel(logging.NOTSET)
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]  # all JSON, one per line
     ours = [line for line in lines if line["logger"] in ("concierge.test-ops", "uvicorn.error", "uvicorn.access")]
     assert [(line["logger"], line["msg"]) for line in ours] == [
