@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from pydantic import SecretStr
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
@@ -32,7 +33,7 @@ from storage import notices as noticedb
 from storage import staff as staffdb
 from storage.db import make_engine, transaction
 from storage.lifecycle import disposal_log, log_disposal
-from storage.migrate import upgrade
+from storage.migrate import alembic_config, upgrade
 from tests import pg
 from tests.e2e.kit import live_server, parent_opens_case, staff_settings
 
@@ -280,3 +281,29 @@ def test_the_daily_job_backs_up_prunes_and_logs_the_removal(
     assert log == [("backup", 1, "scheduler")]
     latest = backup.latest_backup(folder)
     assert latest is not None and latest.path == kept[-1]
+
+
+def test_a_backup_of_an_older_schema_is_migrated_on_restore(
+    tmp_path: Path, fresh_url: str, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqlite = db_url.startswith("sqlite")
+    name = "" if sqlite else pg.create_database()
+    old_url = f"sqlite:///{tmp_path / 'old.db'}" if sqlite else pg.url_for(name)
+    old = make_engine(old_url)
+    try:
+        upgrade(old, "c0ffee000003")  # an installation two versions back
+        path = tmp_path / "old.kcbak"
+        assert backup.backup(old, path).revision == "c0ffee000003"
+    finally:
+        old.dispose()
+        if not sqlite:
+            pg.drop_database(name)
+    monkeypatch.chdir(tmp_path)
+    restored = _restore_cli(monkeypatch, fresh_url, path)
+    try:
+        with restored.connect() as conn:
+            head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert head == ScriptDirectory.from_config(alembic_config(fresh_url)).get_current_head()
+        assert "noticerun" in backup.user_tables(restored)  # made by a later migration
+    finally:
+        restored.dispose()
