@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 from bot import hardening
 from bot.channels import build_channels
 from bot.console import mount_console
 from bot.deps import RuntimeDep
+from bot.logs import RequestId, configure
+from bot.metrics import CONTENT_TYPE_LATEST, DatabaseCollector, Metrics, WebhookCounter, allowed, health_details
 from bot.runtime import Runtime, bootstrap
 from bot.settings import Settings
 from handlers.console import ConsoleChannel
@@ -85,18 +87,43 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     app.router.lifespan_context = lifespan
 
+    # Operations (bot/metrics.py): webhook counters, /metrics, /healthz?details=1
+    metrics = Metrics()
+    app.add_middleware(WebhookCounter, metrics=metrics)
+    app.add_middleware(RequestId)  # outermost: every line logged for a request carries its id (bot/logs.py)
+
     @app.get("/healthz")
-    async def healthz(rt: RuntimeDep) -> JSONResponse:
+    async def healthz(rt: RuntimeDep, request: Request, details: bool = False) -> JSONResponse:
+        if details:
+            if not allowed(request, settings):
+                return JSONResponse({"status": "forbidden"}, status_code=403)
+            parts = await anyio.to_thread.run_sync(
+                lambda: health_details(rt, settings, scheduler=getattr(app.state, "scheduler", None))
+            )
+            ok = all(part["ok"] for part in parts.values())
+            unhealthy = sorted(name for name, part in parts.items() if not part["ok"])
+            body = {"status": "ok" if ok else "unavailable", "unhealthy": unhealthy, "parts": parts}
+            return JSONResponse(body, status_code=200 if ok else 503)
         ok = await anyio.to_thread.run_sync(rt.healthy)
-        body = {"status": "ok" if ok else "unavailable", "kb_entries": len(rt.kb.entries)}
-        return JSONResponse(body, status_code=200 if ok else 503)
+        summary = {"status": "ok" if ok else "unavailable", "kb_entries": len(rt.kb.entries)}
+        return JSONResponse(summary, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def metrics_route(rt: RuntimeDep, request: Request) -> Response:
+        if not allowed(request, settings):
+            return Response("forbidden\n", status_code=403, media_type="text/plain")
+        collector = DatabaseCollector(rt, settings, scheduler=getattr(app.state, "scheduler", None))
+        body = await anyio.to_thread.run_sync(metrics.render, collector)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
 
 
 def app_factory() -> FastAPI:
     """For `uvicorn --factory` with several worker processes: settings from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    configure(settings.log)
+    return create_app(settings)
 
 
 async def _console_loop(rt: Runtime) -> None:

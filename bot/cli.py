@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot.console.cli import staff_commands  # concierge staff add|list|link|passwd|unlock
 
     staff_commands(sub)
+    from bot.ops_cli import ops_commands  # concierge backup|restore|doctor
+
+    ops_commands(sub)
     return p
 
 
@@ -138,6 +141,9 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.hardening import server_options
 
     settings = Settings()
+    from bot.logs import configure
+
+    configure(settings.log)  # one line per event, text or JSON, with request ids (bot/logs.py)
     if args.workers > 1:
         if settings.database_url.startswith("sqlite"):
             print("--workers needs PostgreSQL (DATABASE_URL); SQLite deployments run one process", file=sys.stderr)
@@ -148,17 +154,21 @@ def _serve(args: argparse.Namespace) -> int:
         from bot.runtime import bootstrap
 
         bootstrap(settings).close()  # migrate once, before the workers start
+        from bot.metrics import multiprocess_dir
+
+        multiprocess_dir()  # the workers' webhook counters are added up at each scrape (bot/metrics.py)
         uvicorn.run(
             "bot.app:app_factory",
             factory=True,
             host=args.host,
             port=args.port,
             workers=args.workers,
+            log_config=None,
             **server_options(settings),
         )
         return 0
     app = create_app(settings, console=args.console)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **server_options(settings))
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, **server_options(settings))
     return 0
 
 

@@ -194,6 +194,36 @@ class HttpSettings(BaseModel):
     max_head_bytes: int = 16 * 1024  # a request line plus headers larger than this gets 400
 
 
+class BackupSettings(BaseModel):
+    """Backups (storage/backup.py). The scheduled job is off by default; `concierge backup FILE` always works.
+    A key (base64 of 32 bytes) or a passphrase encrypts every backup (AES-256-GCM)."""
+
+    enabled: bool = False  # the daily job `backup.daily`
+    dir: Path | None = None  # where the job writes; also where `doctor` looks for the last backup
+    at: dt.time = dt.time(2, 30)  # daily, office time zone (before the 03:30 disposal)
+    keep: int = 7  # newest backups kept; older ones are deleted and the deletion goes to the disposal log
+    key: SecretStr | None = None
+    passphrase: SecretStr | None = None
+    max_age_hours: float = 26.0  # doctor and /healthz?details=1 complain about an older last backup
+
+
+class MetricsSettings(BaseModel):
+    """Who may read /metrics and /healthz?details=1: a bearer token, or a direct (not proxied) request from an
+    allowed address."""
+
+    token: SecretStr | None = None
+    allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    window_minutes: float = 15.0  # the latency histogram and recent counts look back this far
+    queue_age_seconds: float = 300.0  # /healthz?details=1: an older waiting event marks the inbox unhealthy
+
+
+class LogSettings(BaseModel):
+    """`LOG__FORMAT=json` for one JSON object per line; every line carries the request id of its request."""
+
+    format: Literal["text", "json"] = "text"
+    level: str = "INFO"
+
+
 class Settings(BaseSettings):
     """Everything the composition root needs. Nested values: `MATCH__ANSWER_THRESHOLD=65` and so on."""
 
@@ -219,6 +249,9 @@ class Settings(BaseSettings):
     email: EmailSettings = Field(default_factory=EmailSettings)
     notices: NoticeSettings = Field(default_factory=NoticeSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("languages")
     @classmethod

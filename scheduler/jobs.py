@@ -10,6 +10,9 @@ only. The standard jobs and why their policies are what they are:
 - `stats.snapshot` (1st of the month, 04:00; only when `REPORTS__SNAPSHOT_DIR` is set): last month's CSV;
   run late within 7 days, after that the CLI (`concierge report`) is the way.
 
+- `backup.daily` (daily, `BACKUP__AT`; only when `BACKUP__ENABLED`): a backup into `BACKUP__DIR`, keeping the
+  newest `BACKUP__KEEP`; run late within 12 hours (scheduler/backups.py).
+
 - `notices.age` (daily, `NOTICES__AGE_REMINDERS_AT`): age-relative notices; `notices.resume` (at the leader's
   start, then every 15 s): notice runs whose sending process died are finished. See scheduler/notices.py,
   which also holds the per-notice jobs `notice:{id}` (not managed: the console schedules and cancels them).
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from handlers import lifecycle, reports
-from scheduler import notices
+from scheduler import backups, notices
 from scheduler.core import Daily, Every, JobContext, JobSpec, Monthly, Policy
 from scheduler.service import SchedulerService
 from storage.db import SessionFactory
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("concierge.jobs")
 
 # ids of the standard jobs: the leader keeps these in line with the settings
-MANAGED = ("records.", "stats.", "notices.")
+MANAGED = ("records.", "stats.", "notices.", "backup.")
 
 
 def retention(settings: Settings) -> lifecycle.Retention:
@@ -95,6 +98,9 @@ def standard_jobs(settings: Settings) -> list[JobSpec]:
     ]
     specs.append(notices.age_job(settings))  # notices.age: age-relative reminders (scheduler/notices.py)
     specs.append(notices.resume_job(settings))  # notices.resume: runs left unfinished by a process that died
+    daily_backup = backups.backup_spec(settings)  # backup.daily: only when BACKUP__ENABLED (scheduler/backups.py)
+    if daily_backup is not None:
+        specs.append(daily_backup)
     if settings.reports.snapshot_dir is not None:
         specs.append(
             JobSpec(

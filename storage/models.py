@@ -211,3 +211,7 @@ class OutboundMessage(SQLModel, table=True):
     not_before: dt.datetime = Field(default_factory=utcnow)
     claimed_at: dt.datetime | None = None
     sent_at: dt.datetime | None = None
+
+
+# Read by the metrics at scrape time (storage/ops.py): the events processed in the last minutes.
+Index("ix_inbound_processed", InboundEvent.processed_at)  # type: ignore[arg-type]
