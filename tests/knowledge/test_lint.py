@@ -170,3 +170,30 @@ def test_sample_kb_answers_fit_a_phone() -> None:
     for e in kb.entries.values():
         assert len(e.answer["ja"]) <= 300, e.id
         assert len(e.source.url) <= 100 and "%" not in e.source.url, e.id
+
+
+def test_sample_kb_synonyms_do_not_change_meaning() -> None:
+    kb = load_kb()
+    variants = {v: canonical for canonical, vs in kb.synonyms.groups.items() for v in vs}
+    # 妊活 is trying to conceive, 家庭内暴力 is often a child's violence, a 保育士 is not the concierge.
+    assert variants.get("妊活") != "妊娠"
+    assert variants.get("家庭内暴力") != "DV"
+    assert variants.get("保育士さん") != "コンシェルジュ"
+    assert variants.get("特別児童扶養手当") != "児童扶養手当"
+
+
+def test_sample_kb_files_night_illness_under_its_own_topic() -> None:
+    kb = load_kb()
+    assert len(kb.topics) == 43
+    for entry_id in ("night-sick-child", "night-phone-8000"):
+        assert kb.entries[entry_id].topic == "illness_emergency"
+
+
+def test_sample_kb_says_nothing_stale() -> None:
+    kb = load_kb()
+    for e in kb.entries.values():
+        text = e.answer["ja"] + e.answer["en"]
+        assert "健康保険証をお持ち" not in text, e.id  # マイナ保険証 or 資格確認書 now
+        assert "保育士が対応" not in text and "保育士が相談" not in text, e.id  # the concierge is a 相談員
+        assert "試行" not in e.answer["ja"], e.id  # こども誰でも通園制度 is no longer a trial
+        assert "最新の情報" not in e.answer["ja"], e.id  # the renderer says it once
