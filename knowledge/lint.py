@@ -136,17 +136,17 @@ def _replies(kb: KnowledgeBase, languages: tuple[str, ...], max_chars: int) -> l
             if n > max_chars:
                 out.append(Problem("error", where, f"answer in {lang!r} is {n} characters (limit {max_chars})"))
             for number in sorted(_numbers(text) - known):
-                msg = f"answer in {lang!r} gives {number}, which none of its contacts has"
-                out.append(Problem("error", where, msg))
-        if (msg := _url_problem(e.source.url)) is not None:
-            out.append(Problem("error", where, f"source {msg}"))
+                unbacked = f"answer in {lang!r} gives {number}, which none of its contacts has"
+                out.append(Problem("error", where, unbacked))
+        if (bad_url := _url_problem(e.source.url)) is not None:
+            out.append(Problem("error", where, f"source {bad_url}"))
         for text in (e.answer.get("en", ""), *e.questions.get("en", [])):
             for pattern, advice in _EN_STYLE:
                 if pattern.search(text):
                     out.append(Problem("warning", where, f"English: {advice}: {text[:50]!r}"))
     for contact in kb.contacts.values():
-        if contact.url and (msg := _url_problem(contact.url)) is not None:
-            out.append(Problem("error", f"contact {contact.id}", msg))
+        if contact.url and (bad_url := _url_problem(contact.url)) is not None:
+            out.append(Problem("error", f"contact {contact.id}", bad_url))
         english = (contact.name.get("en"), (contact.hours or {}).get("en"), (contact.address or {}).get("en"))
         for text in filter(None, english):
             for pattern, advice in _EN_STYLE:
