@@ -1,8 +1,10 @@
 """KB export and import: a full JSON dump, and CSV in the 子育てオープンデータ協議会 FAQ layout.
 
 CSV rows are one per Japanese example question: ID is `<entry id>:<n>`, 問い合わせ文 the question, 応答文
-the Japanese answer, カテゴリ the topic id. Importing merges into the KB folder (unchanged fields are
-kept), so export → import → export gives the same file.
+the Japanese answer, カテゴリ the Japanese topic title, 出典URL the page the answer rests on and ライセンス the
+licence of the row. The file is UTF-8 with a BOM (Excel in Japanese reads it without garbling). Entries marked
+`open_data: false` (they only make sense inside the chat) are left out. Importing merges into the KB folder
+(unchanged fields are kept; カテゴリ may be a topic title or id), so export → import → export gives the same file.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ import yaml
 from knowledge.loader import KnowledgeBaseError, Problem
 from knowledge.models import Contact, Entry, KnowledgeBase
 
-CSV_COLUMNS = ("ID", "問い合わせ文", "応答文", "カテゴリ")
+CSV_COLUMNS = ("ID", "問い合わせ文", "応答文", "カテゴリ", "出典URL", "ライセンス")
+# The columns an imported file must have; 出典URL and ライセンス are optional on import.
+REQUIRED_COLUMNS = CSV_COLUMNS[:4]
+# The answers are the project's own words; published under the licence Japanese open data usually carries
+# (compatible with the government's standard terms of use, 政府標準利用規約 2.0).
+CSV_LICENCE = "CC BY 4.0"
+BOM = "\ufeff"
 IMPORTED_FILE = "entries/imported.yaml"
 
 
@@ -34,14 +42,17 @@ def export_json(kb: KnowledgeBase) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
-def export_csv(kb: KnowledgeBase) -> str:
+def export_csv(kb: KnowledgeBase, *, licence: str = CSV_LICENCE) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for e in kb.entries.values():
+        if not e.open_data:
+            continue
+        title = kb.topics[e.topic].title if e.topic in kb.topics else e.topic
         for n, q in enumerate(e.questions.get("ja", []), 1):
-            writer.writerow((f"{e.id}:{n}", q, e.answer.get("ja", ""), e.topic))
-    return out.getvalue()
+            writer.writerow((f"{e.id}:{n}", q, e.answer.get("ja", ""), title, e.source.url, licence))
+    return BOM + out.getvalue()
 
 
 def _entry_dict(e: Entry) -> dict[str, Any]:
@@ -49,6 +60,8 @@ def _entry_dict(e: Entry) -> dict[str, Any]:
     for key in ("related", "contacts"):
         if not d.get(key):
             d.pop(key, None)
+    if d.get("open_data") is True:  # the default: written only when an entry is kept out of the export
+        d.pop("open_data")
     return d
 
 
@@ -57,7 +70,7 @@ def read_csv(data: bytes, *, source_url: str | None, today: dt.date) -> tuple[li
     text = _decode(data)
     reader = csv.DictReader(io.StringIO(text))
     problems: list[Problem] = []
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         return [], [Problem("error", "csv", f"missing columns: {', '.join(missing)}")]
     groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"questions": []})
@@ -97,7 +110,13 @@ def merge_csv(kb: KnowledgeBase, rows: list[dict[str, Any]]) -> tuple[dict[str, 
     """Entries after applying the CSV rows: existing ones keep their other languages and fields."""
     problems: list[Problem] = []
     merged: dict[str, Entry] = {}
+    by_title = {t.title: t.id for t in kb.topics.values()}
     for g in rows:
+        topic = by_title.get(g["topic"], g["topic"])
+        if topic not in kb.topics:
+            problems.append(Problem("error", f"entry {g['id']}", f"unknown category {g['topic']!r}"))
+            continue
+        g = {**g, "topic": topic}
         old = kb.entries.get(g["id"])
         if old is not None:
             data = old.model_dump()

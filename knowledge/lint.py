@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -13,12 +14,27 @@ from knowledge.models import KnowledgeBase
 from knowledge.normalize import Normalizer
 
 MIN_QUESTIONS = {"ja": 4, "en": 2}
+# A reply must fit a phone screen: the answer itself (before contacts and the source line) stays short.
+MAX_ANSWER_CHARS = 400
+# Parents see source and contact URLs; long or percent-encoded ones are unreadable on a phone.
+MAX_URL_CHARS = 100
+# Phone numbers as they appear in answers: 0138-26-7010, 0120-0-78310, #8000.
+_PHONE_IN_TEXT = re.compile(r"(?<![\d-])(?:0\d{1,4}-\d{1,4}-\d{3,5}|#\d{4})(?![\d-])")
+# English house style (the review found these mixed): what to look for and what to write instead.
+_EN_STYLE = (
+    (re.compile(r"child-?rearing", re.IGNORECASE), "write 'parenting', not 'child-rearing'"),
+    (re.compile(r"\bCenter\b"), "spell it 'Centre' (one spelling throughout)"),
+    (re.compile(r"\bSodan\b"), "spell it 'Soudan' (one spelling throughout, as in 'DV Soudan Plus')"),
+    (re.compile(r"\b\w+\(s\)"), "write the number and the word out ('1 year', '2 years'), not 'year(s)'"),
+    (re.compile(r"[：；（）]"), "full-width punctuation in English text"),
+)
 
 
 def check_kb(
     path: Path,
     *,
     max_source_age_days: int = 365,
+    max_answer_chars: int = MAX_ANSWER_CHARS,
     today: dt.date | None = None,
     config: MatchConfig | None = None,
     languages: tuple[str, ...] = ("ja", "en"),
@@ -29,6 +45,7 @@ def check_kb(
         return problems
     today = today or dt.date.today()
     problems += _references(kb, languages, max_source_age_days, today)
+    problems += _replies(kb, languages, max_answer_chars)
     problems += _conflicts(kb, config or MatchConfig())
     return problems
 
@@ -84,6 +101,57 @@ def _references(kb: KnowledgeBase, languages: tuple[str, ...], max_age: int, tod
         for lang in languages:
             if lang not in cat.message:
                 out.append(Problem("error", f"crisis {cat.id}", f"missing message translation {lang!r}"))
+    return out
+
+
+def _plain(text: str) -> str:
+    """The answer as a plain-text channel shows it: runs of whitespace count as one character."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _url_problem(url: str) -> str | None:
+    if "%" in url:
+        return f"URL is percent-encoded ({url[:60]}...): link a readable address"
+    if len(url) > MAX_URL_CHARS:
+        return f"URL is {len(url)} characters long (limit {MAX_URL_CHARS}): link a shorter page"
+    return None
+
+
+def _numbers(*texts: str | None) -> set[str]:
+    return {m for t in texts if t for m in _PHONE_IN_TEXT.findall(t)}
+
+
+def _replies(kb: KnowledgeBase, languages: tuple[str, ...], max_chars: int) -> list[Problem]:
+    """What a parent sees: answer length, phone numbers the contacts do not back, URLs, English style."""
+    out: list[Problem] = []
+    for e in kb.entries.values():
+        where = f"entry {e.id}"
+        known: set[str] = set()
+        for c in kb.entry_contacts(e):
+            known |= {n for n in (c.phone, c.fax) if n}
+            known |= _numbers(*c.name.values(), *(c.hours or {}).values())
+        for lang in languages:
+            text = e.answer.get(lang, "")
+            n = len(_plain(text))
+            if n > max_chars:
+                out.append(Problem("error", where, f"answer in {lang!r} is {n} characters (limit {max_chars})"))
+            for number in sorted(_numbers(text) - known):
+                unbacked = f"answer in {lang!r} gives {number}, which none of its contacts has"
+                out.append(Problem("error", where, unbacked))
+        if (bad_url := _url_problem(e.source.url)) is not None:
+            out.append(Problem("error", where, f"source {bad_url}"))
+        for text in (e.answer.get("en", ""), *e.questions.get("en", [])):
+            for pattern, advice in _EN_STYLE:
+                if pattern.search(text):
+                    out.append(Problem("warning", where, f"English: {advice}: {text[:50]!r}"))
+    for contact in kb.contacts.values():
+        if contact.url and (bad_url := _url_problem(contact.url)) is not None:
+            out.append(Problem("error", f"contact {contact.id}", bad_url))
+        english = (contact.name.get("en"), (contact.hours or {}).get("en"), (contact.address or {}).get("en"))
+        for text in filter(None, english):
+            for pattern, advice in _EN_STYLE:
+                if pattern.search(text):
+                    out.append(Problem("warning", f"contact {contact.id}", f"English: {advice}: {text[:50]!r}"))
     return out
 
 

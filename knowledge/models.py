@@ -90,6 +90,9 @@ class Entry(_Strict):
     source: Source
     related: list[str] = Field(default_factory=list)
     handoff: Literal["suggest"] | None = None
+    # False for entries that only make sense inside the chat (talking to a person, the bot's own consent and
+    # records): they are left out of the open-data CSV export.
+    open_data: bool = True
 
     @field_validator("id")
     @classmethod
