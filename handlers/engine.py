@@ -21,7 +21,7 @@ from sqlmodel import Session
 from handlers.hours import OfficeHours, format_when
 from handlers.texts import PhraseBook, t
 from handlers.types import Choice, ContactCard, InboundKind, InboundMessage, Reply, ReplyKind
-from knowledge.crisis import CrisisDetector, CrisisHit, Level
+from knowledge.crisis import Assessment, CrisisDetector, CrisisHit, Level
 from knowledge.language import choose_language, detect_language
 from knowledge.matcher import Candidate, Matcher, Outcome
 from knowledge.models import Contact as KBContact
@@ -135,9 +135,9 @@ class Engine:
         assessment = self.crisis.assess(text)
         hit = self.crisis.hit_for(assessment)
         if hit is not None:
-            return Decision("urgent", self._crisis_lang(text, lang), topic=None, crisis=hit, score=100.0)
+            return Decision("urgent", self._crisis_lang(text, lang, hint=hit.lang), topic=None, crisis=hit, score=100.0)
         if assessment.level == Level.DISTRESS:
-            return Decision("distress", self._crisis_lang(text, lang), topic=None)
+            return Decision("distress", self._crisis_lang(text, lang, hint=assessment.lang), topic=None)
         if self.phrases.wants_person(text):
             return Decision("handoff", lang)
         result = self.matcher.match(text)
@@ -228,7 +228,7 @@ class Engine:
             if held is not None:
                 return held
         if assessment.level == Level.DISTRESS:
-            return prefix + self._distress(turn)
+            return prefix + self._distress(turn, assessment)
         if turn.state.state == State.CONSENT:
             answer = self.phrases.yes_no(turn.text)
             if answer is not None:
@@ -451,17 +451,17 @@ class Engine:
         crud.add_alert(turn.session, case=case, kind="urgent")
         crud.set_state(turn.session, state=turn.state, name=State.URGENT, case_id=case.id)
         self._count(turn, "urgent", _crisis_topic(hit.category.id))
-        reply = self._urgent_reply(hit, self._crisis_lang(turn.text, turn.lang, turn.contact.lang))
+        reply = self._urgent_reply(hit, self._crisis_lang(turn.text, turn.lang, turn.contact.lang, hit.lang))
         crud.add_message(
             turn.session, case=case, direction="out", author="bot", text=reply.text, basis=basis, delivery="sent"
         )
         return [reply]
 
-    def _distress(self, turn: Turn) -> list[Reply]:
+    def _distress(self, turn: Turn, assessment: Assessment) -> list[Reply]:
         """Exhaustion, despair, loneliness: kindness first, a support line and the offer of a person (a
         button that leads to the consent question). Nothing is recorded, no case is opened; a consent
         question already open stays open. An FAQ answer follows when the message also asks one."""
-        lang = self._crisis_lang(turn.text, turn.lang, turn.contact.lang)
+        lang = self._crisis_lang(turn.text, turn.lang, turn.contact.lang, assessment.lang)
         self._count(turn, "distress", "parenting_worries")
         replies = [self._distress_reply(lang)]
         if turn.state.state != State.CONSENT:
@@ -472,11 +472,12 @@ class Engine:
                 replies.append(self._answer_reply(self.kb.entries[result.best.entry_id], turn.lang))
         return replies
 
-    def _crisis_lang(self, text: str, lang: str, known: str | None = None) -> str:
+    def _crisis_lang(self, text: str, lang: str, known: str | None = None, hint: str | None = None) -> str:
         """Crisis replies are written in more languages than the KB answers: use the message's own
-        language (or the contact's) when the crisis texts have it."""
+        language when the crisis texts have it (the language of a curated phrase that matched first,
+        then the detector's, then the contact's)."""
         written = {code for cat in self.kb.crisis.categories for code in cat.message}
-        for candidate in (detect_language(text), known, lang):
+        for candidate in (hint, detect_language(text), known, lang):
             if candidate and candidate in written:
                 return candidate
         return lang

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -32,6 +33,7 @@ from knowledge.normalize import Normalizer, SudachiTokenizer, Tokenizer, clean
 MAX_CHARS = 2000
 _JA = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
 _LATIN = re.compile(r"[A-Za-z]")
+_KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9f]")
 _SPACE_FREE_SCRIPTS = re.compile(r"[\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f\u0900-\u097f\u3040-\u30ff]")
 # A child writing: a school year, an age, or first-person words children use, in kana.
 _CHILD_WRITER = re.compile(
@@ -60,6 +62,7 @@ class Assessment:
     categories: tuple[str, ...] = ()
     signals: tuple[str, ...] = ()
     similarity: float = 0.0
+    lang: str | None = None  # the language of a curated phrase that matched (zh-Hans, vi...), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class CrisisHit:
     category: CrisisCategory
     phrase: str  # the signal that fired (a rule id or "phrase:<lang>"), for statistics and tests
     also: tuple[CrisisCategory, ...] = ()  # further categories found in the same message
+    lang: str | None = None  # the language the message was recognised in by a curated phrase
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +103,16 @@ class CrisisDetector:
         self._rank = {c.id: i for i, c in enumerate(crisis.categories)}
         self._cats = {c.id: c for c in crisis.categories}
         # Curated phrases, one alternation per script family; each phrase maps back to its category.
-        dense: dict[str, str] = {}  # CJK, Hangul, Thai, Devanagari: compared with spaces removed
-        latin: dict[str, str] = {}  # Latin scripts: whole words, case and diacritics folded
+        # phrase -> (category, language); the language also tells which texts to answer in.
+        dense: dict[str, tuple[str, str]] = {}  # CJK, Hangul, Thai, Devanagari: compared with spaces removed
+        latin: dict[str, tuple[str, str]] = {}  # Latin scripts: whole words, case and diacritics folded
         for cat in crisis.categories:
             for lang, phrases in cat.phrases.items():
                 for p in phrases:
                     if _LATIN.search(p) and lang not in ("ja", "zh-Hans", "zh-Hant", "ko", "th", "ne"):
-                        latin.setdefault(fold_latin(p), cat.id)
+                        latin.setdefault(fold_latin(p), (cat.id, lang))
                     elif fold_surface(p):
-                        dense.setdefault(fold_surface(p), cat.id)
+                        dense.setdefault(fold_surface(p), (cat.id, lang))
         self._dense = dense
         self._latin = latin
         self._dense_re = _alternation(dense, words=False)
@@ -153,24 +158,28 @@ class CrisisDetector:
             return None
         also = tuple(self._cats[c] for c in assessment.categories[1:] if c in self._cats)
         signal = assessment.signals[0] if assessment.signals else assessment.category
-        return CrisisHit(self._cats[assessment.category], signal, also)
+        return CrisisHit(self._cats[assessment.category], signal, also, assessment.lang)
 
     # ----- signals
     def _assess_uncached(self, text: str) -> Assessment:
         if not text.strip():
             return Assessment(Level.NONE)
         hits = self._rules(text)
-        phrase_cats = self._phrases(text)
+        phrase_hits = self._phrases(text)
         found: dict[str, str] = {}  # category -> first signal
         for h in hits:
             found.setdefault(h.rule.category, h.rule.id)
-        for cat_id, signal in phrase_cats:
-            found.setdefault(cat_id, signal)
+        for cat_id, lang in phrase_hits:
+            found.setdefault(cat_id, f"phrase:{lang}")
+        lang_of = next((lang for _c, lang in phrase_hits if lang not in ("ja", "en")), None)
+        if lang_of in ("zh-Hans", "zh-Hant"):
+            lang_of = _zh_variant(text)  # a phrase written the same in both scripts says neither
         urgent = [c for c in found if self._level(c) == Level.URGENT]
         distress = [c for c in found if self._level(c) == Level.DISTRESS]
         if urgent:
             cats = self._child_writer(text, sorted(urgent, key=self._rank_of))
-            return Assessment(Level.URGENT, cats[0], tuple(cats), tuple(found[c] for c in cats if c in found))
+            signals = tuple(found[c] for c in cats if c in found)
+            return Assessment(Level.URGENT, cats[0], tuple(cats), signals, lang=lang_of)
         near = self._index.nearest(text, self._config.k) if len(self._index) else []
         top = near[0].score if near else 0.0
         sim = self._similar(near)
@@ -178,7 +187,8 @@ class CrisisDetector:
             cat = sim[1]
             return Assessment(Level.URGENT, cat, (cat,), (f"similar:urgent:{cat}",), top)
         if distress:
-            return Assessment(Level.DISTRESS, distress[0], tuple(distress), tuple(found[c] for c in distress), top)
+            signals = tuple(found[c] for c in distress)
+            return Assessment(Level.DISTRESS, distress[0], tuple(distress), signals, top, lang_of)
         if sim is not None:
             return Assessment(Level.DISTRESS, "distress", ("distress",), (f"similar:{sim[1]}",), top)
         return Assessment(Level.NONE, similarity=top)
@@ -198,11 +208,15 @@ class CrisisDetector:
         return self._tok
 
     def _phrases(self, text: str) -> list[tuple[str, str]]:
+        """(category, language) of every curated phrase found."""
         out: list[tuple[str, str]] = []
         if self._dense_re is not None and _SPACE_FREE_SCRIPTS.search(text):
-            out += [(self._dense[p], "phrase") for p in _find_all(self._dense_re, fold_surface(text))]
+            found = [self._dense[p] for p in _find_all(self._dense_re, fold_surface(text))]
+            if _KANA.search(text):  # Japanese: Chinese phrases (中毒, 窒息) would read ordinary kanji words
+                found = [(cat, lang) for cat, lang in found if not lang.startswith("zh")]
+            out += found
         if self._latin_re is not None and _LATIN.search(text):
-            out += [(self._latin[p], "phrase") for p in _find_all(self._latin_re, fold_latin(text))]
+            out += [self._latin[p] for p in _find_all(self._latin_re, fold_latin(text))]
         return out
 
     def _similar(self, near: list[Neighbour]) -> tuple[Level, str] | None:
@@ -240,7 +254,18 @@ class CrisisDetector:
         return cats
 
 
-def _alternation(phrases: dict[str, str], *, words: bool) -> re.Pattern[str] | None:
+# Characters common in one Chinese script and written differently in the other.
+_TRADITIONAL = set("鄰這個們來說會裡麼沒對媽後無經還過時與為點醫歲電話請謝學見開關間問題讓給錢長門東車樣發現國臺灣孫殺")
+_SIMPLIFIED = set("邻这个们来说会里么没对妈后无经还过时与为点医岁电话请谢学见开关间问题让给钱长门东车样发现国台湾孙杀")
+
+
+def _zh_variant(text: str) -> str:
+    trad = sum(ch in _TRADITIONAL for ch in text)
+    simp = sum(ch in _SIMPLIFIED for ch in text)
+    return "zh-Hant" if trad > simp else "zh-Hans"
+
+
+def _alternation(phrases: Iterable[str], *, words: bool) -> re.Pattern[str] | None:
     if not phrases:
         return None
     body = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))

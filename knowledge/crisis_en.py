@@ -212,7 +212,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.object",
         "child_danger",
-        r"\b(?:swallowed|choked on|inhaled)\b(?:\s+\w+){0,3}?\s+(?:button|coin|marble|screw|pin|nail|bead|toy|earring|grape|nut|peanut)s?\b",
+        r"\b(?:swallowed|choked on|inhaled)\b(?:\s+\w+){0,3}?\s+(?:button|coin|marble|screw|pin|nail|bead|toy|earring|grape|nut|peanut)s?\b(?! batter)",
         info=True,
     ),
     _r("en.poisoned", "poisoning", r"\bpoisoned\b", info=True),

@@ -397,7 +397,12 @@ LEMMA_RULES: tuple[Rule, ...] = (
         r"(?:痙攣|けいれん|引き付け|ひきつけ)\|(?:を\|)?(?:起こす|為る)\|(?:て\|居る|てる|た|とる)",
         info=True,
     ),
-    _r("med.choking", "child_danger", r"(?:喉|のど)\|に\|(?:[^|]+\|){0,2}?詰まる|窒息", info=True),
+    _r(
+        "med.choking",
+        "child_danger",
+        r"(?:喉|のど)\|に\|(?:[^|]+\|){0,2}?詰まる\|(?:て|た|居る|てる|らせる)|窒息\|為る\|(?:て|た|そう|てる)",
+        info=True,
+    ),
     _r("med.purple", "child_danger", r"(?:唇|顔|顔色)\|が\|(?:紫|真っ青|青い|青紫)", info=True),
     _r(
         "med.fall_high",
