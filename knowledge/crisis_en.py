@@ -50,6 +50,7 @@ EN_RULES: tuple[Rule, ...] = (
         r"\b(?:see|find) (?:the|any) point in (?:living|life|going on|being alive)\b",
         negatable=False,
     ),
+    _r("en.goodbye", "self_harm", r"\b(?:goodbye|farewell|suicide) (?:letter|note)\b"),
     _r("en.better_off", "self_harm", r"\bbetter off (?:dead|without me)\b"),
     _r(
         "en.pills",
@@ -116,6 +117,11 @@ EN_RULES: tuple[Rule, ...] = (
         "en.bruises",
         "abuse",
         rf"\b(?:{_KID}|niece|nephew).{{0,40}}\b(?:always |covered in |lots of )(?:bruises|burns|marks)\b",
+    ),
+    _r(
+        "en.relative_locks",
+        "abuse",
+        rf"\b(?:sister|brother|friend|neighbou?r|cousin|aunt|uncle|mother|father|stepfather|stepdad|he|she)\b.{{0,30}}\b(?:locks?|locked|starves?|starved|beats?|hits?|burns?|burned) (?:her|his|their|the) (?:\w+ )?{_KID}",
     ),
     _r(
         "en.adult_hits_kid",
@@ -206,7 +212,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.poison",
         "poisoning",
-        r"\b(?:swallowed|ate|drank|licked|chewed|ingested|drunk)\b(?:\s+\w+){0,4}?\s+(?:button |coin |lithium )?(?:batter(?:y|ies)|bleach|detergent|soap|pills?|medicine|tablets?|cigarettes?|tobacco|magnets?|poison|chemicals?|cleaner|kerosene|laundry pods?|pods?|alcohol)\b",
+        r"\b(?:swallowed|ate|drank|licked|chewed|ingested|drunk)\b(?:\s+\w+){0,4}?\s+(?:button |coin |lithium )?(?:batter(?:y|ies)|bleach|detergent|soap|pills?|medicine|tablets?|cigarettes?|tobacco|magnets?|poison|chemicals?|cleaner|kerosene|laundry pods?|pods?|alcohol|spray|sanitizer|sanitiser|syrup|vodka|whisky|whiskey|wine|beer)\b",
         info=True,
     ),
     _r(
@@ -254,7 +260,12 @@ EN_RULES: tuple[Rule, ...] = (
         r"\b(?:terrible|bad|awful|horrible|useless) (?:mother|mom|mum|father|dad|parent)\b|\bnot cut out\b",
         level="distress",
     ),
-    _r("en.hopeless", "distress", r"\bhopeless\b|\bdespair\b|\bdepress(?:ed|ion)\b", level="distress"),
+    _r(
+        "en.hopeless",
+        "distress",
+        r"\bhopeless\b|\bdespair\b|\bdepress(?:ed|ion)\b|\b(?:empty|numb|worthless)\b",
+        level="distress",
+    ),
     _r("en.control", "distress", r"\blos(?:e|ing) control\b|\bbreaking down\b|\bfalling apart\b", level="distress"),
 )
 
