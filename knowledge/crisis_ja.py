@@ -51,7 +51,7 @@ _DONE = r"(?:(?:て|で)\|(?:仕舞う|もう|まう)\|(?:ます\|)?|ちゃう\|
 _NEGATIONS = {"ない", "無い", "ず", "ぬ", "ん", "へん"}
 # ない after these is not a negation of the act: 〜かもしれない, 〜に違いない, 〜しょうがない
 _NOT_NEGATING = {"知れる", "違い", "しょう", "仕方", "限る", "堪る", "たまる", "怖い", "不安", "心配", "しか"}
-_NEG_STOP = {"、", "。", "けど", "が", "でも", "のに", "から", "ので", "と", "?", "？", "!", "！"}
+_NEG_STOP = {"、", "。", "けど", "が", "でも", "のに", "から", "ので", "?", "？", "!", "！"}
 # Lemma spellings folded before the rules: one form per meaning.
 LEMMA_ALIASES = {
     "られる": "れる",
@@ -739,6 +739,27 @@ SURFACE_RULES: tuple[Rule, ...] = (
 )
 
 
+_CONTENT_LITERAL = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff々ーa-z]+")
+_FUNCTION_WORDS = frozenset("がをにはもとでてたのへやかだ") | {
+    "れる",
+    "ない",
+    "無い",
+    "為る",
+    "居る",
+    "てる",
+    "ます",
+    "です",
+}
+
+
+def _triggers(rule: Rule) -> frozenset[str]:
+    """The content words a rule names (叩く, 息, 洗剤...). Every rule requires at least one of them, so a
+    message containing none cannot match it: one pass over the message finds which rules to try."""
+    return frozenset(
+        w for w in _CONTENT_LITERAL.findall(rule.pattern.pattern) if w not in _FUNCTION_WORDS and len(w) >= 1
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RuleHit:
     rule: Rule
@@ -793,14 +814,45 @@ def _applies(rule: Rule, clause: str, m: re.Match[str], info: bool) -> bool:
     return not (rule.negatable and _negated(clause[m.end() :]))
 
 
-def match_rules(stream: str, surface: str) -> list[RuleHit]:
+class _Prefilter:
+    """Maps each content word of the lemma rules to the rules that name it."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.by_word: dict[str, list[int]] = {}
+        for i, rule in enumerate(rules):
+            for w in _triggers(rule):
+                self.by_word.setdefault(w, []).append(i)
+        words = sorted(self.by_word, key=len, reverse=True)
+        self.pattern = re.compile("|".join(re.escape(w) for w in words))
+
+    def candidates(self, stream: str) -> list[int]:
+        found: set[int] = set()
+        pos = 0
+        while (m := self.pattern.search(stream, pos)) is not None:
+            found.update(self.by_word[m.group(0)])
+            pos = m.start() + 1
+        return sorted(found)
+
+
+_PREFILTER: list[_Prefilter] = []
+
+
+def _prefilter() -> _Prefilter:
+    if not _PREFILTER:  # built on first use, not at import time
+        _PREFILTER.append(_Prefilter(LEMMA_RULES))
+    return _PREFILTER[0]
+
+
+def match_rules(stream: str, surface: str, *, prefilter: bool = True) -> list[RuleHit]:
     """Every rule that fires on this message, lemma rules clause by clause, then surface rules."""
     info = bool(_INFO.search(stream)) and ("?" in surface or "？" in surface or _question_end(stream))
     hits: list[RuleHit] = []
     seen: set[str] = set()
     clauses = _clauses(stream)
     starts = [offset for offset, _clause in clauses]
-    for rule in LEMMA_RULES:
+    order = _prefilter().candidates(stream) if prefilter else range(len(LEMMA_RULES))
+    for index in order:
+        rule = LEMMA_RULES[index]
         # One search of the whole stream per rule; the guards then look at the clause of the match.
         for m in rule.pattern.finditer(stream):
             offset, clause = clauses[bisect_right(starts, m.start()) - 1]

@@ -166,3 +166,19 @@ def test_replies_name_the_numbers_each_category_promises(kb: KnowledgeBase) -> N
     dv = kb.crisis.category("dv")
     assert dv is not None and dv.notice is not None
     assert "履歴" in dv.message["ja"] and "連絡することはしません" in dv.notice["ja"]
+
+
+def test_the_rule_prefilter_never_changes_a_result(kb: KnowledgeBase) -> None:
+    """Rules are tried only when the message names one of their content words; that shortcut must give
+    the same hits as trying every rule, on every message we have."""
+    from knowledge.crisis_ja import fold_surface, lemma_stream, match_rules
+    from knowledge.normalize import clean
+
+    tokenizer = Normalizer(kb.synonyms).tokenizer
+    texts = [i["text"] for p in (DEV, HELDOUT) for i in _items(p)]
+    texts += [t for examples in kb.crisis.examples.values() for t in examples]
+    texts += [q for e in kb.entries.values() for _lang, q in e.question_list()]
+    for text in texts:
+        stream, surface = lemma_stream(tokenizer.tokens(clean(text))), fold_surface(text)
+        fast = sorted(h.rule.id for h in match_rules(stream, surface))
+        assert fast == sorted(h.rule.id for h in match_rules(stream, surface, prefilter=False)), text
