@@ -9,7 +9,7 @@ import pytest
 from bot.runtime import Runtime
 from handlers.engine import Engine
 from handlers.types import Reply
-from storage.models import Case, ConsentRecord, Message, PendingMessage, StaffAlert
+from storage.models import Case, ConsentRecord, Message, PendingMessage, StaffAlert, StatEvent
 from tests.dialog import Dialog, verify_dialog
 from tests.handlers.test_dialogs import _rows
 
@@ -144,6 +144,7 @@ def test_distress_gets_kindness_and_the_offer_of_a_person_but_no_case(
     assert reply.lang == lang and "0120-279-338" in _numbers(reply)
     assert [c.data for c in reply.choices] == ["handoff:parenting_worries"]
     assert _rows(runtime, Case) == [] and _rows(runtime, Message) == [] and _rows(runtime, PendingMessage) == []
+    assert [e.outcome for e in _rows(runtime, StatEvent)] == ["distress"], "only an anonymous counter is kept"
     # The button leads to the consent question; only a yes opens a case.
     verify_dialog(d, [("[handoff:parenting_worries]", "consent"), ("[consent:yes]", "handoff")])
     (case,) = _rows(runtime, Case)
