@@ -22,7 +22,7 @@ from sqlmodel import Session
 from handlers.hours import OfficeHours, format_when
 from handlers.texts import ConsentAnswer, Manner, PhraseBook, t
 from handlers.types import Choice, ContactCard, InboundKind, InboundMessage, Reply, ReplyKind
-from knowledge.crisis import CrisisDetector, CrisisHit
+from knowledge.crisis import Assessment, CrisisDetector, CrisisHit, Level
 from knowledge.language import (
     LANGUAGE_NAMES,
     LANGUAGES,
@@ -50,6 +50,7 @@ from storage.models import (
 
 State = ConversationStateName
 MAX_TEXT = 2000  # characters of one message the matcher reads: a longer one is read where its question is
+MAX_CRISIS = 20000  # characters crisis detection reads: all of any real message (a crisis at the end counts)
 MAX_STORED = 10000  # characters of one message kept in a transcript
 LABEL_MAX = 20  # LINE quick-reply labels hold 20 characters
 
@@ -78,7 +79,7 @@ class EngineConfig:
 class Decision:
     """The stateless judgement of one message (used by `concierge ask` and by the engine)."""
 
-    action: str  # answer | clarify | handoff | urgent | fallback
+    action: str  # answer | clarify | handoff | urgent | distress | fallback
     lang: str
     topic: str | None = None
     entry_id: str | None = None
@@ -139,7 +140,7 @@ class Engine:
         self.extensions: list[Extension] = list(extensions or [])
         self.kb = kb
         self.matcher = matcher
-        self.crisis = CrisisDetector(kb.crisis, matcher.normalize)
+        self.crisis = CrisisDetector.for_kb(kb, matcher.normalize)
         self.phrases = PhraseBook(kb.phrases, matcher.normalize)
         self.sessions = sessions
         self.config = config or EngineConfig()
@@ -156,11 +157,15 @@ class Engine:
         lang = choose_language(
             detect_language(text, lang_hint), lang_hint, self.config.chat_languages, self.config.default_lang
         )
-        focused = focus_text(clean_input(text))
-        text = clean_input(text)[:MAX_TEXT]
-        hit = self.crisis.detect(text)
+        cleaned = clean_input(text)
+        focused = focus_text(cleaned)
+        assessment = self.crisis.assess(cleaned[:MAX_CRISIS])
+        text = cleaned[:MAX_TEXT]
+        hit = self.crisis.hit_for(assessment)
         if hit is not None:
-            return Decision("urgent", lang, topic=None, crisis=hit, score=100.0)
+            return Decision("urgent", self._crisis_lang(text, lang, hint=hit.lang), topic=None, crisis=hit, score=100.0)
+        if assessment.level == Level.DISTRESS:
+            return Decision("distress", self._crisis_lang(text, lang, hint=assessment.lang), topic=None)
         if self.phrases.wants_person(text):
             return Decision("handoff", lang)
         result = self.matcher.match(focused)
@@ -176,6 +181,8 @@ class Engine:
         lang = decision.lang
         if decision.action == "urgent" and decision.crisis is not None:
             return [self._urgent_reply(decision.crisis, lang)]
+        if decision.action == "distress":
+            return [self._distress_reply(lang)]
         if decision.action == "handoff":
             return [self._consent_reply(lang, channel)]
         if decision.action == "answer" and decision.entry_id:
@@ -254,7 +261,9 @@ class Engine:
         prefix: list[Reply] = []
         if len(turn.text) > MAX_TEXT:
             prefix.append(Reply(ReplyKind.INFO, t(turn.lang, "too_long", turn.channel), lang=turn.lang))
-        hit = self.crisis.detect(turn.text[:MAX_TEXT])
+        # Crisis detection comes first in every state, a person holding the case included.
+        assessment = self.crisis.assess(turn.text[:MAX_CRISIS])
+        hit = self.crisis.hit_for(assessment)
         if hit is not None:
             return self._urgent(turn, hit)
         if self.phrases.wants_withdraw(turn.text):
@@ -266,6 +275,8 @@ class Engine:
             held = self._human_holds(turn)
             if held is not None:
                 return held
+        if assessment.level == Level.DISTRESS:
+            return prefix + self._distress(turn, assessment)
         if turn.state.state == State.CONSENT:
             return prefix + self._consent_turn(turn)
         manner = self.phrases.manner(turn.text)
@@ -588,11 +599,36 @@ class Engine:
         crud.add_alert(turn.session, case=case, kind="urgent")
         crud.set_state(turn.session, state=turn.state, name=State.URGENT, case_id=case.id)
         self._count(turn, "urgent", _crisis_topic(hit.category.id))
-        reply = self._urgent_reply(hit, turn.lang)
+        reply = self._urgent_reply(hit, self._crisis_lang(turn.text, turn.lang, turn.contact.lang, hit.lang))
         crud.add_message(
             turn.session, case=case, direction="out", author="bot", text=reply.text, basis=basis, delivery="sent"
         )
         return [reply]
+
+    def _distress(self, turn: Turn, assessment: Assessment) -> list[Reply]:
+        """Exhaustion, despair, loneliness: kindness first, a support line and the offer of a person (a
+        button that leads to the consent question). Nothing is recorded, no case is opened; a consent
+        question already open stays open. An FAQ answer follows when the message also asks one."""
+        lang = self._crisis_lang(turn.text, turn.lang, turn.contact.lang, assessment.lang)
+        self._count(turn, "distress", "parenting_worries")
+        replies = [self._distress_reply(lang)]
+        if turn.state.state != State.CONSENT:
+            turn.state.fallbacks = 0
+            crud.set_state(turn.session, state=turn.state, name=State.FAQ)
+            result = self.matcher.match(focus_text(turn.text))
+            if result.outcome == Outcome.ANSWER and result.best is not None:
+                replies.append(self._answer_reply(self.kb.entries[result.best.entry_id], turn.lang, turn.channel))
+        return replies
+
+    def _crisis_lang(self, text: str, lang: str, known: str | None = None, hint: str | None = None) -> str:
+        """Crisis replies are written in more languages than the KB answers: use the message's own
+        language when the crisis texts have it (the language of a curated phrase that matched first,
+        then the detector's, then the contact's)."""
+        written = {code for cat in self.kb.crisis.categories for code in cat.message}
+        for candidate in (hint, detect_language(text), known, lang):
+            if candidate and candidate in written:
+                return candidate
+        return lang
 
     # ----- reply builders (pure)
     def _greeting(self, lang: str, channel: str | None = None) -> Reply:
@@ -671,12 +707,37 @@ class Engine:
         return self._consent_reply(turn.state.notice_lang or turn.lang, turn.channel, key="consent_pending")
 
     def _urgent_reply(self, hit: CrisisHit, lang: str) -> Reply:
+        """The leading category's message and notice (DV and children have their own: no promise of a
+        call-back, simple words), then the contacts of every category found, then, in a language other
+        than Japanese and English, the city's interpreting desk."""
         cat = hit.category
         message = cat.message.get(lang) or cat.message.get("en") or next(iter(cat.message.values()))
-        notice = self.kb.crisis.notice.get(lang) or self.kb.crisis.notice.get("en", "")
+        notices = cat.notice or self.kb.crisis.notice
+        notice = notices.get(lang) or notices.get("en", "")
+        ids = [c for category in (cat, *hit.also) for c in category.contacts]
+        if lang not in ("ja", "en"):
+            ids += self.kb.crisis.foreign_contacts
+        seen = list(dict.fromkeys(c for c in ids if c in self.kb.contacts))
+        cards = tuple(self._card(self.kb.contacts[c], lang) for c in seen)
+        meta = {"crisis": cat.id, "level": "urgent"}
+        if hit.also:
+            meta["also"] = ",".join(c.id for c in hit.also)
+        return Reply(ReplyKind.URGENT, f"{message}\n{notice}".strip(), contacts=cards, lang=lang, meta=meta)
+
+    def _distress_reply(self, lang: str) -> Reply:
+        cat = self.kb.crisis.category("distress")
+        if cat is None:
+            return self._fallback_reply(lang)
+        message = cat.message.get(lang) or cat.message.get("en") or next(iter(cat.message.values()))
         cards = tuple(self._card(self.kb.contacts[c], lang) for c in cat.contacts if c in self.kb.contacts)
+        choices = (Choice(t(lang, "handoff_offer"), "handoff:parenting_worries"),)
         return Reply(
-            ReplyKind.URGENT, f"{message}\n{notice}".strip(), contacts=cards, lang=lang, meta={"crisis": cat.id}
+            ReplyKind.INFO,
+            message,
+            choices=choices,
+            contacts=cards,
+            lang=lang,
+            meta={"crisis": "distress", "level": "distress"},
         )
 
     @staticmethod

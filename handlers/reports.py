@@ -26,7 +26,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 from handlers.hours import OfficeHours
 from storage.models import Case, Message, StatEvent, utcnow
 
-CONSULTATION_OUTCOMES = ("answer", "clarify", "fallback", "handoff", "urgent")
+CONSULTATION_OUTCOMES = ("answer", "clarify", "fallback", "handoff", "urgent", "distress")
 PERSON_OUTCOMES = ("handoff", "urgent")
 FIRST_REPLY = "first_reply"
 NO_TOPIC = "(none)"
@@ -37,6 +37,7 @@ OUTCOME_JA = {
     "fallback": "回答できず",
     "handoff": "相談員へ",
     "urgent": "緊急",
+    "distress": "つらさへの応答",  # crisis detection's distress: a kind reply and the offer of a person
     "consent_declined": "記録に同意せず",
 }
 

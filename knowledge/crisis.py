@@ -1,93 +1,279 @@
-"""Crisis detection: runs before any matching, on every message, in every state."""
+"""Crisis detection: runs before any matching, on every message, in every conversation state.
+
+Three outcomes (`Level`): URGENT (danger now or intent to harm: emergency numbers at once, a
+life-and-safety case, staff alerted), DISTRESS (exhaustion, despair, loneliness, fear of losing control
+without an act: kindness, a support line and the offer of a person, nothing opened without consent), NONE.
+
+Signals, strongest first:
+1. rules over the Japanese analyser's lemma stream and the folded surface (knowledge/crisis_ja.py) and
+   over English (knowledge/crisis_en.py): the act, who does it to whom, verb forms of fear and of a slip,
+   negation, and questions about where to report kept apart from a crisis happening now;
+2. curated phrases per category and language in knowledge/kb/crisis.yaml (the only signal for the other
+   languages: zh-Hans, zh-Hant, ko, vi, tl, pt, ne, id, th);
+3. similarity to curated examples (knowledge/crisis_similar.py). It may only *add* distress where the
+   rules found nothing, or confirm urgent when an urgent example is very close and no ordinary one is:
+   the figures in bench/crisis.py decide the thresholds.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
 
-from knowledge.models import Crisis, CrisisCategory
-from knowledge.normalize import Normalizer, clean, to_hiragana
+from knowledge.crisis_en import match_en
+from knowledge.crisis_ja import RuleHit, fold_surface, lemma_stream, match_rules
+from knowledge.crisis_similar import Neighbour, SimilarityIndex
+from knowledge.models import Crisis, CrisisCategory, KnowledgeBase
+from knowledge.normalize import Normalizer, SudachiTokenizer, Tokenizer, clean
+
+MAX_CHARS = 2000
+_JA = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
+_LATIN = re.compile(r"[A-Za-z]")
+_KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9f]")
+_SPACE_FREE_SCRIPTS = re.compile(r"[\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f\u0900-\u097f\u3040-\u30ff]")
+# A child writing: a school year, an age, or first-person words children use, in kana.
+_CHILD_WRITER = re.compile(
+    r"(?:小学|中学|中[1-3１-３]|高[1-3１-３]|小[1-6１-６]|しょうがく|ちゅうがく|[0-9０-９]+(?:さい|歳)です|ねんせい|"
+    r"ぼく|ぼくの|あたし|おれ(?:の|は|を)|\bi'?m (?:[5-9]|1[0-7])\b)"
+)
+
+
+class Level(StrEnum):
+    NONE = "none"
+    DISTRESS = "distress"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        return {"none": 0, "distress": 1, "urgent": 2}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The judgement of one message. `categories` lists every category found, the leading one first;
+    `signals` names what fired (rule ids, phrase categories, "similar:<label>"), never message text."""
+
+    level: Level
+    category: str | None = None
+    categories: tuple[str, ...] = ()
+    signals: tuple[str, ...] = ()
+    similarity: float = 0.0
+    lang: str | None = None  # the language of a curated phrase that matched (zh-Hans, vi...), if any
 
 
 @dataclass(frozen=True, slots=True)
 class CrisisHit:
+    """An urgent finding, as the engine and the LINE intake use it."""
+
     category: CrisisCategory
-    phrase: str
+    phrase: str  # the signal that fired (a rule id or "phrase:<lang>"), for statistics and tests
+    also: tuple[CrisisCategory, ...] = ()  # further categories found in the same message
+    lang: str | None = None  # the language the message was recognised in by a curated phrase
 
 
-def _fold(text: str) -> str:
-    return to_hiragana(clean(text)).replace(" ", "")
+@dataclass(frozen=True, slots=True)
+class SimilarityConfig:
+    """Thresholds of the similarity signal (chosen on bench/crisis_dev.yaml, see bench/crisis.py)."""
+
+    k: int = 5
+    urgent_min: float = 0.62  # an urgent example at least this close...
+    urgent_margin: float = 0.15  # ...and closer than any ordinary example by this much
+    distress_min: float = 0.40  # a distress (or urgent) example this close, closer than ordinary ones
+
+
+def fold_latin(text: str) -> str:
+    """Case folded, diacritics removed (Vietnamese is often typed without them), đ → d."""
+    text = unicodedata.normalize("NFKD", clean(text).replace("đ", "d").replace("\u2019", "'"))
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
 class CrisisDetector:
-    """Phrase stems per category, matched after width/kana folding; English phrases match whole words.
-    With a normaliser, Japanese stems also match by sound: on the whole reading (a homophone slip of the
-    input method: 氏にたい) and on the reading of the content words alone, so dropped particles and kana
-    spelling do not hide a crisis (首を絞められた / 首しめられた / くびをしめられた)."""
+    """Pure: reads the KB's crisis section once; `assess` costs well under a millisecond for a chat message."""
 
-    SOUND_MIN_LEN = 6  # whole readings shorter than this hide inside ordinary words (おしにたいして)
-    CONTENT_MIN_LEN = 4
-
-    def __init__(self, crisis: Crisis, normalizer: Normalizer | None = None) -> None:
-        self._norm = normalizer
-        self._ja: list[tuple[str, CrisisCategory]] = []
-        self._sounds: list[tuple[str, str, CrisisCategory]] = []
-        self._contents: list[tuple[str, str, CrisisCategory]] = []
-        self._en: list[tuple[str, CrisisCategory]] = []
+    def __init__(
+        self, crisis: Crisis, normalizer: Normalizer | None = None, config: SimilarityConfig | None = None
+    ) -> None:
+        self._crisis = crisis
+        self._tok: Tokenizer | None = normalizer.tokenizer if normalizer is not None else None
+        self._config = config or SimilarityConfig()
+        self._rank = {c.id: i for i, c in enumerate(crisis.categories)}
+        self._cats = {c.id: c for c in crisis.categories}
+        # Curated phrases, one alternation per script family; each phrase maps back to its category.
+        # phrase -> (category, language); the language also tells which texts to answer in.
+        dense: dict[str, tuple[str, str]] = {}  # CJK, Hangul, Thai, Devanagari: compared with spaces removed
+        latin: dict[str, tuple[str, str]] = {}  # Latin scripts: whole words, case and diacritics folded
         for cat in crisis.categories:
             for lang, phrases in cat.phrases.items():
                 for p in phrases:
-                    if lang == "en":
-                        self._en.append((clean(p), cat))
-                        continue
-                    self._ja.append((_fold(p), cat))
-                    if normalizer is not None:
-                        n = normalizer(p)
-                        if len(n.sound) >= self.SOUND_MIN_LEN:
-                            self._sounds.append((n.sound, p, cat))
-                        # Only stems of two content words or more: 「虐待している」 leaves just 虐待, which
-                        # would also catch 「虐待の相談窓口は？」.
-                        if len(n.reading) >= self.CONTENT_MIN_LEN and len(n.words.split()) >= 2:
-                            self._contents.append((n.reading, p, cat))
-        # One pass per script: an alternation of every stem; the earliest category in the file wins.
-        self._rank = {cat.id: i for i, cat in enumerate(crisis.categories)}
-        self._ja_cat = {phrase: cat for phrase, cat in reversed(self._ja)}
-        self._en_cat = {phrase: cat for phrase, cat in reversed(self._en)}
-        self._ja_re = _alternation(list(self._ja_cat), words=False)
-        self._en_re = _alternation(list(self._en_cat), words=True)
+                    if _LATIN.search(p) and lang not in ("ja", "zh-Hans", "zh-Hant", "ko", "th", "ne"):
+                        latin.setdefault(fold_latin(p), (cat.id, lang))
+                    elif fold_surface(p):
+                        dense.setdefault(fold_surface(p), (cat.id, lang))
+        self._dense = dense
+        self._latin = latin
+        self._dense_re = _alternation(dense, words=False)
+        self._latin_re = _alternation(latin, words=True)
+        examples = [(text, label) for label, texts in crisis.examples.items() for text in texts]
+        self._index = SimilarityIndex(examples)
+        self._assess = lru_cache(maxsize=2048)(self._assess_uncached)
+
+    @classmethod
+    def for_kb(
+        cls, kb: KnowledgeBase, normalizer: Normalizer | None = None, config: SimilarityConfig | None = None
+    ) -> CrisisDetector:
+        """Ordinary KB questions join the look-alike examples of the similarity signal."""
+        ordinary = [q for e in kb.entries.values() for _lang, q in e.question_list()]
+        examples = dict(kb.crisis.examples)
+        examples["none"] = [*examples.get("none", []), *ordinary]
+        return cls(kb.crisis.model_copy(update={"examples": examples}), normalizer, config)
+
+    @property
+    def crisis(self) -> Crisis:
+        return self._crisis
+
+    def category(self, category_id: str) -> CrisisCategory:
+        return self._cats[category_id]
+
+    @property
+    def example_count(self) -> int:
+        return len(self._index)
+
+    def clear_cache(self) -> None:
+        self._assess.cache_clear()
+
+    # ----- the API
+    def assess(self, text: str) -> Assessment:
+        return self._assess(text[:MAX_CHARS])
 
     def detect(self, text: str) -> CrisisHit | None:
-        folded = _fold(text)
-        if not folded:
+        """A hit only for urgent messages (the LINE intake lets these jump the queue)."""
+        return self.hit_for(self.assess(text))
+
+    def hit_for(self, assessment: Assessment) -> CrisisHit | None:
+        if assessment.level != Level.URGENT or assessment.category not in self._cats:
             return None
-        english = clean(text).replace("\u2019", "'")
-        hits = [CrisisHit(self._ja_cat[m], m) for m in _find_all(self._ja_re, folded)]
-        hits += [CrisisHit(self._en_cat[m], m) for m in _find_all(self._en_re, english)]
-        if hits:
-            return min(hits, key=lambda h: self._rank[h.category.id])
-        if self._norm is not None:
-            n = self._norm(text[:2000])
-            sound = n.sound.replace(" ", "")
-            for reading, phrase, cat in self._sounds:
-                if reading in sound:
-                    return CrisisHit(cat, phrase)
-            for reading, phrase, cat in self._contents:
-                if reading in n.reading:
-                    return CrisisHit(cat, phrase)
+        also = tuple(self._cats[c] for c in assessment.categories[1:] if c in self._cats)
+        signal = assessment.signals[0] if assessment.signals else assessment.category
+        return CrisisHit(self._cats[assessment.category], signal, also, assessment.lang)
+
+    # ----- signals
+    def _assess_uncached(self, text: str) -> Assessment:
+        if not text.strip():
+            return Assessment(Level.NONE)
+        hits = self._rules(text)
+        phrase_hits = self._phrases(text)
+        found: dict[str, str] = {}  # category -> first signal
+        for h in hits:
+            found.setdefault(h.rule.category, h.rule.id)
+        for cat_id, lang in phrase_hits:
+            found.setdefault(cat_id, f"phrase:{lang}")
+        lang_of = next((lang for _c, lang in phrase_hits if lang not in ("ja", "en")), None)
+        if lang_of in ("zh-Hans", "zh-Hant"):
+            lang_of = _zh_variant(text)  # a phrase written the same in both scripts says neither
+        urgent = [c for c in found if self._level(c) == Level.URGENT]
+        distress = [c for c in found if self._level(c) == Level.DISTRESS]
+        if urgent:
+            cats = self._child_writer(text, sorted(urgent, key=self._rank_of))
+            signals = tuple(found[c] for c in cats if c in found)
+            return Assessment(Level.URGENT, cats[0], tuple(cats), signals, lang=lang_of)
+        near = self._index.nearest(text, self._config.k) if len(self._index) else []
+        top = near[0].score if near else 0.0
+        sim = self._similar(near)
+        if sim is not None and sim[0] == Level.URGENT and not distress:
+            cat = sim[1]
+            return Assessment(Level.URGENT, cat, (cat,), (f"similar:urgent:{cat}",), top)
+        if distress:
+            signals = tuple(found[c] for c in distress)
+            return Assessment(Level.DISTRESS, distress[0], tuple(distress), signals, top, lang_of)
+        if sim is not None:
+            return Assessment(Level.DISTRESS, "distress", ("distress",), (f"similar:{sim[1]}",), top)
+        return Assessment(Level.NONE, similarity=top)
+
+    def _rules(self, text: str) -> list[RuleHit]:
+        hits: list[RuleHit] = []
+        if _JA.search(text):
+            tok = self._tokenizer()
+            hits += match_rules(lemma_stream(tok.tokens(clean(text))), fold_surface(text))
+        if _LATIN.search(text):
+            hits += match_en(clean(text).replace("\u2019", "'"))
+        return hits
+
+    def _tokenizer(self) -> Tokenizer:
+        if self._tok is None:
+            self._tok = SudachiTokenizer()
+        return self._tok
+
+    def _phrases(self, text: str) -> list[tuple[str, str]]:
+        """(category, language) of every curated phrase found."""
+        out: list[tuple[str, str]] = []
+        if self._dense_re is not None and _SPACE_FREE_SCRIPTS.search(text):
+            found = [self._dense[p] for p in _find_all(self._dense_re, fold_surface(text))]
+            if _KANA.search(text):  # Japanese: Chinese phrases (中毒, 窒息) would read ordinary kanji words
+                found = [(cat, lang) for cat, lang in found if not lang.startswith("zh")]
+            out += found
+        if self._latin_re is not None and _LATIN.search(text):
+            out += [self._latin[p] for p in _find_all(self._latin_re, fold_latin(text))]
+        return out
+
+    def _similar(self, near: list[Neighbour]) -> tuple[Level, str] | None:
+        """Urgent only when an urgent example is very close and clearly closer than any ordinary one;
+        distress when a distress or urgent example is close and closer than the ordinary ones."""
+        if not near:
+            return None
+        cfg = self._config
+        best_none = max((n.score for n in near if n.label == "none"), default=0.0)
+        top = near[0]
+        if (
+            top.label.startswith("urgent:")
+            and top.score >= cfg.urgent_min
+            and top.score - best_none >= cfg.urgent_margin
+        ):
+            return Level.URGENT, top.label.split(":", 1)[1]
+        if top.label != "none" and top.score >= cfg.distress_min and top.score > best_none:
+            return Level.DISTRESS, top.label
         return None
 
+    def _level(self, category_id: str) -> Level:
+        cat = self._cats.get(category_id)
+        return Level(cat.level) if cat is not None else Level.URGENT
 
-def _alternation(phrases: list[str], *, words: bool) -> re.Pattern[str] | None:
+    def _rank_of(self, category_id: str) -> int:
+        return self._rank.get(category_id, len(self._rank))
+
+    def _child_writer(self, text: str, cats: list[str]) -> list[str]:
+        """A child telling of being hit or not fed needs the children's lines, not the DV or the
+        reporting lines: switch the lead when the writer reads as a child."""
+        if "child_sos" in cats or not {"dv", "abuse"} & set(cats) or "child_sos" not in self._cats:
+            return cats
+        if _CHILD_WRITER.search(clean(text)):
+            return ["child_sos", *[c for c in cats if c != "dv"]]
+        return cats
+
+
+# Characters common in one Chinese script and written differently in the other.
+_TRADITIONAL = set("鄰這個們來說會裡麼沒對媽後無經還過時與為點醫歲電話請謝學見開關間問題讓給錢長門東車樣發現國臺灣孫殺")
+_SIMPLIFIED = set("邻这个们来说会里么没对妈后无经还过时与为点医岁电话请谢学见开关间问题让给钱长门东车样发现国台湾孙杀")
+
+
+def _zh_variant(text: str) -> str:
+    trad = sum(ch in _TRADITIONAL for ch in text)
+    simp = sum(ch in _SIMPLIFIED for ch in text)
+    return "zh-Hant" if trad > simp else "zh-Hans"
+
+
+def _alternation(phrases: Iterable[str], *, words: bool) -> re.Pattern[str] | None:
     if not phrases:
         return None
     body = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
     return re.compile(rf"(?<![a-z])(?:{body})(?![a-z])" if words else f"(?:{body})")
 
 
-def _find_all(pattern: re.Pattern[str] | None, text: str) -> list[str]:
-    """Every stem found, overlapping ones included (a longer stem must not hide a shorter one)."""
-    if pattern is None:
-        return []
+def _find_all(pattern: re.Pattern[str], text: str) -> list[str]:
+    """Every phrase found, overlapping ones included (a longer phrase must not hide a shorter one)."""
     found = []
     pos = 0
     while (m := pattern.search(text, pos)) is not None:

@@ -66,8 +66,12 @@ def load_raw(path: Path = DEFAULT_KB_PATH) -> tuple[KnowledgeBase | None, list[P
         except ValidationError as exc:
             problems.append(Problem("error", "synonyms.yaml", _fmt(exc)))
     crisis = Crisis(categories=[], notice={})
+    crisis_data = _read(path / "crisis.yaml", problems)
+    examples_path = path / "crisis" / "examples.yaml"
+    if examples_path.exists() and isinstance(crisis_data, dict):
+        crisis_data = {**crisis_data, "examples": _read(examples_path, problems).get("examples", {})}
     try:
-        crisis = Crisis.model_validate(_read(path / "crisis.yaml", problems))
+        crisis = Crisis.model_validate(crisis_data)
     except ValidationError as exc:
         problems.append(Problem("error", "crisis.yaml", _fmt(exc)))
 

@@ -12,8 +12,8 @@ Localized = dict[str, str]
 
 ENTRY_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CONTACT_ID = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
-# 0138-26-7010, 0120-279-889, 0800-800-0879, 011-232-1599, 189, 110, #8008
-PHONE = re.compile(r"^(?:0\d{1,4}-\d{1,4}-\d{3,4}|\d{3}|#\d{4})$")
+# 0138-26-7010, 0120-279-889, 0800-800-0879, 011-232-1599, 0120-0-78310, 189, 110, #8008
+PHONE = re.compile(r"^(?:0\d{1,4}-\d{1,4}-\d{3,5}|\d{3}|#\d{4})$")
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
@@ -115,18 +115,32 @@ class Entry(_Strict):
 
 
 class CrisisCategory(_Strict):
-    """A kind of crisis, the words that reveal it and the numbers to give at once."""
+    """A kind of crisis (or of distress), the curated phrases that reveal it per language and what the
+    parent is told at once. `level` says what the engine does: urgent opens a life-and-safety case and
+    alerts staff; distress replies kindly and offers a person, and opens nothing without consent."""
 
     id: str
     label: Localized
-    phrases: dict[str, list[str]]
+    level: Literal["urgent", "distress"] = "urgent"
+    phrases: dict[str, list[str]] = Field(default_factory=dict)
     contacts: list[str]
     message: Localized
+    notice: Localized | None = None  # replaces the crisis notice (DV: no promise of a call-back)
 
 
 class Crisis(_Strict):
+    """Categories in priority order: when several are found, the first one leads the reply."""
+
     categories: list[CrisisCategory]
-    notice: Localized  # added under every crisis reply (staff were alerted)
+    notice: Localized  # added under every urgent reply (staff were alerted)
+    # Shown under crisis replies in languages other than Japanese and English (interpreting desks).
+    foreign_contacts: list[str] = Field(default_factory=list)
+    # Training examples of the similarity signal: label ("urgent:<category>", "distress", "none") -> texts.
+    # Loaded from crisis/examples.yaml; the crisis bench sets are kept apart from these.
+    examples: dict[str, list[str]] = Field(default_factory=dict)
+
+    def category(self, category_id: str) -> CrisisCategory | None:
+        return next((c for c in self.categories if c.id == category_id), None)
 
 
 MannerKind = Literal["greeting", "thanks", "ack", "bye", "help", "faq_menu"]

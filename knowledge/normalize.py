@@ -169,6 +169,11 @@ class Normalizer:
         self._filler_re = re.compile("|".join(re.escape(w) for w in fillers)) if fillers else None
         self._cached = lru_cache(maxsize=4096)(self._normalize)
 
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The analyser itself, shared with crisis detection (one dictionary per process)."""
+        return self._tok
+
     def reading(self, text: str) -> str:
         """The whole text's hiragana reading, particles included (for sound-alike phrase search)."""
         return self(text).sound

@@ -177,7 +177,7 @@ def test_crisis_during_consent_and_during_a_case(engine: Engine, runtime: Runtim
         d,
         [
             ("相談員と話したい", "consent"),
-            ("子どもを叩いてしまいそうで怖い", "urgent#abuse"),
+            ("子どもを叩いてしまいそうで怖い", "urgent#parent_harm"),
             ("どうしたらいいかわからない", "silent"),
         ],
     )

@@ -1,0 +1,287 @@
+"""English crisis rules, on the same design as the Japanese ones: the act, who does it to whom, the verb
+form (fear: "afraid I will hit", slip: "I slapped my son"), negation ("I would never hit"), and questions
+about where to report or how to prevent kept apart from a crisis happening now."""
+
+from __future__ import annotations
+
+import re
+
+from knowledge.crisis_ja import Rule, RuleHit, _r
+
+_KID = r"(?:child|children|kid|kids|son|daughter|baby|babies|toddler|infant|newborn|boy|girl|little one|twins?)"
+_MY_KID = rf"(?:my|our|the|his|her) (?:\w+ )?{_KID}"
+_PARTNER = r"(?:husband|wife|partner|boyfriend|girlfriend|ex|ex-husband|ex husband|fianc[ée]e?|spouse)"
+_PARENT = r"(?:mom|mum|mommy|mummy|mother|dad|daddy|father|stepdad|stepfather|stepmom|stepmother|parents?)"
+_HARM = r"(?:hit|hits|hitting|beat|beats|beating|beaten|punch|punched|punches|kick|kicked|kicks|slap|slapped|slaps|hurt|hurts|hurting|shake|shook|shaking|choke|choked|chokes|strangle|strangled|smother|smothered|throw|threw|harm|harmed|kill|abuse|abused|abuses|burn|burned|burnt)"
+_NEGATION = re.compile(r"\b(?:never|not|don't|dont|didn't|didnt|wouldn't|won't|no)\b(?:\s+\w+){0,2}\s*$")
+_INFO = re.compile(
+    r"\b(?:where|how (?:do|can|to|should)|what should|who (?:do|can|should)|prevent|avoid|childproof|tips|report(?:ing)?)\b"
+)
+
+EN_RULES: tuple[Rule, ...] = (
+    # --- dying together with the child
+    _r(
+        "en.with_child",
+        "with_child",
+        rf"\b(?:die|dying|end it|end (?:our|my) lives?|kill myself) (?:\w+ ){{0,2}}with (?:my|our) {_KID}",
+    ),
+    _r(
+        "en.with_child2",
+        "with_child",
+        rf"\btake (?:my|our) {_KID} with me\b|\bkill (?:us both|my {_KID} and (?:me|myself))\b",
+    ),
+    # --- self-harm
+    _r("en.end_tonight", "self_harm", r"\b(?:going to|gonna|will|want to) end it\b|\bend it (?:tonight|today|now)\b"),
+    _r(
+        "en.die",
+        "self_harm",
+        r"\b(?:want|wants|wanted|wanna|going|ready|wish) (?:to )?die\b|\bwish i (?:was|were) dead\b",
+    ),
+    _r("en.kill_self", "self_harm", r"\b(?:kill|killing|hurt|hurting|cut|cutting) myself\b|\bsuicid\w*|\bself[- ]harm"),
+    _r("en.end_life", "self_harm", r"\b(?:end|ending|take|taking) (?:my|my own) life\b|\bend it all\b"),
+    _r(
+        "en.not_live",
+        "self_harm",
+        r"\bdon't want to (?:live|be alive|be here|exist)\b|\bno (?:reason|point) (?:to|in) (?:live|living|go on)\b|\bnot worth living\b",
+    ),
+    _r(
+        "en.no_point",
+        "self_harm",
+        r"\b(?:see|find) (?:the|any) point in (?:living|life|going on|being alive)\b",
+        negatable=False,
+    ),
+    _r("en.goodbye", "self_harm", r"\b(?:goodbye|farewell|suicide) (?:letter|note)\b"),
+    _r("en.better_off", "self_harm", r"\bbetter off (?:dead|without me)\b"),
+    _r(
+        "en.pills",
+        "self_harm",
+        r"\b(?:took|taken|take|swallowed) (?:a lot of|too many|all (?:my|the)|a bunch of|lots of) (?:pills|tablets|medicine|sleeping pills)\b|\boverdos\w*",
+    ),
+    _r("en.disappear", "self_harm", r"\b(?:want|wanna) to disappear\b|\bdisappear forever\b"),
+    _r("en.jump", "self_harm", r"\b(?:jump|jumping) (?:off|from|in front of)\b"),
+    # --- a parent who fears harming the child, or has
+    _r(
+        "en.parent_fear",
+        "parent_harm",
+        rf"\b(?:afraid|scared|worried|terrified|fear|feel like|think) (?:that )?(?:i(?:'ll| will| might| may| could|'m going to| am going to)? )?(?:\w+ )?{_HARM} (?:{_MY_KID}|him|her|them)\b",
+    ),
+    _r(
+        "en.parent_could",
+        "parent_harm",
+        rf"\bi (?:could|might|will|would|want to) (?:really )?{_HARM} (?:{_MY_KID}|him|her)\b",
+    ),
+    _r(
+        "en.parent_did",
+        "parent_harm",
+        rf"\bi (?:just |accidentally |again )?{_HARM} (?:{_MY_KID})\b|\bi (?:hit|slapped|shook|kicked|punched|threw) (?:him|her) (?:hard|so hard|again)\b",
+    ),
+    _r(
+        "en.parent_want",
+        "parent_harm",
+        rf"\b(?:want|wanted|urge) to (?:shake|hit|hurt|smother|choke|throw) (?:him|her|{_MY_KID})\b",
+    ),
+    _r(
+        "en.cant_stop",
+        "parent_harm",
+        r"\bcan'?t stop (?:hitting|hurting|slapping|smacking|shaking|spanking) (?:my|the|him|her)\b",
+    ),
+    _r("en.shook", "parent_harm", rf"\bi (?:shook|shake) {_MY_KID}"),
+    _r(
+        "en.parent_threw",
+        "parent_harm",
+        rf"\b(?:threw|shook|slapped|kicked|punched|smacked|shoved|choked) (?:my|the) (?:\w+ )?{_KID}\b",
+        agent_block=rf"\b(?:{_PARTNER}|he|she|they|son|daughter|brother|sister|sibling|kid|child|dog)\b[^.]*$",
+    ),
+    # --- abuse seen by someone else
+    _r(
+        "en.abuse_neighbour",
+        "abuse",
+        rf"\b{_KID} (?:next door|upstairs|downstairs|across the street|in my building|in our building|in the neighbou?rhood)\b.{{0,60}}\b(?:scream\w*|hit\w*|beat\w*|abus\w*|bruis\w*|alone|locked out|crying)",
+    ),
+    _r(
+        "en.abuse_neighbour2",
+        "abuse",
+        rf"\bneighbou?rs?(?:'s?)? (?:\w+ ){{0,2}}(?:leaves?|left|hits?|beats?|abuses?|locks?) (?:her|his|their|the) (?:\w+ )?{_KID}",
+    ),
+    _r(
+        "en.abuse_relative",
+        "abuse",
+        r"\b(?:niece|nephew|grandchild|grandson|granddaughter|cousin|neighbou?r'?s (?:kid|child|son|daughter)|friend'?s (?:kid|child|son|daughter))\b.{0,50}\b(?:abused|beaten|being hit|hit|bruises|burn marks|starv\w*|neglected)",
+    ),
+    _r(
+        "en.being_abused",
+        "abuse",
+        rf"\b(?:{_KID}|he|she|they) (?:is|are|was|were|being|gets|get) (?:being )?(?:abused|beaten|neglected|starved)\b",
+    ),
+    _r(
+        "en.bruises",
+        "abuse",
+        rf"\b(?:{_KID}|niece|nephew).{{0,40}}\b(?:always |covered in |lots of )(?:bruises|burns|marks)\b",
+    ),
+    _r(
+        "en.relative_locks",
+        "abuse",
+        rf"\b(?:sister|brother|friend|neighbou?r|cousin|aunt|uncle|mother|father|stepfather|stepdad|he|she)\b.{{0,30}}\b(?:locks?|locked|starves?|starved|beats?|hits?|burns?|burned) (?:her|his|their|the) (?:\w+ )?{_KID}",
+    ),
+    _r(
+        "en.adult_hits_kid",
+        "abuse",
+        rf"\b(?:{_PARTNER}|he|she|stepfather|stepdad|boyfriend) (?:hits|beats|kicks|abuses|hurts|slaps|punches) (?:our|my|the) {_KID}",
+    ),
+    _r(
+        "en.screaming",
+        "abuse",
+        r"\b(?:hear|heard|hearing) (?:a )?(?:child|kid|baby|children) (?:screaming|crying and (?:hitting|yelling))",
+    ),
+    # --- a child writing
+    _r(
+        "en.child_parent_hits",
+        "child_sos",
+        rf"\b(?:my )?{_PARENT} (?:\w+ )?(?:{_HARM}|locks|locked|touches|touched) me\b",
+    ),
+    _r(
+        "en.child_no_food",
+        "child_sos",
+        r"\bno food (?:at|in) (?:home|the house)\b|\b(?:mom|mum|dad|parents?) (?:is|are) gone\b",
+    ),
+    _r(
+        "en.child_home",
+        "child_sos",
+        rf"\bdon'?t want to go home\b|\b(?:my )?{_PARENT} (?:is|are) scary\b|\bscared of my {_PARENT}\b",
+    ),
+    _r("en.child_age", "child_sos", rf"\bi'?m (?:[5-9]|1[0-7])\b.{{0,40}}\b(?:{_HARM}|no food|scared|scary|hungry)"),
+    # --- domestic violence
+    _r(
+        "en.dv_hits_me",
+        "dv",
+        rf"\b(?:{_PARTNER}|he|she) (?:\w+ ){{0,2}}(?:{_HARM}|pushed|pushes|threatens|threatened|strangled|chokes) me\b",
+    ),
+    _r("en.dv_partner_hit", "dv", rf"\bmy {_PARTNER} (?:\w+ )?(?:{_HARM}|pushed|threatens|threatened)\b"),
+    _r("en.dv_scared", "dv", rf"\b(?:afraid|scared|terrified) of (?:my )?{_PARTNER}\b"),
+    _r("en.dv_kill", "dv", r"\b(?:will|going to|gonna|threatened to|threatens to) kill me\b|\bkill me if\b"),
+    _r("en.dv_knife", "dv", r"\b(?:with a|a) (?:knife|weapon|gun)\b"),
+    _r("en.dv_money", "dv", r"\bwon'?t (?:give|let) me (?:any |have )?(?:money|leave|go out|see)"),
+    _r(
+        "en.dv_words",
+        "dv",
+        r"\b(?:suffering|experiencing|victim of) domestic violence\b|\bstalk(?:ing|er|s me)\b|\bforced me\b|\bneed a shelter\b",
+        info=True,
+    ),
+    _r("en.dv_home", "dv", r"\b(?:afraid|scared) to go home\b"),
+    _r("en.dv_choked", "dv", r"\b(?:choked|strangled) me\b"),
+    # --- medical emergencies, a missing child
+    _r(
+        "en.breathing",
+        "child_danger",
+        r"\b(?:not|isn't|isnt|stopped|no longer|can't|cannot|cant) breath\w*",
+        negatable=False,
+    ),
+    _r(
+        "en.unconscious",
+        "child_danger",
+        r"\bunconscious\b|\bunresponsive\b|\bwon'?t (?:wake up|respond)\b|\bnot (?:waking up|responding)\b|\blimp\b",
+        negatable=False,
+    ),
+    _r(
+        "en.seizure",
+        "child_danger",
+        r"\b(?:having|had|has) (?:a )?(?:seizure|fit|convulsion)s?\b|\bseizure (?:won't|will not|doesn't) stop\b|\bwon'?t stop shaking\b",
+        info=True,
+    ),
+    _r("en.choking", "child_danger", r"\bchok(?:ing|ed) on\b|\bis choking\b|\bturning blue\b", info=True),
+    _r(
+        "en.fall",
+        "child_danger",
+        r"\bfell (?:from|out of|off) (?:the |a )?(?:balcony|window|roof|building|second floor|2nd floor)\b|\bfell down the stairs\b",
+        info=True,
+    ),
+    _r("en.drown", "child_danger", r"\bdrown(?:ing|ed)\b", info=True),
+    _r("en.bleeding", "child_danger", r"\bbleeding (?:badly|heavily|a lot)\b|\bwon'?t stop bleeding\b"),
+    _r(
+        "en.missing",
+        "child_danger",
+        rf"\b(?:can'?t|cannot) find (?:my|our) {_KID}\b|\blost my {_KID}\b|\b{_KID} (?:is |went )missing\b|\bhas(?:n't| not) come home\b",
+        info=True,
+    ),
+    _r(
+        "en.car",
+        "child_danger",
+        rf"\b(?:left|locked|trapped) (?:in|inside) (?:the|a) (?:hot )?car\b|\b{_KID} (?:is )?(?:locked|trapped) in\b",
+    ),
+    # --- poisoning
+    _r(
+        "en.poison",
+        "poisoning",
+        r"\b(?:swallowed|ate|drank|licked|chewed|ingested|drunk)\b(?:\s+\w+){0,4}?\s+(?:button |coin |lithium )?(?:batter(?:y|ies)|bleach|detergent|soap|pills?|medicine|tablets?|cigarettes?|tobacco|magnets?|poison|chemicals?|cleaner|kerosene|laundry pods?|pods?|alcohol|spray|sanitizer|sanitiser|syrup|vodka|whisky|whiskey|wine|beer)\b",
+        info=True,
+    ),
+    _r(
+        "en.object",
+        "child_danger",
+        r"\b(?:swallowed|choked on|inhaled)\b(?:\s+\w+){0,3}?\s+(?:button|coin|marble|screw|pin|nail|bead|toy|earring|grape|nut|peanut)s?\b(?! batter)",
+        info=True,
+    ),
+    _r("en.poisoned", "poisoning", r"\bpoisoned\b", info=True),
+    # --- distress
+    _r(
+        "en.struggling",
+        "distress",
+        r"\bstruggling\b|\btoo much\b|\bsomeone to talk to\b|\bcan'?t (?:sleep|stop crying)\b",
+        level="distress",
+    ),
+    _r(
+        "en.limit",
+        "distress",
+        r"\bat my limit\b|\bcan'?t (?:do this|take (?:it|this)|cope|go on) (?:anymore|any more)?\b|\bcan'?t cope\b",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "en.exhausted",
+        "distress",
+        r"\b(?:so |completely |totally )?(?:exhausted|burn(?:ed|t) out|overwhelmed|drained|worn out)\b",
+        level="distress",
+    ),
+    _r(
+        "en.alone",
+        "distress",
+        r"\b(?:so |very |all )?(?:alone|lonely|isolated)\b|\bnobody (?:helps|cares|to talk)\b|\bno one (?:helps|cares|to talk)\b",
+        level="distress",
+    ),
+    _r(
+        "en.crying",
+        "distress",
+        r"\bcry(?:ing)? (?:every|all) (?:day|night|the time)\b|\bcan'?t stop crying\b",
+        level="distress",
+    ),
+    _r(
+        "en.bad_parent",
+        "distress",
+        r"\b(?:terrible|bad|awful|horrible|useless) (?:mother|mom|mum|father|dad|parent)\b|\bnot cut out\b",
+        level="distress",
+    ),
+    _r(
+        "en.hopeless",
+        "distress",
+        r"\bhopeless\b|\bdespair\b|\bdepress(?:ed|ion)\b|\b(?:empty|numb|worthless)\b",
+        level="distress",
+    ),
+    _r("en.control", "distress", r"\blos(?:e|ing) control\b|\bbreaking down\b|\bfalling apart\b", level="distress"),
+)
+
+
+def match_en(text: str) -> list[RuleHit]:
+    """Every English rule that fires; `text` is cleaned (NFKC, case folded) with straight apostrophes."""
+    info = bool(_INFO.search(text)) and "?" in text
+    hits: list[RuleHit] = []
+    for rule in EN_RULES:
+        for m in rule.pattern.finditer(text):
+            if rule.info_sensitive and info:
+                break
+            if rule.negatable and _NEGATION.search(text[max(0, m.start() - 30) : m.start()]):
+                continue
+            if rule.agent_block is not None and rule.agent_block.search(text[max(0, m.start() - 40) : m.start()]):
+                continue
+            hits.append(RuleHit(rule, m.start()))
+            break
+    return hits

@@ -1,0 +1,886 @@
+"""Japanese crisis rules over the analyser's output: who does what to whom, and in which verb form.
+
+A message becomes a *lemma stream*: SudachiPy's normalised form of every word, particles and auxiliaries
+included, joined by "|" (「こどもを たたいてしまいそう」 → |子供|を|叩く|て|仕舞う|そう|). Kana, kanji and
+conjugation differences disappear, while the words that carry meaning for safety stay: the passive
+(|叩く|れる| is being hit), the volitional and future forms of fear (|て|仕舞う|そう|, |たい|成る|,
+|かける|), negation (|ない|, |無い|) and the particles that tell the agent (が/は) from the object (を) and
+the one acting on the writer (に + passive).
+
+Rules are regular expressions over that stream, checked inside one clause (a stretch between
+punctuation), each with the clause's text before the match examined for the agent, and the text after it
+for negation. A second, smaller set runs on the folded surface (kana/width folded, spaces removed) for
+spellings the analyser splits oddly (dialect, kana-only children's writing).
+
+Sound-alike matching on readings is deliberately absent: it fired on ordinary words (保育園に落ちた,
+夜泣き, 死ぬほど眠い). Every rule here names the act and its context.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from knowledge.normalize import Tokenizer, clean, to_hiragana
+
+# ----- lexicons (normalised forms as SudachiPy gives them)
+_OWN_CHILD = r"(?:子供|子|息子|娘|赤ちゃん|赤ん坊|赤子|長男|長女|次男|次女|三男|三女|我が子|乳児|幼児|新生児|乳飲み子|双子|坊や|ベビー)"
+_SIBLING_AGENT = r"(?:上|下|兄|姉|弟|妹|お兄ちゃん|お姉ちゃん|兄弟|姉妹|友達|お友達|犬|猫)"
+_PARTNER = r"(?:夫|旦那|旦那さん|主人|ご主人|妻|嫁|奥さん|彼氏|彼|彼女|パートナー|元夫|元妻|元彼|元旦那|内縁|婚約者|配偶者|恋人|相手)"
+_PARENT = (
+    r"(?:母|父|お母さん|お父さん|母さん|父さん|ママ|パパ|親|両親|母親|父親|継父|継母|義父|義母|お袋|親父|おかん|おとん)"
+)
+_NEIGHBOUR = r"(?:隣|お隣|隣家|近所|上の階|下の階|向かい|マンション|アパート|団地|よそ|同じ\|マンション|同じ\|アパート)"
+_OTHER_CHILD = rf"(?:{_NEIGHBOUR}|親戚|姪|甥|姪っ子|甥っ子|孫|知り合い|友人|友達|ママ友)"
+_PEER = r"(?:友達|お友達|友人|クラスメート|同級生|先輩|後輩|子|子供|兄|姉|弟|妹|上の子|下の子|犬|猫)"
+_HARM = (
+    r"(?:叩く|殴る|蹴る|打つ|ぶつ|しばく|ど突く|抓る|揺さぶる|揺する|投げる|投げ付ける|投げ飛ばす|突き飛ばす|突き落とす|"
+    r"絞める|締める|しめる|殺す|傷付ける|痛め付ける|押し倒す|引きずる|踏み付ける|叩き付ける|殴り付ける|蹴飛ばす|"
+    r"ひっぱたく|はたく|虐める|沈める|塞ぐ|窒息|虐待|押し付ける|押さえ付ける|叩き付ける)"
+)
+_HARM_PHRASE = (
+    rf"(?:{_HARM}|手\|を\|(?:上げる|挙げる|出す|掛ける|かける)|手\|が\|出る|首\|を\|(?:絞める|締める|しめる))"
+)
+# The fear or the slip: 〜てしまいそう, 〜そう, 〜たくなる, 〜かけた, 〜ちゃう, 〜てしまった, 〜かねない
+_FEAR_FORM = r"(?:(?:[^|]+\|){0,2}?(?:て|で)\|仕舞う|ちゃう|じゃう|そう|たい|かける|兼ねる|掛ける)"
+_PAST_ACT = r"(?:(?:て|で)\|(?:仕舞う|もう|まう)\|(?:ます\|)?た|ちゃう\|た|じゃう\|た|(?:ます\|)?た)"
+# The act done or going on: 飲んだ, 飲んでしまいました, 飲んじゃった, 飲んでいた, 飲んでもうた
+_DONE = r"(?:(?:て|で)\|(?:仕舞う|もう|まう)\|(?:ます\|)?|ちゃう\||じゃう\||ます\|)?(?:た|て|で|居る|てる)"
+_NEGATIONS = {"ない", "無い", "ず", "ぬ", "ん", "へん"}
+# ない after these is not a negation of the act: 〜かもしれない, 〜に違いない, 〜しょうがない
+_NOT_NEGATING = {"知れる", "違い", "しょう", "仕方", "限る", "堪る", "たまる", "怖い", "不安", "心配", "しか"}
+_NEG_STOP = {"、", "。", "けど", "が", "でも", "のに", "から", "ので", "?", "？", "!", "！"}
+# Lemma spellings folded before the rules: one form per meaning.
+LEMMA_ALIASES = {
+    "られる": "れる",
+    "さわる": "触る",
+    "障る": "触る",
+    "押さえる": "抑える",
+    "立たす": "立たせる",
+    "待たす": "待たせる",
+    "なくなる": "無くなる",
+    "轢く": "ひく",
+    "撥ねる": "はねる",
+    "跳ねる": "はねる",
+}
+# 死にたいくらい恥ずかしい, 死ぬほど眠い: a figure of speech, when what follows is light.
+_HYPERBOLE = re.compile(
+    r"^\|?(?:[^|]+\|){0,1}?(?:くらい|ぐらい|位|ほど|程)\|(?:[^|]+\|){0,1}?"
+    r"(?:恥ずかしい|眠い|忙しい|暇|面白い|嬉しい|可愛い|かわいい|美味しい|暑い|寒い|笑う|笑い|好き)"
+)
+_INFO = re.compile(
+    r"(?:窓口|相談先|連絡先|通報先|電話番号|番号|どこ|何処|教える|方法|とは|場合|時間|受付|制度|予防|防ぐ|防止|対策|為|ため)"
+)
+_WORD = "[^|、。,.!?！？…]+"
+_CLAUSE = re.compile(r"\|(?:[、。,.!?！？…]|けど|けれど|が\|、)\|")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One pattern of the lemma stream (or of the folded surface): the category it reveals and its
+    guards. `agent_block` looked for in the clause before the match, `object_block` in the match,
+    `negatable` cancels the rule when a negation follows (叩いたことはない)."""
+
+    id: str
+    category: str
+    pattern: re.Pattern[str]
+    agent_block: re.Pattern[str] | None = None
+    negatable: bool = True
+    info_sensitive: bool = False  # a question about where to report or how to prevent is not a crisis
+    level: str = "urgent"
+
+
+def _r(
+    rule_id: str,
+    category: str,
+    pattern: str,
+    *,
+    agent_block: str | None = None,
+    negatable: bool = True,
+    info: bool = False,
+    level: str = "urgent",
+) -> Rule:
+    # A wildcard word never crosses punctuation, so a rule stays inside one clause of the whole stream.
+    return Rule(
+        rule_id,
+        category,
+        re.compile(pattern.replace("[^|]+", _WORD)),
+        re.compile(agent_block) if agent_block else None,
+        negatable,
+        info,
+        level,
+    )
+
+
+# Rules over the lemma stream. The order does not matter: every rule is checked.
+LEMMA_RULES: tuple[Rule, ...] = (
+    # --- dying together with the child (before self-harm: it needs 189/110 as well)
+    _r(
+        "with_child.together",
+        "with_child",
+        rf"{_OWN_CHILD}\|(?:と|を\|連れる\|て)\|(?:[^|]+\|){{0,3}}(?:死ぬ|消える|心中)",
+    ),
+    _r(
+        "with_child.together2",
+        "with_child",
+        rf"{_OWN_CHILD}\|と\|(?:一緒|二人|共)\|に\|(?:死ぬ|消える|居る\|ない\|成る)",
+    ),
+    _r("with_child.shinju", "with_child", r"(?:心中|道連れ|無理心中|親子心中)"),
+    _r(
+        "with_child.water",
+        "with_child",
+        rf"{_OWN_CHILD}\|(?:を\|連れる\|て|と)\|(?:[^|]+\|){{0,3}}?(?:海|川|線路|湖|崖)\|(?:に|から)\|(?:入る|飛び込む|飛び下りる)",
+    ),
+    _r("with_child.kill_both", "with_child", rf"{_OWN_CHILD}\|を\|殺す\|(?:[^|]+\|){{0,4}}?(?:私|自分)\|も\|死ぬ"),
+    # --- self-harm and suicide
+    _r("self.want_die", "self_harm", r"\|死ぬ\|(?:(?:て|で)\|仕舞う\|)?(?:たい|う|よう)\|", info=True),
+    _r("self.want_die2", "self_harm", r"\|死ぬ\|(?:しか|方法|事|こと|気|つもり|積もり|覚悟)\|", negatable=False),
+    _r("self.better_dead", "self_harm", r"\|死ぬ\|(?:た|だ)\|(?:方|ほう)\|が\|(?:良い|いい|まし)"),
+    _r(
+        "self.suicide",
+        "self_harm",
+        r"(?:自殺|自死|自傷|リストカット|リスカ|遺書|希死念慮|首吊り|首つり|ＯＤ|od|オーバードーズ)",
+        info=True,
+    ),
+    _r("self.disappear", "self_harm", r"\|消える\|(?:(?:て|で)\|仕舞う\|)?(?:たい|う|よう|る\|しか)\|"),
+    _r(
+        "self.not_be",
+        "self_harm",
+        r"(?:私|自分|僕|俺|わたし|あたし|ママ|母親)?\|?居る\|ない\|(?:成る\|)?(?:たい|(?:た\|)?方\|が\|(?:良い|いい))",
+    ),
+    _r(
+        "self.end_all",
+        "self_harm",
+        r"(?:全部|全て|何もかも|人生|自分|命|もう)\|(?:を\|)?(?:終わる\|せる\|たい|終わり\|に\|為る\|たい)",
+    ),
+    _r(
+        "self.jump",
+        "self_harm",
+        r"(?:飛び下りる|飛び降りる|飛び込む|身投げ)\|(?:たい|う|よう|た|か|たら|ば|と|積もり|つもり)?",
+    ),
+    _r(
+        "self.pills",
+        "self_harm",
+        r"(?:薬|睡眠薬|睡眠剤|精神薬)\|を\|(?:たくさん|沢山|大量|全部|いっぱい|一杯)\|(?:に\|)?飲む",
+    ),
+    _r("self.cut", "self_harm", r"(?:手首|腕)\|を\|(?:切る|傷付ける)"),
+    _r("self.hurt_self", "self_harm", r"(?:自分|自身)\|を\|(?:傷付ける|殺す|痛め付ける)"),
+    _r(
+        "self.no_point",
+        "self_harm",
+        r"(?:生きる|生きてる)\|(?:[^|]+\|){0,3}(?:意味|価値|甲斐)\|(?:が\|)?(?:無い|ない|分かる\|ない)",
+    ),
+    _r("self.live_hard", "self_harm", r"\|生きる\|(?:て\|)?(?:居る\|)?(?:の\|)?(?:が\|)?(?:辛い|つらい|嫌|しんどい)"),
+    _r("self.not_live", "self_harm", r"\|生きる\|(?:て\|居る\|)?たい\|(?:無い|ない)"),
+    _r("self.no_use", "self_harm", r"\|生きる\|(?:[^|]+\|){0,3}しょう\|が\|無い"),
+    _r("self.rope", "self_harm", r"首\|を\|(?:吊る|つる)"),
+    _r("self.intend", "self_harm", r"\|(?:死ぬ|消える)\|と\|(?:思う|考える)"),
+    _r("self.vanish", "self_harm", r"消える\|(?:て\|)?(?:無い|無くなる)\|(?:成る\|)?たい"),
+    _r("self.gone_easy", "self_harm", r"居る\|ない\|(?:成る|なれる)\|(?:れる\|)?(?:た\|)?(?:[^|]+\|){0,2}?楽"),
+    _r("self.not_wake", "self_harm", r"(?:目\|が\|覚める|朝\|が\|来る)\|(?:ない|ず)\|(?:けれ\|)?ば\|(?:良い|いい)"),
+    _r("self.leave_child", "self_harm", rf"{_OWN_CHILD}\|を\|(?:残す|置く)\|て\|(?:死ぬ|消える)"),
+    _r("self.easy", "self_harm", r"楽\|に\|成る\|(?:たい|れる)\|(?:[^|]+\|){0,3}(?:死ぬ|消える|居る\|ない)"),
+    # --- a parent who fears harming the child, or has
+    _r(
+        "parent.fear",
+        "parent_harm",
+        rf"(?:{_OWN_CHILD}\|(?:を|に|の\|首\|を|の\|首\|に|の\|口\|を)\|(?:[^|]+\|){{0,3}}?)?{_HARM_PHRASE}\|{_FEAR_FORM}",
+        agent_block=rf"(?:{_OWN_CHILD}|{_SIBLING_AGENT}|{_PARTNER})\|(?:が|は|も)\||(?:友達|弟|妹|犬|猫|私|ママ|母)\|を\|",
+    ),
+    _r(
+        "parent.act",
+        "parent_harm",
+        rf"{_OWN_CHILD}\|(?:を|に)\|(?:[^|]+\|){{0,3}}?{_HARM_PHRASE}\|(?:{_PAST_ACT}|て\|(?:居る|しまう)|(?:の|事|こと)\|が\|(?:止める|止まる|止む))",
+        agent_block=rf"(?:{_PARTNER}|{_PARENT}|{_SIBLING_AGENT}|人|誰|先生|保育士)\|(?:が|は|も)\|",
+    ),
+    _r(
+        "parent.shake",
+        "parent_harm",
+        rf"(?:強い|激しい|思い切り)\|?(?:く\|)?揺さぶる\|{_PAST_ACT}",
+        agent_block=rf"(?:{_PARTNER}|{_SIBLING_AGENT})\|(?:が|は)\|",
+    ),
+    _r("parent.abuse_fear", "parent_harm", r"虐待\|為る\|(?:て\|仕舞う|ちゃう|そう|て\|居る)"),
+    _r("parent.kill_fear", "parent_harm", rf"{_OWN_CHILD}\|を\|殺す\|"),
+    _r(
+        "parent.what_i_do",
+        "parent_harm",
+        rf"{_OWN_CHILD}\|に\|何\|を\|(?:為る|する)\|か\|(?:分かる|わかる)\|(?:ない|ず)",
+    ),
+    _r("parent.cant_love", "parent_harm", rf"{_OWN_CHILD}\|が\|憎い"),
+    # --- a child being harmed, seen or heard by someone else
+    _r(
+        "abuse.other_child_hit",
+        "abuse",
+        rf"{_OTHER_CHILD}\|(?:[^|]{{1,}}\|){{0,8}}?(?:{_HARM}|怒鳴る|虐待)\|(?:れる|為る\|れる)",
+        agent_block=r"(?:学校|幼稚園|保育園|園|クラス)\|で\||(?:友達|お友達|同級生|先輩)\|に\|",
+    ),
+    _r(
+        "abuse.adult_hits_child",
+        "abuse",
+        rf"(?:{_PARTNER}|{_PARENT}|継父|義父|大人|先生|ママ友|知人|友人|友達|姉|妹|兄|弟|叔母|伯母|叔父|伯父|祖母|祖父)\|(?:が|は)\|(?:[^|]+\|){{0,3}}?(?:{_OWN_CHILD}|孫|姪|甥|子供たち|子供達)\|(?:を|に)\|(?:[^|]+\|){{0,3}}?{_HARM}",
+    ),
+    _r(
+        "abuse.grandchild",
+        "abuse",
+        rf"(?:孫|姪|甥|姪っ子|甥っ子)\|(?:が|は|の)\|(?:[^|]+\|){{0,5}}?(?:{_HARM}\|れる|あざ|痣|火傷|やけど|怪我)",
+    ),
+    _r(
+        "abuse.violence_to_child",
+        "abuse",
+        rf"(?:{_OWN_CHILD}|孫|姪|甥)\|に\|暴力\|を\|(?:振るう|ふるう)",
+        agent_block=r"(?:私|自分)\|(?:が|は)\|",
+    ),
+    _r(
+        "abuse.crying_alone",
+        "abuse",
+        rf"{_NEIGHBOUR}\|(?:[^|]{{1,}}\|){{0,14}}?(?:夜中|深夜|毎晩|何日|一人)\|(?:[^|]+\|){{0,4}}?泣く",
+    ),
+    _r(
+        "abuse.screams",
+        "abuse",
+        rf"{_NEIGHBOUR}\|(?:[^|]{{1,}}\|){{0,14}}?(?:悲鳴|泣き叫ぶ|叫ぶ|叫び声|怒鳴り声|叩く\|音|怒鳴る\|れる)",
+    ),
+    _r(
+        "abuse.outside",
+        "abuse",
+        rf"{_OTHER_CHILD}\|(?:[^|]+\|){{0,10}}?(?:外|ベランダ|玄関)\|(?:に\|)?(?:(?:[^|]+\|){{0,2}})?(?:出す\|れる|締め出す|立たせる\|れる|待たせる\|れる|立つ\|せる\|れる|放置|追い出す)",
+    ),
+    _r(
+        "abuse.shut_out",
+        "abuse",
+        r"(?:ベランダ|外|家|玄関)\|(?:に|から|で)\|(?:[^|]+\|){0,3}?(?:締め出す|追い出す|待たせる)\|れる",
+    ),
+    _r(
+        "abuse.bruises",
+        "abuse",
+        rf"(?:{_OTHER_CHILD}|{_OWN_CHILD})\|(?:[^|]+\|){{0,9}}?(?:あざ|痣|火傷|やけど|傷|跡)\|(?:[^|]+\|){{0,3}}?(?:有る|ある|だらけ|沢山|たくさん|いっぱい|一杯|いつも|ある)",
+        agent_block=r"(?:転ぶ|ぶつける|落ちる)",
+    ),
+    _r(
+        "abuse.neglect",
+        "abuse",
+        rf"(?:{_OTHER_CHILD}|妹|姉|弟|兄|娘|息子)\|(?:[^|]{{1,}}\|){{0,10}}?(?:御飯|ご飯|食事|食べ物)\|(?:[^|]+\|){{0,3}}?(?:貰う|もらう|貰える|もらえる|食べる\|せる|与える|あげる|上げる)\|(?:て\|)?(?:居る\|)?(?:れる\|)?(?:ない|無い)",
+    ),
+    _r(
+        "abuse.neglect2",
+        "abuse",
+        rf"(?:{_OTHER_CHILD})\|(?:[^|]{{1,}}\|){{0,12}}?(?:痩せる|ガリガリ|がりがり|同じ\|服|放置)",
+    ),
+    _r("abuse.left_alone", "abuse", r"(?:何日|何時間|ずっと|毎日)\|(?:も\|)?(?:[^|]+\|){0,3}?放置\|為る\|れる"),
+    _r("abuse.neglect_word", "abuse", r"(?:ネグレクト|育児放棄)\|(?:為る\|れる|さ|て\|居る)"),
+    _r("abuse.sexual", "abuse", r"(?:性的\|虐待|性的\|な\|悪戯|性的\|ないたずら)"),
+    # --- a child writing about a parent (the writer is hit, shut out, not fed)
+    _r(
+        "child.parent_hits_me",
+        "child_sos",
+        rf"{_PARENT}\|(?:の\|(?:彼氏|恋人)\|)?(?:に|から)\|(?:[^|]+\|){{0,5}}?{_HARM}\|れる",
+    ),
+    _r(
+        "child.parent_does_me",
+        "child_sos",
+        rf"{_PARENT}\|(?:が|は)\|(?:[^|]+\|){{0,6}}?(?:僕|私|俺|あたし|わたし)\|(?:を|の|に)\|(?:[^|]+\|){{0,3}}?{_HARM}",
+    ),
+    _r(
+        "child.parent_does",
+        "child_sos",
+        rf"{_PARENT}\|(?:が|は)\|(?:僕|私|俺|あたし|わたし|うち)\|(?:を|に)\|(?:[^|]+\|){{0,2}}?{_HARM}",
+    ),
+    _r("child.touched", "child_sos", rf"{_PARENT}\|(?:の\|(?:彼氏|恋人)\|)?(?:に|から)\|(?:[^|]+\|){{0,3}}?触る\|れる"),
+    _r(
+        "child.thrown_out",
+        "child_sos",
+        r"(?:親|父|母|父親|母親|お母さん|お父さん|ママ|パパ)\|(?:に|から)\|(?:家|うち)\|(?:を|から)\|(?:追い出す|締め出す)\|れる",
+    ),
+    # --- domestic violence
+    _r(
+        "dv.partner_hits",
+        "dv",
+        rf"{_PARTNER}\|(?:に|から)\|(?:[^|]+\|){{0,3}}?(?:{_HARM}|暴力|怒鳴る|脅す|脅迫|監視|引っ張る|掴む)\|(?:[^|]+\|){{0,2}}?(?:れる|受ける|振るう\|れる)",
+    ),
+    _r(
+        "dv.violence",
+        "dv",
+        rf"(?:{_PARTNER}\|(?:から|に|の)\|)?(?:暴力|dv|ＤＶ|ドメスティックバイオレンス)\|(?:を\|)?(?:受ける|振るう\|れる|為る\|れる|被害)",
+    ),
+    _r(
+        "dv.partner_does",
+        "dv",
+        rf"{_PARTNER}\|(?:が|は|も)\|(?:[^|]+\|){{0,10}}?(?:暴力\|を\|(?:振るう|ふるう)|包丁|刃物|ナイフ|物\|を\|(?:壊す|投げる)|壁\|に\|穴|暴れる|首\|を\|(?:絞める|締める|しめる)|(?:私|自分)\|を\|(?:[^|]+\|){{0,2}}?{_HARM}|禁止\|為る|携帯\|(?:[^|]+\|){{0,2}}?チェック|スマホ\|(?:[^|]+\|){{0,2}}?チェック)",
+    ),
+    _r("dv.partner_fear", "dv", rf"{_PARTNER}\|(?:が|の\|こと\|が)\|(?:怖い|恐い|恐ろしい)"),
+    _r("dv.threat", "dv", r"(?:殺す\|(?:ぞ|と\|(?:言う|脅す))|殺す\|れる|殺す\|気|殺す\|て\|やる)"),
+    _r("dv.strangled", "dv", r"首\|を\|(?:絞める|締める|しめる)\|(?:れる|られる)"),
+    _r(
+        "dv.money",
+        "dv",
+        r"(?:生活費|お金|金)\|を\|(?:[^|]+\|){0,2}?(?:渡す|呉れる|くれる|貰える|もらえる|渡す\|て\|呉れる)\|(?:[^|]+\|){0,2}?(?:ない|ず|無い)",
+    ),
+    _r(
+        "dv.confined",
+        "dv",
+        r"(?:外出|外|実家|連絡)\|(?:を|も|に)?\|?(?:[^|]+\|){0,2}?(?:禁止\|為る\|れる|出す\|て\|貰える\|ない|出る\|せる\|て\|貰える\|ない|為る\|せる\|て\|貰える\|ない|させる\|て\|もらえる\|ない)",
+    ),
+    _r(
+        "dv.money_control",
+        "dv",
+        r"(?:お金|金|生活費|家計|給料)\|を\|(?:全部\||全て\|)?管理\|為る\|れる|使う\|せる\|て\|(?:貰える|もらえる|呉れる)\|(?:ない|ず)",
+    ),
+    _r("dv.phone", "dv", r"(?:スマホ|携帯|電話)\|(?:を|も)\|(?:取り上げる|取る|壊す)\|(?:れる)"),
+    _r(
+        "dv.verbal",
+        "dv",
+        rf"(?:{_PARTNER}\|(?:から|に)\|(?:[^|]+\|){{0,4}}?)?(?:暴言\|(?:[^|]+\|){{0,2}}?(?:言う|吐く|浴びる)\|(?:れる|せる)|人格\|を\|否定)",
+    ),
+    _r("dv.monitored", "dv", r"監視\|為る\|れる"),
+    _r("dv.stalker", "dv", r"(?:付き纏う|つきまとう|ストーカー|待ち伏せ)"),
+    _r("dv.escape", "dv", rf"(?:{_PARTNER}|家)\|(?:から\|)?(?:[^|]+\|){{0,3}}?(?:逃げる|逃げ出す)\|(?:たい|う|よう)"),
+    _r("dv.shelter", "dv", r"シェルター\|(?:に\|)?(?:入る|行く|逃げる)"),
+    _r("dv.forced", "dv", r"(?:性行為|行為|セックス)\|を\|強要"),
+    _r(
+        "dv.hit_plain",
+        "dv",
+        r"\|(?:殴る|蹴る|ぶつ|打つ|ど突く|しばく)\|れる\|",
+        agent_block=rf"(?:{_OWN_CHILD}|{_PEER}|友達)\|(?:が|は|も)\||(?:学校|幼稚園|保育園|園)\|で\|",
+    ),
+    _r("dv.cant_go_home", "dv", r"(?:怖い|恐い)\|て\|家\|に\|帰る\|(?:れる|へん|ない)"),
+    # --- medical emergencies, accidents, a missing child
+    _r(
+        "med.not_breathing",
+        "child_danger",
+        r"(?:息|呼吸)\|(?:を\||が\|)?(?:為る\|)?(?:て\|居る\||てる\||とる\|)?(?:ます\|)?(?:ない|ず|へん)\|",
+        negatable=False,
+    ),
+    _r(
+        "med.not_breathing2",
+        "child_danger",
+        r"(?:息|呼吸)\|(?:が\|)?(?:出来る|できる)\|(?:ない|へん|ず)",
+        negatable=False,
+    ),
+    _r("med.breath_stopped", "child_danger", r"(?:息|呼吸)\|が\|止まる\|(?:て\|居る|た|てる)", info=True),
+    _r(
+        "med.no_response",
+        "child_danger",
+        r"(?:反応|意識|返事)\|(?:が\|)?(?:無い|ない|為る\|ない|ず|戻る\|ない)",
+        negatable=False,
+    ),
+    _r(
+        "med.unconscious",
+        "child_danger",
+        r"(?:意識\|不明|意識\|が\|朦朧|呼ぶ\|掛ける\|(?:に|て\|も)\|(?:[^|]+\|){0,2}?(?:反応|起きる))",
+    ),
+    _r(
+        "med.breath_odd",
+        "child_danger",
+        r"(?:呼吸|息)\|が\|(?:浅い|変|おかしい|可笑しい|荒い|弱い|止まる\|そう)",
+        info=True,
+    ),
+    _r(
+        "med.lost_consciousness",
+        "child_danger",
+        r"意識\|を\|失う|気\|を\|失う|目\|を\|(?:開ける|覚ます)\|(?:ない|ず)",
+        negatable=False,
+        info=True,
+    ),
+    _r(
+        "med.not_moving",
+        "child_danger",
+        rf"{_OWN_CHILD}\|が\|(?:[^|]+\|){{0,4}}?動く\|(?:ない|ず)\|?(?!.*(?:寝返り|歩く|ハイハイ))",
+        negatable=False,
+        info=True,
+    ),
+    _r(
+        "med.run_over",
+        "child_danger",
+        r"(?:車|トラック|バイク|自動車)\|(?:に|と)\|(?:[^|]+\|){0,1}?(?:ひく|はねる|ぶつかる|衝突)\|(?:れる|た)|交通事故",
+        info=True,
+    ),
+    _r(
+        "med.about_to_fall",
+        "child_danger",
+        r"(?:ベランダ|窓|手すり|屋根|窓枠|柵)\|(?:[^|]+\|){0,6}?落ちる\|(?:そう|掛ける|かける)",
+        info=True,
+    ),
+    _r("med.hanging", "child_danger", r"(?:窓|ベランダ|手すり)\|(?:[^|]+\|){0,8}?ぶら下がる"),
+    _r("med.limp", "child_danger", r"(?:ぐったり)\|(?:[^|]+\|){0,3}?(?:動く\|ない|反応|意識)", negatable=False),
+    _r(
+        "med.seizure",
+        "child_danger",
+        r"(?:痙攣|けいれん|引き付け|ひきつけ)\|(?:[^|]+\|){0,5}?(?:止まる\|(?:ない|ず|へん)|反応|呼ぶ|意識|続く)",
+        info=True,
+        negatable=False,
+    ),
+    _r(
+        "med.seizure_now",
+        "child_danger",
+        r"(?:痙攣|けいれん|引き付け|ひきつけ)\|(?:を\|)?(?:起こす|為る)\|(?:て\|居る|てる|た|とる)",
+        info=True,
+    ),
+    _r(
+        "med.choking",
+        "child_danger",
+        r"(?:喉|のど)\|に\|(?:[^|]+\|){0,2}?詰まる\|(?:て|た|居る|てる|らせる)|窒息\|為る\|(?:て|た|そう|てる)",
+        info=True,
+    ),
+    _r("med.purple", "child_danger", r"(?:唇|顔|顔色)\|が\|(?:紫|真っ青|青い|青紫)", info=True),
+    _r(
+        "med.fall_high",
+        "child_danger",
+        r"(?:ベランダ|窓|階段|二階|2階|屋根|高い\|所|高い\|ところ|遊具|滑り台)\|(?:から)\|(?:[^|]+\|){0,2}?(?:落ちる|転落|転げ落ちる)\|(?:為る\|)?(?:ます\|)?(?:て|た|とる)",
+        info=True,
+    ),
+    _r(
+        "med.fall_hurt",
+        "child_danger",
+        r"(?:落ちる|転落|転ぶ|打つ)\|(?:て\|)?(?:[^|]+\|){0,4}?(?:動く\|ない|意識|反応|吐く|血|起きる\|ない|泣く\|ない)",
+        info=True,
+    ),
+    _r(
+        "med.head",
+        "child_danger",
+        r"頭\|を\|(?:強い\|く\|)?(?:打つ|ぶつける)\|(?:[^|]+\|){0,4}?(?:吐く|意識|反応|ぐったり|血|動く\|ない)",
+        info=True,
+    ),
+    _r(
+        "med.drowning",
+        "child_danger",
+        r"(?:溺れる|おぼれる)\|(?:て|た|かける|掛ける|そう)|(?:お風呂|風呂|浴槽|プール|海|川|水)\|(?:で|に)\|(?:[^|]+\|){0,2}?沈む\|",
+        info=True,
+    ),
+    _r(
+        "med.blood",
+        "child_danger",
+        r"(?:血|出血)\|(?:が\|)?(?:[^|]+\|){0,2}?(?:たくさん|沢山|大量|いっぱい|一杯|止まる\|(?:ない|ず))",
+        info=True,
+        negatable=False,
+    ),
+    _r("med.swept", "child_danger", r"(?:川|海|波)\|(?:に|で)\|(?:[^|]+\|){0,2}?流す\|れる", info=True),
+    _r("med.kidnap", "child_danger", r"誘拐|連れ去る\|れる|連れ去り", info=True),
+    _r("med.burn", "child_danger", r"(?:熱湯|大火傷|大やけど|火傷\|が\|酷い)"),
+    _r("med.bleeding", "child_danger", r"血\|が\|止まる\|(?:ない|ず|へん)|大量\|に\|?出血|出血\|が\|止まる\|ない"),
+    _r(
+        "med.missing",
+        "child_danger",
+        rf"{_OWN_CHILD}\|(?:が|と\|)?\|?(?:居る\|ない\|成る|居る\|ず\|[^|]+\|成る|見付かる\|ない|行方不明|迷子\|に\|成る\|(?!かける))",
+        info=True,
+    ),
+    _r(
+        "med.not_found",
+        "child_danger",
+        rf"(?:{_OWN_CHILD}|探す)\|(?:[^|]+\|){{0,8}}?(?:見付かる\|ない|居る\|ない\|成る|行方不明)",
+        info=True,
+    ),
+    _r("med.missing_word", "child_danger", r"行方不明|迷子\|(?:[^|]+\|){0,3}?見付かる\|ない", info=True),
+    _r(
+        "med.not_home",
+        "child_danger",
+        r"(?:夜|時間|連絡)\|(?:[^|]+\|){0,4}?帰る\|て\|来る\|ない|帰る\|て\|来る\|ない\|(?:[^|]+\|){0,3}(?:連絡|警察|心配)",
+        info=True,
+    ),
+    _r(
+        "med.car",
+        "child_danger",
+        rf"(?:車|車内)\|(?:の\|中\|)?(?:に|で)\|(?:[^|]+\|){{0,3}}?(?:{_OWN_CHILD}|置き去り|閉じ込める)",
+    ),
+    _r("med.locked_in", "child_danger", rf"{_OWN_CHILD}\|(?:を|が)\|(?:[^|]+\|){{0,3}}?(?:置く\|た\|まま|閉じ込める)"),
+    # --- poisoning and swallowed objects
+    _r(
+        "poison.swallowed",
+        "poisoning",
+        rf"(?:洗剤|ジェルボール|漂白剤|ウイスキー|ビール|ワイン|焼酎|日本酒|防虫剤|ナフタリン|芳香剤|入浴剤|シャンプー|マニキュア|化粧品|香水|電子タバコ|ハイター|カビキラー|柔軟剤|消臭剤|除光液|薬|錠剤|睡眠薬|ボタン電池|電池|磁石|マグネット|煙草|たばこ|タバコ|吸い殻|灯油|殺虫剤|乾燥剤|保冷剤|化粧水|酒|お酒|アルコール|毒|農薬)\|(?:[^|]+\|){{0,4}}?(?:飲む|飲み込む|食べる|舐める|嘗める|齧る|口\|に\|入れる|誤飲|誤食)\|{_DONE}",
+        info=True,
+    ),
+    _r(
+        "poison.product",
+        "poisoning",
+        rf"\|[^|]*(?:剤|薬|スプレー|液|シロップ|クリーナー|オイル|洗剤|電池)\|(?:[^|]+\|){{0,5}}?(?:飲む|飲み込む|舐める|嘗める|齧る)\|{_DONE}",
+        info=True,
+    ),
+    _r("poison.word", "poisoning", r"(?:誤飲|誤食|中毒)\|(?:為る\|)?(?:た|て\|仕舞う|ちゃう)", info=True),
+    # --- distress (kindness and the offer of a person; never a case without consent)
+    _r("distress.limit", "distress", r"(?:限界|げんかい)(?!\|集落)", level="distress", negatable=False),
+    _r(
+        "distress.exhausted",
+        "distress",
+        r"(?:疲れ果てる|疲れ切る|くたくた|ヘトヘト|へとへと|ボロボロ|ぼろぼろ|燃え尽きる)",
+        level="distress",
+    ),
+    _r(
+        "distress.tired_cant",
+        "distress",
+        r"(?:疲れる|しんどい|辛い|つらい)\|(?:[^|]+\|){0,4}?(?:もう|無理|限界|何も|頑張る\|ない)",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "distress.cant_more",
+        "distress",
+        r"もう\|(?:[^|]+\|){0,2}?(?:無理|駄目|だめ|あかん|頑張る\|ない|頑張る\|れる\|ない|嫌|いや)",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "distress.crying",
+        "distress",
+        r"(?:毎日|毎晩|ずっと|一人|ひとり|夜)\|(?:[^|]+\|){0,4}?泣く\|(?:て\|)?(?:居る|てる|ばかり|ます|た)",
+        level="distress",
+    ),
+    _r("distress.tears", "distress", r"(?:涙|なみだ)\|が\|(?:止まる\|ない|出る)", level="distress"),
+    _r(
+        "distress.lonely",
+        "distress",
+        r"(?:孤独|孤立|寂しい|淋しい|さみしい|一人ぼっち|独りぼっち|ひとりぼっち)",
+        level="distress",
+    ),
+    _r(
+        "distress.nobody",
+        "distress",
+        r"(?:誰|だれ)\|(?:に\|)?(?:も)\|(?:[^|]+\|){0,2}?(?:頼る|相談|話す|言う|助ける|分かる|居る)\|(?:[^|]+\|){0,3}?(?:ない|ず)",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "distress.unfit",
+        "distress",
+        r"(?:向く\|(?:て\|居る\||てる\|)?ない|母親\|失格|親\|失格|ママ\|失格|親\|に\|成る\|資格)",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "distress.cant_love",
+        "distress",
+        r"(?:可愛い|かわいい)\|と\|(?:思える|思う)\|(?:ない|れる\|ない)|愛せる\|ない|愛する\|(?:れる|せる)\|ない",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "distress.breaking",
+        "distress",
+        r"(?:壊れる|可笑しい\|成る|おかしい\|成る|狂う|折れる|潰れる|押し潰す|参る)\|(?:そう|て\|仕舞う\|そう|れる\|そう)",
+        level="distress",
+    ),
+    _r("distress.hell", "distress", r"(?:地獄|絶望|生き地獄|どん底)", level="distress"),
+    _r("distress.self_blame", "distress", r"(?:自分|私)\|を\|責める|罪悪感|自己嫌悪|自分\|が\|嫌", level="distress"),
+    _r(
+        "distress.irritated",
+        "distress",
+        r"(?:イライラ|いらいら|苛々|怒り)\|(?:(?:が|を|は)\|)?(?:止まる\|ない|抑える\|(?:れる\|)?ない|収まる\|ない|酷い|ひどい)",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "distress.yelling",
+        "distress",
+        rf"(?:{_OWN_CHILD}\|に\|)?(?:怒鳴る|当たる|キレる)\|(?:て\|仕舞う|ちゃう|て\|ばかり|ばかり)",
+        level="distress",
+        agent_block=rf"(?:{_PARTNER}|{_PARENT})\|(?:が|は)\|",
+    ),
+    _r(
+        "distress.lose_control",
+        "distress",
+        r"(?:自分|感情|怒り)\|(?:[^|]+\|){0,2}?(?:抑える|コントロール|制御)\|(?:[^|]+\|){0,3}?(?:ない|そう|怖い)",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "distress.sleepless",
+        "distress",
+        r"(?:眠る|寝る)\|(?:れる\|)?(?:ない|ず)\|(?:[^|]+\|){0,4}?(?:涙|不安|辛い|つらい|限界|毎日|ずっと)",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "distress.anxiety",
+        "distress",
+        r"不安\|で\|(?:[^|]+\|){0,2}?(?:押し潰す|潰れる|堪らない|たまらない|眠る\|ない)",
+        level="distress",
+    ),
+    _r(
+        "distress.ppd",
+        "distress",
+        r"(?:産後鬱|産後\|鬱|鬱病|鬱\|病|育児ノイローゼ|ノイローゼ|楽しい\|(?:無い|ない)\|(?:$|[、。!?！？]))",
+        level="distress",
+    ),
+    _r(
+        "distress.dead_tired",
+        "distress",
+        r"(?:死ぬ\|ほど|くたくた|もう|心底)\|(?:[^|]+\|){0,1}?疲れる",
+        level="distress",
+    ),
+    _r(
+        "distress.hate_all",
+        "distress",
+        r"(?:何もかも|全部|全て|なんもかんも|何も)\|(?:が\|)?(?:[^|]+\|){0,2}?(?:嫌|いや|為る\|たい\|無い)",
+        level="distress",
+    ),
+    _r(
+        "distress.suffering",
+        "distress",
+        r"(?:苦しい|しんどい|辛い|つらい)\|(?:[^|]+\|)*?(?:$|[、。!?！？])|(?:毎日|育児|子育て)\|(?:が\|)?(?:[^|]+\|){0,2}?(?:辛い|つらい|しんどい|苦しい|えらい)",
+        level="distress",
+    ),
+    _r(
+        "distress.too_tired",
+        "distress",
+        r"疲れる\|過ぎる|泣く\|ながら|(?:話|気持ち)\|を\|聞く\|て\|欲しい|苦痛|しんどい\|過ぎる|辛い\|過ぎる",
+        level="distress",
+    ),
+    _r(
+        "distress.low",
+        "distress",
+        r"自信\|が\|(?:無い|ない)|落ち込む|動悸|逃げ出す\|たい\|成る|逃げる\|たい\|成る",
+        level="distress",
+        negatable=False,
+    ),
+    _r("distress.why_live", "distress", r"何\|の\|ため\|に\|生きる", level="distress"),
+)
+
+# Rules over the folded surface (width/kana folded, spaces removed): spellings the analyser splits oddly.
+SURFACE_RULES: tuple[Rule, ...] = (
+    _r(
+        "child.kana_mama",
+        "child_sos",
+        r"(?:まま|ぱぱ|おかあさん|おとうさん|おかん|おとん)(?:に|から)(?:まいにち|いつも|また)?(?:たたかれ|なぐられ|けられ|ぶたれ|さわられ|おこられてたたかれ)",
+    ),
+    _r(
+        "child.kana_does",
+        "child_sos",
+        r"(?:まま|ぱぱ|おかあさん|おとうさん)(?:が|は)(?:.{0,8}(?:ぼく|わたし|おれ|あたし|うち)(?:を|のこと)?)?(?:たたく|ぶつ|なぐる|ける|たたいて|ぶって|なぐって|けって)",
+    ),
+    _r(
+        "child.no_food",
+        "child_sos",
+        r"(?:ごはん|ごはんが|たべもの)(?:が)?(?:ない|くれない|もらえない|たべてない|たべていない)(?:.{0,12})(?:まま|ぱぱ|おかあさん|おとうさん|おうち|いえ|おなか)",
+    ),
+    _r(
+        "child.no_food2",
+        "child_sos",
+        r"(?:まま|ぱぱ|おかあさん|おとうさん)(?:.{0,10})(?:ごはん)(?:を)?(?:くれない|ない|つくってくれない)",
+    ),
+    _r(
+        "child.no_food3",
+        "child_sos",
+        r"(?:ごはん|ごはんを)(?:.{0,4})(?:たべてない|たべていない)(?:.{0,12})(?:まま|ぱぱ|おかあさん|おとうさん)(?:が)?(?:いない|かえってこない)",
+    ),
+    _r(
+        "child.not_home",
+        "child_sos",
+        r"(?:いえ|おうち|うち)に(?:かえりたくない|いたくない)|(?:かえりたくない|いたくない)(?:.{0,10})(?:こわい|たすけて)",
+    ),
+    _r("child.scared_parent", "child_sos", r"(?:おかあさん|おとうさん|まま|ぱぱ|おや)(?:が|は)(?:こわい|こわくて)"),
+    _r(
+        "child.mama_gone",
+        "child_sos",
+        r"(?:まま|おかあさん|ぱぱ|おとうさん)が(?:かえってこない|いない)(?:.{0,10})(?:ごはん|おなか|こわい)",
+    ),
+    _r(
+        "dv.knife",
+        "dv",
+        r"(?:夫|旦那|主人|彼氏|彼|パートナー|おっと|だんな)(?:が|は)(?:.{0,8})(?:包丁|ほうちょう|刃物|ナイフ)",
+    ),
+    _r(
+        "dv.kana",
+        "dv",
+        r"(?:おっと|だんな|しゅじん|かれし)(?:に|から)(?:なぐられ|けられ|たたかれ|ぶたれ|くびをしめられ)",
+    ),
+    _r("dv.violence_kana", "dv", r"(?:おっと|だんな|しゅじん|かれし)(?:が|は)?ぼうりょく(?:を)?ふるう"),
+    _r(
+        "parent.dialect",
+        "parent_harm",
+        r"(?:子ども|子供|こども|息子|娘|赤ちゃん|あかちゃん)?(?:を)?(?:しばいて|たたいて|叩いて|殴って|どついて)(?:まい|もう|しま)(?:そう|た)",
+    ),
+    _r(
+        "with_child.kana",
+        "with_child",
+        r"(?:このこ|こども|むすこ|むすめ|あかちゃん)(?:と|を)(?:いっしょに|ふたりで|つれて)?(?:しにたい|しのう|しぬ|きえたい|しんじゅう)",
+    ),
+    _r(
+        "self.kana",
+        "self_harm",
+        r"(?:しにたい|きえたい|しんでしまいたい|しんでまいたい|しのうかな|いきてるいみ(?:が)?(?:ない|わからない))",
+    ),
+    _r("self.kana2", "self_harm", r"(?:いないほうがいい|いなくなったほうがいい|いなくなりたい)"),
+    _r(
+        "med.kana",
+        "child_danger",
+        r"(?:いき|こきゅう)(?:を)?(?:してない|していない|しとらん|してへん|できない|でけへん)",
+    ),
+    _r("med.kana_seizure", "child_danger", r"(?:けいれん|ひきつけ)(?:して|しとる|してる|おこして)"),
+    _r(
+        "poison.kana",
+        "poisoning",
+        r"(?:でんち|せんざい|くすり|たばこ|しょうしゅうざい|ひょうはくざい|じしゃく)(?:を)?(?:.{0,6})(?:のみこんだ|のんだ|のんじゃった|のんでしまった|たべた|たべちゃった|なめた|かじった)",
+    ),
+    _r(
+        "distress.everything",
+        "distress",
+        r"(?:なんもかんも|何もかも|なにもかも)(?:が)?(?:嫌|いや)",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "abuse.kana_neighbour",
+        "abuse",
+        r"(?:となり|きんじょ|よそ)の(?:いえの)?(?:こ|こども|子|子ども)(?:が|は)?.{0,12}(?:そとに(?:だされ|しめだされ)|なぐられ|たたかれ|どなられ|たたく(?:おと|音)|ひめい|さけんで)",
+    ),
+    _r(
+        "child.kana_touched",
+        "child_sos",
+        r"(?:おとうさん|おかあさん|ぱぱ|まま|ままのかれし|おや)(?:に|から).{0,8}さわられ",
+    ),
+    _r(
+        "distress.kana",
+        "distress",
+        r"(?:もう(?:むり|だめ|げんかい|いや)|つかれた(?:もう|.{0,4}むり)|しんどすぎ|もうあかん)",
+        level="distress",
+        negatable=False,
+    ),
+)
+
+
+_CONTENT_LITERAL = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff々ーa-z]+")
+_FUNCTION_WORDS = frozenset("がをにはもとでてたのへやかだ") | {
+    "れる",
+    "ない",
+    "無い",
+    "為る",
+    "居る",
+    "てる",
+    "ます",
+    "です",
+}
+
+
+def _triggers(rule: Rule) -> frozenset[str]:
+    """The content words a rule names (叩く, 息, 洗剤...). Every rule requires at least one of them, so a
+    message containing none cannot match it: one pass over the message finds which rules to try."""
+    return frozenset(
+        w for w in _CONTENT_LITERAL.findall(rule.pattern.pattern) if w not in _FUNCTION_WORDS and len(w) >= 1
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    rule: Rule
+    start: int
+
+
+def lemma_stream(tokens: Sequence[tuple[str, str, str, str]]) -> str:
+    """|lemma|lemma|... of the analyser's tokens; white space dropped, punctuation kept as clause marks."""
+    parts = []
+    for surface, norm, _reading, pos in tokens:
+        if pos == "空白" or not surface.strip():
+            continue
+        lemma = (norm or surface).casefold().replace("|", "")
+        parts.append(LEMMA_ALIASES.get(lemma, lemma))
+    return "|" + "|".join(parts) + "|"
+
+
+def fold_surface(text: str) -> str:
+    return to_hiragana(clean(text)).replace(" ", "")
+
+
+def _clauses(stream: str) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    pos = 0
+    for m in _CLAUSE.finditer(stream):
+        out.append((pos, stream[pos : m.start() + 1]))
+        pos = m.end() - 1
+    out.append((pos, stream[pos:]))
+    return out
+
+
+def _negated(after: str) -> bool:
+    """A negation of the matched act within the next few words (叩いたことはない, 死にたいとは思わない)."""
+    words = [w for w in after.split("|") if w][:5]
+    for i, w in enumerate(words):
+        if w in _NEG_STOP:
+            return False
+        if w in _NEGATIONS:
+            return not (i > 0 and words[i - 1] in _NOT_NEGATING)
+    return False
+
+
+def _applies(rule: Rule, clause: str, m: re.Match[str], info: bool) -> bool:
+    if rule.info_sensitive and info:
+        return False
+    if rule.agent_block is not None and rule.agent_block.search(clause[: m.start()] + m.group(0)):
+        # The agent block looks at the clause up to the end of the match: 「上の子が赤ちゃんを叩きそう」
+        # has its agent inside the match of the object.
+        return False
+    if rule.category == "self_harm" and _HYPERBOLE.search(clause[m.end() :]):
+        return False
+    return not (rule.negatable and _negated(clause[m.end() :]))
+
+
+class _Prefilter:
+    """Maps each content word of the lemma rules to the rules that name it."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.by_word: dict[str, list[int]] = {}
+        for i, rule in enumerate(rules):
+            for w in _triggers(rule):
+                self.by_word.setdefault(w, []).append(i)
+        words = sorted(self.by_word, key=len, reverse=True)
+        self.pattern = re.compile("|".join(re.escape(w) for w in words))
+
+    def candidates(self, stream: str) -> list[int]:
+        found: set[int] = set()
+        pos = 0
+        while (m := self.pattern.search(stream, pos)) is not None:
+            found.update(self.by_word[m.group(0)])
+            pos = m.start() + 1
+        return sorted(found)
+
+
+_PREFILTER: list[_Prefilter] = []
+
+
+def _prefilter() -> _Prefilter:
+    if not _PREFILTER:  # built on first use, not at import time
+        _PREFILTER.append(_Prefilter(LEMMA_RULES))
+    return _PREFILTER[0]
+
+
+def match_rules(stream: str, surface: str, *, prefilter: bool = True) -> list[RuleHit]:
+    """Every rule that fires on this message, lemma rules clause by clause, then surface rules."""
+    info = bool(_INFO.search(stream)) and ("?" in surface or "？" in surface or _question_end(stream))
+    hits: list[RuleHit] = []
+    seen: set[str] = set()
+    clauses = _clauses(stream)
+    starts = [offset for offset, _clause in clauses]
+    order = _prefilter().candidates(stream) if prefilter else range(len(LEMMA_RULES))
+    for index in order:
+        rule = LEMMA_RULES[index]
+        # One search of the whole stream per rule; the guards then look at the clause of the match.
+        for m in rule.pattern.finditer(stream):
+            offset, clause = clauses[bisect_right(starts, m.start()) - 1]
+            local = rule.pattern.match(clause, m.start() - offset)
+            if local is None:  # a rule whose context may span clauses (隣の部屋から…、…泣き叫んで)
+                clause, local = stream, m
+            if _applies(rule, clause, local, info):
+                hits.append(RuleHit(rule, m.start()))
+                seen.add(rule.id)
+                break
+    for rule in SURFACE_RULES:
+        found = rule.pattern.search(surface)
+        if found is not None and rule.id not in seen and not (rule.info_sensitive and info):
+            after = surface[found.end() : found.end() + 8]
+            if rule.category == "self_harm" and re.match(
+                r"(?:くらい|ぐらい|ほど).{0,2}(?:はずかし|ねむ|いそがし|おもしろ|うれし)", after
+            ):
+                continue
+            if rule.negatable and re.match(r"(?:ことは|とは|わけでは)?(?:ない|ありません|ません)", after):
+                continue
+            hits.append(RuleHit(rule, found.start()))
+            seen.add(rule.id)
+    return hits
+
+
+def _question_end(stream: str) -> bool:
+    return bool(re.search(r"\|(?:か|の|かな|でしょう|ですか)\|?$", stream.rstrip("|") + "|"))
+
+
+def tokens_of(tokenizer: Tokenizer, text: str) -> list[tuple[str, str, str, str]]:
+    return tokenizer.tokens(clean(text))

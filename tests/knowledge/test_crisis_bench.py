@@ -1,0 +1,184 @@
+"""Floors of the crisis detector on its development set, the shape of the sets, and the KB's crisis texts.
+
+The figures next to the old detector come from `bench/crisis.py`; the held-out set is scored there only.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from knowledge.crisis import CrisisDetector, Level
+from knowledge.models import KnowledgeBase
+from knowledge.normalize import Normalizer
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = ROOT / "bench" / "crisis_dev.yaml"
+HELDOUT = ROOT / "bench" / "crisis_heldout.yaml"
+LANGS = {"ja", "en", "zh-Hans", "zh-Hant", "ko", "vi", "tl", "pt", "ne", "id", "th"}
+# Numbers the facts sheets mark verified: false (they must never be shown as fact).
+UNVERIFIED = ["0120-99-7777", "0570-783-556", "011-231-4343", "0120-189-783", "0120-061-338", "0138-54-4152"]
+
+
+def _items(path: Path) -> list[dict[str, str]]:
+    items: list[dict[str, str]] = yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
+    return items
+
+
+@pytest.fixture(scope="module")
+def detector(kb: KnowledgeBase) -> CrisisDetector:
+    return CrisisDetector.for_kb(kb, Normalizer(kb.synonyms))
+
+
+def test_sets_are_large_varied_and_apart(kb: KnowledgeBase) -> None:
+    dev, held = _items(DEV), _items(HELDOUT)
+    assert len(dev) >= 300 and len(held) >= 120
+    for items in (dev, held):
+        assert {i["level"] for i in items} == {"urgent", "distress", "none"}
+        assert {"kana", "dialect", "child", "foreign", "lookalike", "en"} <= {i["kind"] for i in items}
+    categories = {c.id for c in kb.crisis.categories}
+    assert {i["category"] for i in dev + held if i["level"] != "none"} <= categories
+    dev_texts, held_texts = {i["text"] for i in dev}, {i["text"] for i in held}
+    examples = {t for texts in kb.crisis.examples.values() for t in texts}
+    assert dev_texts.isdisjoint(held_texts)
+    assert examples.isdisjoint(dev_texts | held_texts), "bench messages must not be training examples"
+
+
+def test_dev_set_floors(detector: CrisisDetector) -> None:
+    missed, wrong, alarms, unoffered = [], [], [], []
+    dev = _items(DEV)
+    for item in dev:
+        a = detector.assess(item["text"])
+        if item["level"] == "urgent":
+            if a.level != Level.URGENT:
+                missed.append(item["text"])
+            elif item["category"] not in a.categories:
+                wrong.append(item["text"])
+        elif item["level"] == "distress" and a.level == Level.NONE:
+            unoffered.append(item["text"])
+        elif item["level"] == "none" and a.level == Level.URGENT:
+            alarms.append(item["text"])
+    ordinary = sum(i["level"] == "none" for i in dev)
+    distress = sum(i["level"] == "distress" for i in dev)
+    assert missed == [], "urgent recall must stay at 100 %"
+    assert len(wrong) <= 2, wrong
+    assert len(alarms) <= ordinary // 100, alarms  # at most 1 % of ordinary messages raised to urgent
+    assert len(unoffered) <= distress // 10, unoffered  # distress offered a person >= 90 %
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "保育園に落ちた",
+        "ほいくえん おちた",
+        "夜泣きがひどくて泣き叫ぶ",
+        "夜泣きを終わりにしたい",
+        "死ぬほど眠い",
+        "離乳食を無理やり食べさせてもいい？",
+        "子どもを置いて出かけるのは何歳から？",
+        "2歳の子が私を叩く",
+        "息子が友達を叩いてしまう",
+        "上の子が下の子を叩きそうで目が離せない",
+        "しにたいくらい はずかしい",
+        "虐待の通報先を教えて",
+        "my toddler hits me",
+        "I'm dying to know the opening hours",
+        "How to report domestic violence?",
+        "中毒110番の番号を教えて",
+        "窒息が心配なので、ミニトマトは切ったほうがいい？",
+    ],
+)
+def test_ordinary_worries_that_sound_alike_are_not_crises(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level != Level.URGENT
+    assert detector.detect(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("叩いてしまいそうで自分が怖い", "parent_harm"),
+        ("こどもを たたいて しまいそう", "parent_harm"),
+        ("赤ちゃんを揺さぶりたくなる", "parent_harm"),
+        ("息子をつねりかけた", "parent_harm"),
+        ("隣の家から毎晩子どもの悲鳴がする", "abuse"),
+        ("夫が子どもを殴る", "abuse"),
+        ("おかあさんに たたかれる", "child_sos"),
+        ("いえに かえりたくない おとうさんが こわい", "child_sos"),
+        ("夫にぶたれた", "dv"),
+        ("夫が生活費をくれない", "dv"),
+        ("全部終わらせたい", "self_harm"),
+        ("この子と一緒に死にたい", "with_child"),
+        ("子どもが洗剤を飲んだ", "poisoning"),
+        ("息をしてない", "child_danger"),
+        ("Chồng tôi đánh tôi", "dv"),
+        ("我想死", "self_harm"),
+        ("아기가 숨을 안 쉬어요", "child_danger"),
+    ],
+)
+def test_crises_of_each_kind(detector: CrisisDetector, text: str, category: str) -> None:
+    hit = detector.detect(text)
+    assert hit is not None and hit.category.id == category
+
+
+def test_negation_and_distress_without_an_act(detector: CrisisDetector) -> None:
+    assert detector.assess("子どもを叩いたことはありません").level == Level.NONE
+    calm = detector.assess("死にたいとは思わないけど、毎日つらい")
+    assert calm.level == Level.DISTRESS and detector.detect("死にたいとは思わないけど、毎日つらい") is None
+    assert detector.assess("もう限界です").level == Level.DISTRESS
+
+
+def test_several_categories_are_kept_with_the_leading_one_first(detector: CrisisDetector) -> None:
+    a = detector.assess("夫に殴られて、もう死にたい")
+    assert a.level == Level.URGENT and {"dv", "self_harm"} <= set(a.categories)
+    hit = detector.hit_for(a)
+    assert hit is not None and {c.id for c in (hit.category, *hit.also)} == set(a.categories)
+
+
+def test_every_category_speaks_every_language_with_verified_numbers_only(kb: KnowledgeBase) -> None:
+    for cat in kb.crisis.categories:
+        assert set(cat.message) == LANGS, cat.id
+        if cat.notice is not None:
+            assert set(cat.notice) == LANGS, cat.id
+        texts = [*cat.message.values(), *(cat.notice or {}).values()]
+        texts += [kb.contacts[c].model_dump_json() for c in cat.contacts]
+        for text in texts:
+            assert not [n for n in UNVERIFIED if n in text], cat.id
+    assert set(kb.crisis.notice) == LANGS
+
+
+def test_replies_name_the_numbers_each_category_promises(kb: KnowledgeBase) -> None:
+    def numbers(cat_id: str) -> str:
+        cat = kb.crisis.category(cat_id)
+        assert cat is not None
+        return cat.message["ja"] + " ".join(kb.contacts[c].phone or "" for c in cat.contacts)
+
+    assert {"189", "0138-32-3192"} <= set(re.findall(r"[\d-]+", numbers("abuse")))
+    assert {"189", "0138-32-3192"} <= set(re.findall(r"[\d-]+", numbers("parent_harm")))
+    assert "0120-0-78310" in numbers("child_sos")
+    assert {"110", "0120-279-889", "#8008"} <= set(re.findall(r"#?[\d-]+", numbers("dv")))
+    assert {"0120-279-338", "0120-783-556", "119"} <= set(re.findall(r"[\d-]+", numbers("self_harm")))
+    assert {"189", "110", "0120-279-338"} <= set(re.findall(r"[\d-]+", numbers("with_child")))
+    assert {"119", "072-727-2499"} <= set(re.findall(r"[\d-]+", numbers("poisoning")))
+    assert {"119", "#8000"} <= set(re.findall(r"#?[\d-]+", numbers("child_danger")))
+    dv = kb.crisis.category("dv")
+    assert dv is not None and dv.notice is not None
+    assert "履歴" in dv.message["ja"] and "連絡することはしません" in dv.notice["ja"]
+
+
+def test_the_rule_prefilter_never_changes_a_result(kb: KnowledgeBase) -> None:
+    """Rules are tried only when the message names one of their content words; that shortcut must give
+    the same hits as trying every rule, on every message we have."""
+    from knowledge.crisis_ja import fold_surface, lemma_stream, match_rules
+    from knowledge.normalize import clean
+
+    tokenizer = Normalizer(kb.synonyms).tokenizer
+    texts = [i["text"] for p in (DEV, HELDOUT) for i in _items(p)]
+    texts += [t for examples in kb.crisis.examples.values() for t in examples]
+    texts += [q for e in kb.entries.values() for _lang, q in e.question_list()]
+    for text in texts:
+        stream, surface = lemma_stream(tokenizer.tokens(clean(text))), fold_surface(text)
+        fast = sorted(h.rule.id for h in match_rules(stream, surface))
+        assert fast == sorted(h.rule.id for h in match_rules(stream, surface, prefilter=False)), text
