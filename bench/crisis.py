@@ -1,7 +1,8 @@
 """Crisis detection quality and speed, the measured detector next to the one it replaced.
 
-Prints, for the development set (bench/crisis_dev.yaml, tuned on) and the held-out set
-(bench/crisis_heldout.yaml, written before tuning and never tuned on):
+Prints, for the development set (bench/crisis_dev.yaml, tuned on), the held-out set
+(bench/crisis_heldout.yaml, written before tuning and never tuned on) and an independent held-out set
+(bench/crisis_heldout2.yaml, written by another author without seeing the detector or the other sets):
 - per category: urgent recall (the message got the emergency reply) and the right category;
 - distress: the share offered a person (a distress or urgent reply);
 - ordinary look-alike worries: the share raised to urgent (a false alarm: a record opened without consent)
@@ -35,6 +36,8 @@ from knowledge.normalize import Normalizer, clean, to_hiragana  # noqa: E402
 
 DEV = ROOT / "bench" / "crisis_dev.yaml"
 HELDOUT = ROOT / "bench" / "crisis_heldout.yaml"
+# A second held-out set written by another author, apart from the detector and the other sets.
+HELDOUT2 = ROOT / "bench" / "crisis_heldout2.yaml"
 BASELINE = ROOT / "bench" / "crisis_baseline.yaml"
 # The old detector had four categories; the new ones map onto them for "right category".
 OLD_CATEGORY = {
@@ -271,7 +274,12 @@ def main() -> None:
         hit = old.detect(text)
         return Verdict("urgent", (hit.category.id,)) if hit else Verdict("none", ())
 
-    for name, path in (("development set (tuned on)", DEV), ("held-out set (never tuned on)", HELDOUT)):
+    sets = (
+        ("development set (tuned on)", DEV),
+        ("held-out set (never tuned on)", HELDOUT),
+        ("independent held-out set (another author, never tuned on)", HELDOUT2),
+    )
+    for name, path in sets:
         items = load_items(path)
         s_new = score(items, judge_new(new))
         s_off = score(items, judge_new(no_sim))

@@ -11,7 +11,7 @@ from handlers.engine import Engine
 from handlers.types import Reply
 from storage.models import Case, ConsentRecord, Message, PendingMessage, StaffAlert, StatEvent
 from tests.dialog import Dialog, verify_dialog
-from tests.handlers.test_dialogs import _rows
+from tests.handlers.dialog_kit import rows as _rows
 
 # (category, Japanese, English, (foreign language, message), a number the reply must give)
 CRISES = [
