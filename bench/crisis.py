@@ -69,10 +69,9 @@ class Verdict:
 
 def load_items(path: Path) -> list[Item]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [
-        Item(i["text"], i["level"], i.get("category"), i.get("lang", "ja"), i.get("kind", "plain"))
-        for i in data["items"]
-    ]
+    if isinstance(data, dict):  # a mapping with `items:` (and room for notes), or a bare list
+        data = data["items"]
+    return [Item(i["text"], i["level"], i.get("category"), i.get("lang", "ja"), i.get("kind", "plain")) for i in data]
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +289,7 @@ def main() -> None:
                 print("  MISS ", line)
             for line in s_new.alarms:
                 print("  ALARM", line)
-    texts = [i.text for p in (DEV, HELDOUT) for i in load_items(p)]
+    texts = [i.text for p in (DEV, HELDOUT, HELDOUT2) for i in load_items(p)]
     p50, p99, c50, c99 = latency(new, texts)
     long_text = "。".join(texts[:60])[:2000]
     lp50, lp99, lc50, lc99 = latency(new, [long_text], rounds=50)
