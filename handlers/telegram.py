@@ -64,6 +64,7 @@ MAX_CONTENT = 600
 MAX_REPLY = 5000  # as in the console (and LINE's limit for one text)
 MAX_NOTE = 10000  # as in the console
 MAX_DEPTH = 32  # a Telegram update nests a few levels; deeper bodies are not updates
+SURROGATES = re.compile("[\ud800-\udfff]")  # lone halves: JSON allows them, UTF-8 and the databases do not
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # Telegram's rule for secret_token
 TAKE_OVER = ("引き継ぐ", "引継ぎ", "force")
 LOST_AFTER = dt.timedelta(minutes=2)  # a /reply never queued (the process stopped half-way) is reported then
@@ -325,8 +326,8 @@ def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
 
 
 def _clean(text: str) -> str:
-    """Lone surrogates and other unencodable characters become U+FFFD (the databases refuse them)."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+    """Lone surrogates become U+FFFD (the databases refuse them)."""
+    return SURROGATES.sub("\ufffd", text)
 
 
 def _int(value: Any) -> bool:

@@ -443,6 +443,7 @@ class FakeTelegramAPI:
                     "can_send_video_notes": False,
                     "can_send_voice_notes": False,
                     "can_edit_tag": False,
+                    "can_react_to_messages": False,
                 }
             )
         return self._ok(member)
