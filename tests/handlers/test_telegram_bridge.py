@@ -93,6 +93,17 @@ async def world(settings: Settings, fake: FakeTelegramAPI) -> AsyncIterator[tupl
         rt.close()
 
 
+async def opened(
+    world: tuple[FastAPI, TelegramBridge], parent: str
+) -> tuple[FastAPI, TelegramBridge, Runtime, int, int]:
+    """A parent opened a case and its alert is in a topic: (app, bridge, runtime, case id, thread id)."""
+    app, bridge = world
+    rt: Runtime = app.state.runtime
+    case_id = parent_opens_case(rt.engine, parent)
+    await bridge.deliver_alerts()
+    return app, bridge, rt, case_id, thread_of(rt, case_id)
+
+
 async def webhook(app: FastAPI, update: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> httpx.Response:
     headers = {"x-telegram-bot-api-secret-token": secret} if secret is not None else {}
     async with client(app) as c:

@@ -35,6 +35,7 @@ from tests.handlers.test_telegram_bridge import (  # noqa: F401 - fixtures
     SATO_TG,
     WEBHOOK_SECRET,
     fake,
+    opened,
     parents,
     pending,
     processed,
@@ -199,11 +200,7 @@ async def test_urgent_alerts_are_retried_until_posted(
 async def test_plain_text_in_a_topic_stays_among_staff(
     world: tuple[FastAPI, TelegramBridge], fake: FakeTelegramAPI
 ) -> None:
-    app, bridge = world
-    rt: Runtime = app.state.runtime
-    case_id = parent_opens_case(rt.engine, "tg-plain")
-    await bridge.deliver_alerts()
-    thread = thread_of(rt, case_id)
+    app, bridge, rt, case_id, thread = await opened(world, "tg-plain")
     alert = fake.in_topic(thread)[-1]
     before = len(outbound(rt))
     await send(app, bridge, fake.staff_update(SATO_TG, "佐藤さん、明日電話フォローお願いします", thread_id=thread))
@@ -442,11 +439,7 @@ async def test_loud_for_urgent_messages_and_overdue_cases_silent_for_confirmatio
 async def test_a_new_crisis_in_an_existing_case_alerts_again_with_its_category(
     world: tuple[FastAPI, TelegramBridge], fake: FakeTelegramAPI
 ) -> None:
-    app, bridge = world
-    rt: Runtime = app.state.runtime
-    case_id = parent_opens_case(rt.engine, "tg-crisis2")
-    await bridge.deliver_alerts()
-    thread = thread_of(rt, case_id)
+    _, bridge, rt, case_id, thread = await opened(world, "tg-crisis2")
     assert not fake.topics[thread].startswith("🚨")
     category = rt.kb.crisis.categories[0]
     with transaction(rt.sessions) as s:  # what the engine does for a crisis in a held case
