@@ -40,7 +40,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from handlers import staff as staff_actions
@@ -139,6 +139,8 @@ async def check_setup(bot: Bot, tg: TelegramSettings, *, complaint_recipients: i
 async def _check_chat(bot: Bot, bot_id: int, chat_id: int, name: str, *, forum: bool) -> list[str]:
     try:
         chat = await bot.get_chat(chat_id)
+    except ChatMigrated as exc:
+        return [f"{name}={chat_id}: the group was upgraded to a supergroup; its id is now {exc.new_chat_id}"]
     except (BadRequest, Forbidden) as exc:
         return [
             f"{name}={chat_id}: {exc.message} — is the bot a member of that group? "
@@ -630,6 +632,8 @@ class TelegramBridge:
         if msg.chat_id != self.chat_id:
             return
         thread = msg.message_thread_id if msg.is_topic_message else None
+        if msg.text is None and msg.effective_attachment is None:
+            return  # a service message (someone joined, a pin, a topic edited): nothing to answer
         answer = await anyio.to_thread.run_sync(
             lambda: self.staff_action(
                 user.id,

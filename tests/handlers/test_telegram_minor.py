@@ -134,3 +134,12 @@ def test_staff_link_refuses_a_chat_id(
     with session_factory(db)() as s:
         row = s.exec(select(StaffAccount).where(StaffAccount.username == "sato")).one()
         assert row.telegram_user_id == 8123456789
+
+
+async def test_service_messages_get_no_answer(world: tuple[FastAPI, TelegramBridge], fake: FakeTelegramAPI) -> None:
+    app, bridge, _, _, thread = await opened(world, "tg-service")
+    before = len(fake.sent)
+    joined = {"new_chat_members": [{"id": 7009009, "is_bot": False, "first_name": "新人"}]}
+    await send(app, bridge, fake.staff_update(SATO_TG, None, thread_id=thread, **joined))
+    await send(app, bridge, fake.staff_update(SATO_TG, None, **joined))
+    assert len(fake.sent) == before
