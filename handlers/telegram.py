@@ -238,6 +238,7 @@ class AlertBatch:
     complaint: bool = False
     recipients: list[int] = field(default_factory=list)
     rename: bool = False  # the case became urgent: the topic gets the 🚨 name
+    crisis: str | None = None  # the case's crisis category as announced
 
 
 class _Refused(Exception):
@@ -938,7 +939,7 @@ class TelegramBridge:
                 log.warning("telegram: alerts paused: %s", type(exc).__name__)
                 await anyio.to_thread.run_sync(self._failed, batch.alert_ids, type(exc).__name__)
                 break
-            await anyio.to_thread.run_sync(self._delivered, batch.alert_ids, via)
+            await anyio.to_thread.run_sync(self._delivered, batch.alert_ids, via, batch.crisis)
             posted += 1
             if self.send_interval:
                 await asyncio.sleep(self.send_interval)
@@ -1034,7 +1035,8 @@ class TelegramBridge:
 
     def _sweep(self) -> None:
         """Alerts the database implies: a consultation re-classified as a complaint leaves the shared group
-        (its topic is forgotten; intake is told), and a parent waiting past the reply target."""
+        (its topic is forgotten; intake is told), an urgent case whose crisis no post announced yet (a new
+        category, however it was set), and a parent waiting past the reply target."""
         with transaction(self.sessions) as s:
             moved = s.exec(
                 select(Case)
@@ -1045,6 +1047,8 @@ class TelegramBridge:
                 assert case.id is not None
                 staffdb.drop_case_topic(s, case_id=case.id)
                 crud.add_alert(s, case=case, kind="reclassified")
+            for case in bridgedb.unannounced_crises(s):
+                crud.add_alert(s, case=case, kind="urgent")
             now = utcnow()
             if (now.timestamp() - self._overdue_checked) < 30:
                 return
@@ -1143,6 +1147,7 @@ class TelegramBridge:
             loud=loud,
             complaint=complaint,
             rename=thread is not None and "urgent" in kinds,
+            crisis=case.crisis_category,
         )
 
     def _appointment_line(self, s: Session, case_id: int) -> str:
@@ -1177,9 +1182,9 @@ class TelegramBridge:
         with transaction(self.sessions) as s:
             staffdb.drop_case_topic(s, case_id=case_id)
 
-    def _delivered(self, alert_ids: list[int], via: str) -> None:
+    def _delivered(self, alert_ids: list[int], via: str, crisis: str | None) -> None:
         with transaction(self.sessions) as s:
-            bridgedb.mark_delivered(s, alert_ids=alert_ids, via=via)
+            bridgedb.mark_delivered(s, alert_ids=alert_ids, via=via, crisis=crisis)
 
     def _failed(self, alert_ids: list[int], error: str) -> None:
         with transaction(self.sessions) as s:

@@ -48,13 +48,43 @@ def undelivered_alerts(
     return AlertBacklog(total=sum(counts.values()), urgent=counts.get(True, 0))
 
 
-def mark_delivered(session: Session, *, alert_ids: list[int], via: str, now: dt.datetime | None = None) -> None:
+def mark_delivered(
+    session: Session, *, alert_ids: list[int], via: str, crisis: str | None = None, now: dt.datetime | None = None
+) -> None:
+    """Posted: `crisis` is the case's crisis category the post announced (for urgent alerts)."""
     at = now or utcnow()
     for row in session.exec(select(StaffAlert).where(col(StaffAlert.id).in_(alert_ids))):
         if row.delivered_at is None:
             row.delivered_at = at
             row.delivered_via = via
+            row.crisis_category = crisis if row.kind == "urgent" else None
             session.add(row)
+
+
+def unannounced_crises(session: Session) -> list[Case]:
+    """Open urgent cases whose current crisis no urgent alert announced or will announce: never alerted as
+    urgent, or the category changed since the last urgent post (whoever changed it: the engine, the console)."""
+    out = []
+    cases = session.exec(
+        select(Case).where(
+            col(Case.status).in_(OPEN_CASE_STATUSES),
+            Case.priority == Priority.URGENT,
+            col(Case.crisis_category).is_not(None),
+        )
+    )
+    for case in cases:
+        rows = list(
+            session.exec(
+                select(StaffAlert)
+                .where(StaffAlert.case_id == case.id, StaffAlert.kind == "urgent")
+                .order_by(col(StaffAlert.id).desc())
+            )
+        )
+        if any(r.delivered_at is None for r in rows):
+            continue  # a post is on its way and will show the current category
+        if not rows or (rows[0].crisis_category is not None and rows[0].crisis_category != case.crisis_category):
+            out.append(case)
+    return out
 
 
 def record_failure(session: Session, *, alert_ids: list[int], error: str, now: dt.datetime | None = None) -> None:

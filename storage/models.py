@@ -147,6 +147,7 @@ class StaffAlert(SQLModel, table=True):
     attempts: int = 0  # refused or failed posts (the alert stays pending and is retried)
     attempted_at: dt.datetime | None = None
     last_error: str | None = Field(default=None, max_length=255)  # an error class or Bot API description
+    crisis_category: str | None = Field(default=None, max_length=32)  # the case's crisis when this was posted
 
 
 class StatEvent(SQLModel, table=True):

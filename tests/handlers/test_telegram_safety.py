@@ -459,3 +459,28 @@ async def test_a_new_crisis_in_an_existing_case_alerts_again_with_its_category(
         crud.add_alert(s, case=case, kind="urgent")
     assert await bridge.deliver_alerts() == 1
     assert f"危機の種類：{second.label['ja']}" in fake.in_topic(thread)[-1].text
+
+
+async def test_a_crisis_category_changed_in_the_database_alone_alerts_again(
+    world: tuple[FastAPI, TelegramBridge], fake: FakeTelegramAPI
+) -> None:
+    app, bridge = world
+    rt: Runtime = app.state.runtime
+    first, second = rt.kb.crisis.categories[0], rt.kb.crisis.categories[-1]
+    case_id = parent_opens_case(rt.engine, "tg-crisis3")
+    with transaction(rt.sessions) as s:  # escalated as the engine does it, alert included
+        case = s.get(Case, case_id)
+        assert case is not None
+        crud.escalate_case(s, case=case, crisis_category=first.id, reason="life_safety")
+        crud.add_alert(s, case=case, kind="urgent")
+    await bridge.deliver_alerts()
+    assert await bridge.deliver_alerts() == 0  # announced: nothing more
+    with transaction(rt.sessions) as s:  # only the category changes (no alert row written)
+        case = s.get(Case, case_id)
+        assert case is not None
+        case.crisis_category = second.id
+        s.add(case)
+    assert await bridge.deliver_alerts() == 1
+    post = fake.in_topic(thread_of(rt, case_id))[-1]
+    assert f"危機の種類：{second.label['ja']}" in post.text and post.disable_notification is False
+    assert await bridge.deliver_alerts() == 0

@@ -24,6 +24,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("attempted_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True))
+        batch_op.add_column(sa.Column("crisis_category", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
         batch_op.create_index("ix_staffalert_pending", ["delivered_at", "id"], unique=False)
     op.create_table(
         "telegramaction",
@@ -53,6 +54,7 @@ def downgrade() -> None:
     op.drop_table("telegramaction")
     with op.batch_alter_table("staffalert", schema=None) as batch_op:
         batch_op.drop_index("ix_staffalert_pending")
+        batch_op.drop_column("crisis_category")
         batch_op.drop_column("last_error")
         batch_op.drop_column("attempted_at")
         batch_op.drop_column("attempts")
