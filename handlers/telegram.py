@@ -49,7 +49,16 @@ from storage import bridge as bridgedb
 from storage import crud, queue
 from storage import staff as staffdb
 from storage.db import SessionFactory, transaction
-from storage.models import OPEN_CASE_STATUSES, Case, CaseStatus, InboundEvent, Priority, StaffAlert, utcnow
+from storage.models import (
+    OPEN_CASE_STATUSES,
+    Case,
+    CaseStatus,
+    InboundEvent,
+    Priority,
+    StaffAlert,
+    TelegramAction,
+    utcnow,
+)
 from storage.models import Message as CaseMessage
 
 if TYPE_CHECKING:
@@ -692,9 +701,15 @@ class TelegramBridge:
             in_topic = case_id is not None
             if command in ("/help", "/start"):
                 return HELP
+            if command is None:  # talk among staff stays there; in a case topic the bot says so once
+                key = (telegram_user_id, thread_id or 0)
+                if in_topic and (reply_to_bot or key not in self._hinted):
+                    if len(self._hinted) > 10_000:
+                        self._hinted.clear()
+                    self._hinted.add(key)
+                    return PLAIN_HINT
+                return None
             if not in_topic:
-                if command is None:
-                    return None  # talk in General stays among staff
                 number, arg = _case_number(arg)
                 if number is None:
                     return f"全体（General）では受付番号を付けてください（例：{command} 12 …）。\n\n{HELP}"
@@ -705,12 +720,6 @@ class TelegramBridge:
                 return f"受付番号 {case_id} のケースは見つかりません。"
             if not staffdb.can_view_case(who, case):
                 return FORBIDDEN
-            if command is None:
-                key = (telegram_user_id, thread_id or 0)
-                if reply_to_bot or key not in self._hinted:
-                    self._hinted.add(key)
-                    return PLAIN_HINT
-                return None
             if command == "/claim":
                 return self._claim_case(s, who, case, arg, message_id, thread_id)
             if command == "/note":
@@ -723,15 +732,7 @@ class TelegramBridge:
                 refusal = self._reply_refusal(who, case, arg)
             if refusal is not None:
                 return refusal
-            action = bridgedb.start_action(
-                s,
-                chat_id=self.chat_id,
-                tg_message_id=message_id,
-                thread_id=thread_id,
-                case_id=case.id,
-                staff=who.username,
-                action=command[1:],
-            )
+            action = self._take(s, who, case, message_id, thread_id, command[1:])
             if action is None or action.id is None:
                 return None  # this message was acted on before
             action_id, username, office = action.id, who.username, case.channel == staffdb.OFFICE_CHANNEL
@@ -741,6 +742,21 @@ class TelegramBridge:
             return self._resolve(case_id, username, office)
         self._reply(case_id, username, arg, action_id)
         return None  # told once the parent's channel accepted or refused it (settle_replies)
+
+    def _take(
+        self, s: Session, who: staffdb.StaffAccount, case: Case, message_id: int, thread_id: int | None, action: str
+    ) -> TelegramAction | None:
+        """This Telegram message's one action; None when it was taken before."""
+        assert case.id is not None
+        return bridgedb.start_action(
+            s,
+            chat_id=self.chat_id,
+            tg_message_id=message_id,
+            thread_id=thread_id,
+            case_id=case.id,
+            staff=who.username,
+            action=action,
+        )
 
     def _claim_case(
         self, s: Session, who: staffdb.StaffAccount, case: Case, arg: str, message_id: int, thread_id: int | None
@@ -757,15 +773,7 @@ class TelegramBridge:
                 f"このケース（受付番号 {case.id}）は {self._name(s, before)} さんが担当しています。"
                 "引き継ぐときは「/claim 引き継ぐ」と送ってください。"
             )
-        action = bridgedb.start_action(
-            s,
-            chat_id=self.chat_id,
-            tg_message_id=message_id,
-            thread_id=thread_id,
-            case_id=case.id,
-            staff=who.username,
-            action="claim",
-        )
+        action = self._take(s, who, case, message_id, thread_id, "claim")
         if action is None:
             return None
         staffdb.set_assignee(s, case=case, assignee=who.username)
@@ -792,15 +800,7 @@ class TelegramBridge:
                 f"⚠️ メモが長すぎます（{len(arg):,}文字、上限{MAX_NOTE:,}文字）。"
                 "保存していません。分けて送ってください。"
             )
-        action = bridgedb.start_action(
-            s,
-            chat_id=self.chat_id,
-            tg_message_id=message_id,
-            thread_id=thread_id,
-            case_id=case.id,
-            staff=who.username,
-            action="note",
-        )
+        action = self._take(s, who, case, message_id, thread_id, "note")
         if action is None:
             return None
         note = staffdb.add_note(s, case_id=case.id, author=who.username, text=arg)
