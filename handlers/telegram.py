@@ -430,6 +430,7 @@ class TelegramBridge:
         self._tasks: list[asyncio.Task[None]] = []
         self._round = asyncio.Lock()  # one alert round at a time, or an alert could be posted twice
         self._updates_lock = asyncio.Lock()
+        self._settle = asyncio.Lock()
         self._topics_off_until = 0.0
         self._hinted: set[tuple[int, int]] = set()  # (user, thread) told once that plain text stays among staff
         self._overdue_checked = 0.0
@@ -885,6 +886,10 @@ class TelegramBridge:
     # ----- reply outcomes back in the topic
     async def settle_replies(self) -> int:
         """Tell the topic what became of each /reply: accepted by the parent's channel, or not (and why)."""
+        async with self._settle:  # one teller at a time, or an outcome could be told twice
+            return await self._settle_replies()
+
+    async def _settle_replies(self) -> int:
         outcomes = await anyio.to_thread.run_sync(self._settled)
         told = 0
         for o in outcomes:
