@@ -46,9 +46,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         app.state.inbox = inbox
         bridge = None  # the Telegram staff bridge (handlers/telegram.py), when configured
         if settings.telegram.enabled:
+            from bot.console.waiting import office_minutes
             from handlers import telegram
 
-            bridge = telegram.build(settings, rt.sessions, kb=rt.kb, on_reply=inbox.wake)
+            bridge = telegram.build(settings, rt.sessions, kb=rt.kb, on_reply=inbox.wake, office_minutes=office_minutes)
             if settings.telegram.mode == "webhook":
                 app.include_router(bridge.router(settings.max_body_bytes))
             await bridge.start()

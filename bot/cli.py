@@ -144,6 +144,8 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.logs import configure
 
     configure(settings.log)  # one line per event, text or JSON, with request ids (bot/logs.py)
+    if settings.telegram.enabled and not _check_telegram(settings):
+        return 2
     if args.workers > 1:
         if settings.database_url.startswith("sqlite"):
             print("--workers needs PostgreSQL (DATABASE_URL); SQLite deployments run one process", file=sys.stderr)
@@ -170,6 +172,30 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings, console=args.console)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, **server_options(settings))
     return 0
+
+
+def _check_telegram(settings: Settings) -> bool:
+    """Say what is wrong with the Telegram bridge before serving; False when its settings can never work."""
+    import asyncio
+
+    from handlers.telegram import check_telegram, settings_problems
+    from storage.db import make_engine, session_factory
+
+    problems = settings_problems(settings)
+    for problem in problems:
+        print(f"telegram: {problem}", file=sys.stderr)
+    if problems:
+        return False
+    db = make_engine(settings.database_url)
+    try:
+        found = asyncio.run(check_telegram(settings, session_factory(db)))
+    finally:
+        db.dispose()
+    for problem in found:
+        print(f"telegram: PROBLEM: {problem}", file=sys.stderr)
+    if not found:
+        print("telegram: staff chat OK (a forum; the bot may post and manage topics)", file=sys.stderr)
+    return True
 
 
 def _kb_check(args: argparse.Namespace) -> int:

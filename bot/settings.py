@@ -40,6 +40,9 @@ class TelegramSettings(BaseSettings):
     webhook_secret: SecretStr | None = None  # X-Telegram-Bot-Api-Secret-Token; required in webhook mode
     allow_content: bool = False  # alerts carry message text only when this is set
     alert_poll_seconds: float = 5.0
+    # Complaints never go to the shared staff chat: to this chat of the complaint intake people, or (unset)
+    # as direct messages to the linked supervisors and complaint-intake staff who have started the bot.
+    complaint_chat_id: int | None = None
 
     @property
     def enabled(self) -> bool:

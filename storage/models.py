@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -140,11 +140,18 @@ class Message(SQLModel, table=True):
 class StaffAlert(SQLModel, table=True):
     """Something the concierge should see now (new case, urgent case, a parent wrote)."""
 
+    __table_args__ = (Index("ix_staffalert_pending", "delivered_at", "id"),)
+
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=32)
     created_at: dt.datetime = Field(default_factory=utcnow)
-    delivered_at: dt.datetime | None = None
+    delivered_at: dt.datetime | None = None  # set only once Telegram accepted the post
+    delivered_via: str | None = Field(default=None, max_length=16)  # topic | general | complaint_chat | dm
+    attempts: int = 0  # refused or failed posts (the alert stays pending and is retried)
+    attempted_at: dt.datetime | None = None
+    last_error: str | None = Field(default=None, max_length=255)  # an error class or Bot API description
+    crisis_category: str | None = Field(default=None, max_length=32)  # the case's crisis when this was posted
 
 
 class StatEvent(SQLModel, table=True):
@@ -211,6 +218,28 @@ class OutboundMessage(SQLModel, table=True):
     not_before: dt.datetime = Field(default_factory=utcnow)
     claimed_at: dt.datetime | None = None
     sent_at: dt.datetime | None = None
+
+
+class TelegramAction(SQLModel, table=True):
+    """A staff command taken from one Telegram message (Telegram bridge): at most one action per message, so a
+    redelivered or re-processed update never acts twice. For /reply it follows the reply to the parent until
+    the channel accepted or refused it, and remembers whether the topic was told."""
+
+    __table_args__ = (UniqueConstraint("chat_id", "tg_message_id", name="uq_telegramaction_message"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tg_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    thread_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True, ondelete="CASCADE")
+    staff: str = Field(max_length=32)
+    action: str = Field(max_length=16)  # reply | note | claim | resolve
+    reply_message_id: int | None = Field(default=None, foreign_key="message.id", ondelete="SET NULL")
+    reported: str | None = Field(
+        default=None, max_length=16
+    )  # reply outcome told in the topic: sent | failed | unknown
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    reported_at: dt.datetime | None = None
 
 
 # Read by the metrics at scrape time (storage/ops.py): the events processed in the last minutes.

@@ -330,6 +330,9 @@ def set_password(session: Session, *, staff: StaffAccount, password_hash: str) -
 
 def link_telegram(session: Session, *, staff: StaffAccount, telegram_user_id: int | None) -> None:
     """Link (or with None, unlink) a Telegram user id; one staff account per Telegram user."""
+    if telegram_user_id is not None and telegram_user_id <= 0:
+        # Telegram gives groups and channels negative ids: such an id is a chat, never a person
+        raise ValueError("a Telegram user id is a positive number; negative ids are group or channel chats")
     if telegram_user_id is not None:
         other = session.exec(
             select(StaffAccount).where(

@@ -132,8 +132,20 @@ class Console:
         context.setdefault("csrf", getattr(request.state, "csrf", ""))
         context.setdefault("path", request.url.path)
         context.setdefault("poll_seconds", self.settings.poll_seconds)
+        context.setdefault("alert_backlog", _alert_backlog(request) if context.get("me") else None)
         html = self.templates.get_template(template).render(**context)
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def _alert_backlog(request: Request) -> Any:
+    """Staff alerts the Telegram bridge could not post (only when the bridge runs)."""
+    if getattr(request.app.state, "telegram", None) is None:
+        return None
+    from storage.bridge import undelivered_alerts
+
+    with request.app.state.runtime.sessions() as s:
+        backlog = undelivered_alerts(s)
+    return backlog if backlog.total else None
 
 
 def get_console(request: Request) -> Console:

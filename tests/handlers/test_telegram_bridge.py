@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from sqlmodel import select
 from bot.runtime import Runtime, bootstrap
 from bot.settings import Settings, TelegramSettings
 from handlers.telegram import URGENT_COLOR, TelegramBridge
-from handlers.types import InboundMessage, replies_from_json
+from handlers.types import Delivery, DeliveryError, InboundMessage, Parsed
 from storage import crud
 from storage.models import Case, OutboundMessage, StaffAlert
 from storage.staff import AuditEntry, CaseTopic, InternalNote
@@ -29,6 +30,30 @@ WEBHOOK_SECRET = "tg-webhook-secret-1"
 SATO_TG = 7001001
 YAMADA_TG = 7002002
 STRANGER_TG = 7999999
+
+
+class ParentChannel:
+    """The parents' side of the "console" channel in these tests: collects deliveries, or refuses them."""
+
+    name = "console"
+
+    def __init__(self) -> None:
+        self.delivered: list[Delivery] = []
+        self.failures: list[DeliveryError] = []  # raised by the next deliveries, in order
+
+    def parse_event(self, payload: str) -> Parsed:
+        return Parsed(None)
+
+    async def deliver(self, delivery: Delivery) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.delivered.append(delivery)
+
+
+def parents(app: FastAPI) -> ParentChannel:
+    channel = ParentChannel()
+    app.state.inbox.adapters["console"] = channel
+    return channel
 
 
 @pytest.fixture
@@ -53,20 +78,41 @@ def tg_settings(settings: Settings, fake: FakeTelegramAPI, **values: Any) -> Set
     )  # type: ignore[call-arg]
 
 
-@pytest.fixture
-async def world(settings: Settings, fake: FakeTelegramAPI) -> AsyncIterator[tuple[FastAPI, TelegramBridge]]:
-    s = tg_settings(settings, fake)
+@asynccontextmanager
+async def running(
+    settings: Settings, fake: FakeTelegramAPI, **values: Any
+) -> AsyncIterator[tuple[FastAPI, TelegramBridge]]:
+    """The app with the bridge connected (and its first round done); sato (concierge) and yamada (assistant)
+    are linked. Tests drive the rounds (no pause between posts, none after a refusal)."""
+    s = tg_settings(settings, fake, **values)
     rt = bootstrap(s, migrate=False)
     try:
         make_staff(rt.sessions, "sato", "concierge", name="佐藤", telegram=SATO_TG)
         make_staff(rt.sessions, "yamada", "assistant", telegram=YAMADA_TG)
         async with console_app(s, rt) as app:
             bridge: TelegramBridge = app.state.telegram
-            bridge.send_interval = 0
+            bridge.send_interval = bridge.retry_base = 0
             await asyncio.wait_for(bridge.wait_ready(), 10)
             yield app, bridge
     finally:
         rt.close()
+
+
+@pytest.fixture
+async def world(settings: Settings, fake: FakeTelegramAPI) -> AsyncIterator[tuple[FastAPI, TelegramBridge]]:
+    async with running(settings, fake) as w:
+        yield w
+
+
+async def opened(
+    world: tuple[FastAPI, TelegramBridge], parent: str
+) -> tuple[FastAPI, TelegramBridge, Runtime, int, int]:
+    """A parent opened a case and its alert is in a topic: (app, bridge, runtime, case id, thread id)."""
+    app, bridge = world
+    rt: Runtime = app.state.runtime
+    case_id = parent_opens_case(rt.engine, parent)
+    await bridge.deliver_alerts()
+    return app, bridge, rt, case_id, thread_of(rt, case_id)
 
 
 async def webhook(app: FastAPI, update: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> httpx.Response:
@@ -90,7 +136,9 @@ def thread_of(rt: Runtime, case_id: int) -> int:
 async def test_webhook_is_set_with_the_secret(world: tuple[FastAPI, TelegramBridge], fake: FakeTelegramAPI) -> None:
     assert fake.webhook["url"] == "https://concierge.example.jp/webhooks/telegram"
     assert fake.webhook["secret_token"] == WEBHOOK_SECRET and fake.webhook["allowed_updates"] == ["message"]
-    assert [c.method for c in fake.calls][:2] == ["getMe", "setWebhook"]
+    methods = [c.method for c in fake.calls]
+    assert methods.index("getChat") < methods.index("getChatMember") < methods.index("setWebhook")
+    assert [p for p in world[1].problems if "STAFF_CHAT" in p] == []  # (no one to take complaints: its own test)
 
 
 async def test_new_case_gets_a_topic_and_an_alert_without_content(
@@ -156,19 +204,29 @@ async def test_staff_reply_in_the_topic_reaches_the_parent(
 ) -> None:
     app, bridge = world
     rt = app.state.runtime
+    channel = parents(app)
     case_id = parent_opens_case(rt.engine, "tg-reply")
     await bridge.deliver_alerts()
     thread = thread_of(rt, case_id)
-    r = await webhook(app, fake.staff_update(SATO_TG, "保育士の佐藤です。詳しく教えてください。", thread_id=thread))
+    r = await webhook(
+        app, fake.staff_update(SATO_TG, "/reply 保育士の佐藤です。詳しく教えてください。", thread_id=thread)
+    )
     assert r.status_code == 200
+    await processed(bridge)
     with rt.sessions() as s:
         line = crud.transcript(s, case_id=case_id)[-1]
         row = s.exec(select(OutboundMessage).where(OutboundMessage.message_id == line.id)).one()
         audit = s.exec(select(AuditEntry).where(AuditEntry.action == "reply")).one()
     assert line.author == "staff:sato" and line.text == "保育士の佐藤です。詳しく教えてください。"
-    assert replies_from_json(row.payload)[0].text == line.text and row.recipient == "tg-reply"
+    assert row.recipient == "tg-reply"  # (its payload is erased once delivered)
     assert (audit.actor, audit.via, audit.record_id) == ("sato", "telegram", str(case_id))
-    assert "📨 保護者に送信しました" in fake.in_topic(thread)[-1].text
+    assert not any("📨" in m.text for m in fake.in_topic(thread))  # not before the parent's channel took it
+    # (the app's inbox loop delivers: a second caller could claim the same row on SQLite, which has no row locks)
+    await bridge.settle_replies()
+    await until(lambda: "📨" in fake.in_topic(thread)[-1].text)  # (or the bridge's own round told it)
+    assert [d.replies[0].text for d in channel.delivered] == [line.text]
+    told = fake.in_topic(thread)[-1]
+    assert "📨 保護者に届きました" in told.text and told.disable_notification is True
 
 
 async def test_unlinked_users_and_other_chats_are_ignored(
@@ -187,6 +245,7 @@ async def test_unlinked_users_and_other_chats_are_ignored(
     other_chat = fake.staff_update(SATO_TG, "別のグループから", thread_id=thread, chat_id=-100555)
     assert (await webhook(app, other_chat)).status_code == 200
     assert (await webhook(app, fake.staff_update(SATO_TG, "トピックの外で"))).status_code == 200  # General: no case
+    await processed(bridge)
     with rt.sessions() as s:
         assert len(crud.transcript(s, case_id=case_id)) == lines_before
         assert s.get(Case, case_id).assignee is None  # type: ignore[union-attr]
@@ -211,14 +270,16 @@ async def test_note_claim_resolve_and_permissions(world: tuple[FastAPI, Telegram
     case_id = parent_opens_case(rt.engine, "tg-cmds")
     await bridge.deliver_alerts()
     thread = thread_of(rt, case_id)
-    await webhook(app, fake.staff_update(YAMADA_TG, "/claim", thread_id=thread))
+    await send(app, bridge, fake.staff_update(YAMADA_TG, "/claim", thread_id=thread))
     assert "権限がありません" in fake.in_topic(thread)[-1].text  # an assistant cannot claim, nor see unassigned cases
-    await webhook(app, fake.staff_update(SATO_TG, "/claim@kc_staff_bot", thread_id=thread))
+    await send(app, bridge, fake.staff_update(SATO_TG, "/claim@kc_staff_bot", thread_id=thread))
     assert "佐藤 さんが担当します" in fake.in_topic(thread)[-1].text
-    await webhook(app, fake.staff_update(SATO_TG, "/note 電話で折り返し希望。保護者には送らない。", thread_id=thread))
+    await send(
+        app, bridge, fake.staff_update(SATO_TG, "/note 電話で折り返し希望。保護者には送らない。", thread_id=thread)
+    )
     assert "内部メモを保存しました" in fake.in_topic(thread)[-1].text
     outbound_before = len_outbound(rt)
-    await webhook(app, fake.staff_update(SATO_TG, "/resolve", thread_id=thread))
+    await send(app, bridge, fake.staff_update(SATO_TG, "/resolve", thread_id=thread))
     assert "解決にしました" in fake.in_topic(thread)[-1].text
     with rt.sessions() as s:
         case = s.get(Case, case_id)
@@ -229,8 +290,20 @@ async def test_note_claim_resolve_and_permissions(world: tuple[FastAPI, Telegram
         actions = [(a.action, a.via) for a in s.exec(select(AuditEntry).order_by(AuditEntry.id))]  # type: ignore[arg-type]
     assert actions == [("claim", "telegram"), ("create", "telegram"), ("resolve", "telegram")]
     assert len_outbound(rt) == outbound_before + 1  # only the bot's "conversation ended" to the parent
-    await webhook(app, fake.staff_update(SATO_TG, "まだいますか", thread_id=thread))
+    await send(app, bridge, fake.staff_update(SATO_TG, "/reply まだいますか", thread_id=thread))
     assert "終了しています" in fake.in_topic(thread)[-1].text
+
+
+async def send(app: FastAPI, bridge: TelegramBridge, update: dict[str, Any]) -> None:
+    """A staff message by webhook, processed from the queue."""
+    assert (await webhook(app, update)).status_code == 200
+    await processed(bridge)
+
+
+async def processed(bridge: TelegramBridge) -> None:
+    """Every stored update is processed (by this call or the bridge's own loop)."""
+    await bridge.process_updates()
+    await until(lambda: bridge.updates_waiting() == 0)
 
 
 def len_outbound(rt: Runtime) -> int:
@@ -248,13 +321,14 @@ async def test_failed_posts_stay_pending_and_lost_topics_are_recreated(
     case_id = parent_opens_case(rt.engine, "tg-retry")
     fake.fail_next("sendMessage", 502, "Bad Gateway")
     assert await bridge.deliver_alerts() == 0
+    with rt.sessions() as s:
+        assert {a.attempts for a in crud.pending_alerts(s)} == {1}
     assert [a.kind for a in pending(rt)] == ["new_case", "parent_message"]
     assert await bridge.deliver_alerts() == 1 and pending(rt) == []
     first = thread_of(rt, case_id)
     fake.delete_topic(first)  # someone deleted the topic in Telegram
     rt.engine.handle(InboundMessage("console", "tg-retry", text="もしもし"))
-    await bridge.deliver_alerts()  # the post fails: the topic is forgotten
-    await bridge.deliver_alerts()  # and a new one is made
+    assert await bridge.deliver_alerts() == 1  # the post fails, the topic is forgotten and a new one made
     second = thread_of(rt, case_id)
     assert second != first and "💬" in fake.in_topic(second)[-1].text and pending(rt) == []
     fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
@@ -291,7 +365,9 @@ async def test_polling_mode_relays_staff_replies(settings: Settings, fake: FakeT
                 assert (await c.post("/webhooks/telegram", json={})).status_code == 404
             case_id = parent_opens_case(rt.engine, "tg-poll")
             await bridge.deliver_alerts()
-            fake.push_update(fake.staff_update(SATO_TG, "ポーリングで返信します", thread_id=thread_of(rt, case_id)))
+            fake.push_update(
+                fake.staff_update(SATO_TG, "/reply ポーリングで返信します", thread_id=thread_of(rt, case_id))
+            )
 
             def relayed() -> bool:
                 with rt.sessions() as session:
@@ -327,7 +403,8 @@ async def test_no_token_or_content_in_logs(
             await webhook(app, fake.staff_update(STRANGER_TG, "部外者の秘密"))
             rt.engine.handle(InboundMessage("console", "tg-logs", text="秘密の続き"))
             await bridge.deliver_alerts()
-            await webhook(app, fake.staff_update(SATO_TG, "秘密の返信", thread_id=thread_of(rt, case_id)))
+            await send(app, bridge, fake.staff_update(SATO_TG, "/reply 秘密の返信", thread_id=thread_of(rt, case_id)))
+            await send(app, bridge, fake.staff_update(SATO_TG, "秘密の雑談", thread_id=thread_of(rt, case_id)))
     finally:
         rt.close()
     assert caplog.records  # something was logged
