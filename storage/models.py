@@ -170,6 +170,7 @@ class InboundEvent(SQLModel, table=True):
         UniqueConstraint("channel", "event_key", name="uq_inbound_channel_key"),
         Index("ix_inbound_claim", "status", "id"),
         Index("ix_inbound_sender", "sender_key", "id"),
+        Index("ix_inbound_fair", "status", "lane", "sender_key", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -184,6 +185,9 @@ class InboundEvent(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_at: dt.datetime | None = None
     processed_at: dt.datetime | None = None
+    # Fair claiming (storage/queue.py): lane 0 holds messages with crisis words and goes first; within a lane
+    # senders take turns (round-robin over sender_key), so one sender's burst does not hold the others back.
+    lane: int = Field(default=1)
 
 
 class OutboundMessage(SQLModel, table=True):
@@ -207,3 +211,15 @@ class OutboundMessage(SQLModel, table=True):
     not_before: dt.datetime = Field(default_factory=utcnow)
     claimed_at: dt.datetime | None = None
     sent_at: dt.datetime | None = None
+    claimed_by: str | None = Field(default=None, max_length=64)  # the worker delivering it (heartbeat)
+    # The reply token's fate, written before and after the reply call: "attempted" (a call may have reached
+    # the platform), "refused" (the platform answered that the token is dead: pushing is safe).
+    reply_state: str | None = Field(default=None, max_length=16)
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """A worker loop's sign of life: work claimed by a worker whose heartbeat stopped is reclaimed in
+    seconds instead of after the long `stale_after`."""
+
+    worker_id: str = Field(primary_key=True, max_length=64)
+    seen_at: dt.datetime = Field(default_factory=utcnow, index=True)

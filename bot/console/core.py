@@ -23,6 +23,7 @@ from bot.console import labels
 from bot.deps import RuntimeDep
 from bot.settings import ConsoleSettings
 from handlers.hours import OfficeHours
+from storage import queue
 from storage import staff as staffdb
 from storage.db import transaction
 from storage.models import utcnow
@@ -132,8 +133,19 @@ class Console:
         context.setdefault("csrf", getattr(request.state, "csrf", ""))
         context.setdefault("path", request.url.path)
         context.setdefault("poll_seconds", self.settings.poll_seconds)
+        if context["me"] is not None and "failures" not in context:
+            context["failures"] = _failures(request)
         html = self.templates.get_template(template).render(**context)
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def _failures(request: Request) -> dict[str, int] | None:
+    """For the header: channel events given up and replies that did not (or may not) reach the parent."""
+    rt = getattr(request.app.state, "runtime", None)
+    if rt is None:
+        return None
+    with rt.sessions() as s:
+        return {"events": queue.failed_event_count(s), "deliveries": queue.failed_delivery_count(s)}
 
 
 def get_console(request: Request) -> Console:
