@@ -125,7 +125,7 @@ class Inbox:
             message = parsed.message
             if message is None:
                 with transaction(self.sessions) as s:
-                    queue.finish_event(s, event_id=event_id)
+                    queue.finish_event(s, event_id=event_id, worker=self.worker_id)
                 return True
 
             def before_commit(session: Session, replies: list[Reply]) -> None:
@@ -139,9 +139,11 @@ class Inbox:
                         reply_token=parsed.reply_token,
                         context=parsed.context,
                     )
-                queue.finish_event(session, event_id=event_id)
+                queue.finish_event(session, event_id=event_id, worker=self.worker_id)
 
             self.engine.handle(message, before_commit=before_commit)
+        except queue.ClaimLostError:
+            log.warning("event %s (%s) was taken over by another worker; its turn was rolled back", event_id, channel)
         except Exception as exc:
             log.warning("event %s (%s) failed: %s", event_id, channel, type(exc).__name__)
             with transaction(self.sessions) as s:

@@ -148,13 +148,20 @@ def claim_event(
     return event
 
 
-def finish_event(session: Session, *, event_id: int) -> None:
-    """Done: the payload (which may hold message text) is erased."""
-    session.execute(
-        update(InboundEvent)
-        .where(col(InboundEvent.id) == event_id)
-        .values(status=EventStatus.DONE, payload="", processed_at=utcnow(), error=None)
-    )
+class ClaimLostError(RuntimeError):
+    """The event was taken back from this worker (its heartbeat looked dead): its turn must not commit."""
+
+
+def finish_event(session: Session, *, event_id: int, worker: str | None = None) -> None:
+    """Done: the payload (which may hold message text) is erased. With `worker`, only while that worker still
+    holds the claim: otherwise ClaimLostError, so the transaction with the replies rolls back and the worker
+    that took the event over answers it alone."""
+    query = update(InboundEvent).where(col(InboundEvent.id) == event_id)
+    if worker is not None:
+        query = query.where(col(InboundEvent.claimed_by) == worker, col(InboundEvent.status) == EventStatus.PROCESSING)
+    result = session.execute(query.values(status=EventStatus.DONE, payload="", processed_at=utcnow(), error=None))
+    if worker is not None and not result.rowcount:  # type: ignore[attr-defined]
+        raise ClaimLostError("event claimed by another worker")
 
 
 def fail_event(session: Session, *, event_id: int, error: str, max_attempts: int) -> bool:

@@ -271,3 +271,34 @@ async def test_work_of_a_live_worker_is_left_alone(runtime: Runtime, channel: Co
     assert me.beat() == 0 and me.recover() == 0
     await me.drain()
     assert channel.delivered == []
+
+
+class TakenOverMidTurn(CollectingChannel):
+    """While this worker parses its event, the event is declared dead and answered by another worker (a
+    heartbeat that looked dead to the others)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.other: Inbox | None = None
+
+    def parse_event(self, payload: str) -> Parsed:
+        other, self.other = self.other, None
+        if other is not None:
+            with transaction(self.runtime.sessions) as s:
+                assert queue.recover_dead(s, dead_after=dt.timedelta(0)) == 1
+            assert other.process_one()
+        return super().parse_event(payload)
+
+
+async def test_a_worker_whose_event_was_taken_over_does_not_answer_it_too(runtime: Runtime) -> None:
+    channel = TakenOverMidTurn(runtime)
+    slow = Inbox(runtime.sessions, runtime.engine, {"test": channel}, worker_id="slow")
+    channel.other = Inbox(runtime.sessions, runtime.engine, {"test": CollectingChannel()}, worker_id="other")
+    slow.accept("test", [event("e1", "u1", "キッズプラザの料金")])
+    assert slow.process_one()
+    with runtime.sessions() as s:
+        (row,) = s.exec(select(InboundEvent))
+        outs = list(s.exec(select(OutboundMessage)))
+    assert (row.status, row.claimed_by) == ("done", "other")
+    assert len(outs) == 1  # one answer, from the worker that took the event over
