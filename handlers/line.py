@@ -567,7 +567,9 @@ class LineAdapter:
                 return False
             raise _delivery_error("reply", exc.status, token_spent=True) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise DeliveryError(f"reply {type(exc).__name__}", retry=True, token_spent=True) from None
+            # LINE may or may not have taken it: the token is kept and tried again (a used token is refused,
+            # so that cannot send twice), and the delivery stays marked as attempted (no push after a 400).
+            raise DeliveryError(f"reply {type(exc).__name__}", retry=True, token_spent=False) from None
         return True
 
     async def _push(self, to: str, messages: list[dict[str, Any]], retry_key: str, outcome: _Outcome) -> None:

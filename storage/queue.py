@@ -329,7 +329,8 @@ def retry_outbound(
     row.error = error[:255]
     if drop_token:
         row.reply_token = None
-    row.reply_state = None  # the attempt ended with an answer: the token is gone, or known to be unused
+        row.reply_state = None
+    # A kept token keeps its state: the next claim marks it RECLAIMED (the last call may have reached LINE).
     if row.attempts >= max_attempts:
         _failed(row)
         session.add(row)

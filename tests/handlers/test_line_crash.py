@@ -159,3 +159,16 @@ async def test_a_reply_refused_in_the_same_attempt_still_falls_back_to_a_push(
     await harness.drain()
     assert [a["via"] for a in fake.accepted] == ["push"]
     assert outbound(runtime).status == EventStatus.DONE
+
+
+async def test_a_reply_that_timed_out_but_arrived_is_not_pushed_as_well(
+    harness: LineHarness, fake: FakeLineAPI, runtime: Runtime
+) -> None:
+    user = user_id()
+    harness.adapter.timeout = 0.5
+    fake.answer_late_next(1.5, path="/v2/bot/message/reply")  # LINE takes it, we give up waiting
+    await harness.send("text", user=user, text="児童手当はいつ振り込まれますか")
+    await harness.drain()  # the reply times out: retried with the same token, which LINE now refuses
+    assert [a["via"] for a in fake.accepted] == ["reply"]
+    row = outbound(runtime)
+    assert row.status == EventStatus.FAILED and row.error == REPLY_UNCONFIRMED
