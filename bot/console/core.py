@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.console import labels
 from bot.deps import RuntimeDep
@@ -144,8 +145,11 @@ def _failures(request: Request) -> dict[str, int] | None:
     rt = getattr(request.app.state, "runtime", None)
     if rt is None:
         return None
-    with rt.sessions() as s:
-        return {"events": queue.failed_event_count(s), "deliveries": queue.failed_delivery_count(s)}
+    try:
+        with rt.sessions() as s:
+            return {"events": queue.failed_event_count(s), "deliveries": queue.failed_delivery_count(s)}
+    except SQLAlchemyError:  # the page (an error page, perhaps) still renders without the counts
+        return None
 
 
 def get_console(request: Request) -> Console:
