@@ -141,17 +141,20 @@ def _parse_webhook(body: bytes) -> list[tuple[IncomingEvent, dict[str, Any]]]:
         raise WebhookFormatError("body must be an object with an 'events' array")
     out: list[tuple[IncomingEvent, dict[str, Any]]] = []
     dropped = 0
+    # Cheap checks on the raw bytes spare the walks for ordinary bodies: a body with few brackets cannot nest
+    # deeply, and lone surrogates and NUL can only come in as \u escapes.
+    shallow = body.count(b"{") + body.count(b"[") <= MAX_DEPTH
+    unsafe = b"\\u" in body and _UNSAFE_ESCAPE.search(body) is not None
     for i, raw in enumerate(data["events"]):
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             raise WebhookFormatError(f"event {i} is not an object with a 'type'")
-        event = _clean_event(raw)
+        event = _clean_event(raw, shallow=shallow)
         if event is None:
             dropped += 1
             continue
-        payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-        if _UNSAFE_TEXT.search(payload):  # rare: only then is every string of the event walked
+        if unsafe:
             event = _clean_strings(event)
-            payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
         key = event.get("webhookEventId")
         if not isinstance(key, str) or not key or len(key) > 255:
             # Every current event has one; without it, identical redeliveries still collapse.
@@ -170,15 +173,17 @@ MAX_ID = 64
 MAX_REPLY_TOKEN = 255
 MAX_TEXT_IN = 10_000
 MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last moment a datetime holds
-# Text the database cannot store: lone UTF-16 surrogates (not encodable as UTF-8) and NUL (PostgreSQL text).
-_UNSAFE_TEXT = re.compile(r"[\ud800-\udfff]|\\u0000")
+# Text the database cannot store: lone UTF-16 surrogates (not encodable as UTF-8) and NUL (PostgreSQL text),
+# as the \u escapes that bring them into a body, and as characters once parsed.
+_UNSAFE_ESCAPE = re.compile(rb"\\u(?:[dD][89abcdefABCDEF]|0000)")
 _UNSAFE_CHARS = re.compile(r"[\ud800-\udfff\x00]")
 
 
-def _clean_event(event: dict[str, Any]) -> dict[str, Any] | None:
+def _clean_event(event: dict[str, Any], *, shallow: bool = False) -> dict[str, Any] | None:
     """The event with out-of-range values clamped or removed, or None when it cannot be a LINE event
-    (nested deeper than any real one, a source or message of the wrong type, an id that is not LINE's)."""
-    if _too_deep(event, MAX_DEPTH):
+    (nested deeper than any real one, a source or message of the wrong type, an id that is not LINE's).
+    `shallow`: the whole body is known not to nest deeper than MAX_DEPTH."""
+    if not shallow and _too_deep(event, MAX_DEPTH):
         return None
     source = event.get("source")
     if source is not None:
@@ -191,20 +196,31 @@ def _clean_event(event: dict[str, Any]) -> dict[str, Any] | None:
     message = event.get("message")
     if event["type"] == "message" and not isinstance(message, dict):
         return None
-    event = dict(event)
-    for name, kind in (("deliveryContext", dict), ("mode", str), ("replyToken", str), ("postback", dict)):
-        if name in event and not isinstance(event[name], kind):
-            del event[name]
-    if isinstance(event.get("replyToken"), str) and len(event["replyToken"]) > MAX_REPLY_TOKEN:
-        del event["replyToken"]
+    drop = [
+        name
+        for name, kind in (("deliveryContext", dict), ("mode", str), ("replyToken", str), ("postback", dict))
+        if name in event and not isinstance(event[name], kind)
+    ]
+    token = event.get("replyToken")
+    if isinstance(token, str) and len(token) > MAX_REPLY_TOKEN:
+        drop.append("replyToken")
     ts = event.get("timestamp")
     if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int) or not 0 < ts <= MAX_TIMESTAMP_MS):
-        del event["timestamp"]
-    if isinstance(message, dict) and isinstance(message.get("text"), str) and len(message["text"]) > MAX_TEXT_IN:
-        event["message"] = {**message, "text": message["text"][:MAX_TEXT_IN]}
+        drop.append("timestamp")
+    text = message.get("text") if isinstance(message, dict) else None
     postback = event.get("postback")
-    if isinstance(postback, dict) and isinstance(postback.get("data"), str):
-        event["postback"] = {**postback, "data": postback["data"][:MAX_POSTBACK_DATA]}
+    data = postback.get("data") if isinstance(postback, dict) else None
+    long_text = isinstance(text, str) and len(text) > MAX_TEXT_IN
+    long_data = isinstance(data, str) and len(data) > MAX_POSTBACK_DATA
+    if not (drop or long_text or long_data):
+        return event  # the usual case: nothing to change, nothing copied
+    event = {k: v for k, v in event.items() if k not in drop}
+    if long_text:
+        assert isinstance(message, dict) and isinstance(text, str)
+        event["message"] = {**message, "text": text[:MAX_TEXT_IN]}
+    if long_data and "postback" in event:
+        assert isinstance(postback, dict) and isinstance(data, str)
+        event["postback"] = {**postback, "data": data[:MAX_POSTBACK_DATA]}
     return event
 
 
