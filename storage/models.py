@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -168,9 +168,11 @@ class InboundEvent(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("channel", "event_key", name="uq_inbound_channel_key"),
-        Index("ix_inbound_claim", "status", "id"),
+        # Claiming (storage/queue.py): senders in turn, and the few crisis-lane rows in a partial index of
+        # their own (as many indexes to keep up per stored event as before the crisis lane).
+        Index("ix_inbound_fair", "status", "sender_key", "id"),
+        Index("ix_inbound_crisis", "status", "id", sqlite_where=text("lane = 0"), postgresql_where=text("lane = 0")),
         Index("ix_inbound_sender", "sender_key", "id"),
-        Index("ix_inbound_fair", "status", "lane", "sender_key", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 from typing import Any
 
-from sqlalchemy import Insert, delete, exists, func, update
+from sqlalchemy import Insert, delete, exists, func, literal_column, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -121,8 +121,9 @@ def claim_event(
     ready = select(InboundEvent).where(InboundEvent.status == EventStatus.PENDING, ~blocked)
     if channels is not None:
         ready = ready.where(col(InboundEvent.channel).in_(channels))
-    normal = ready.where(InboundEvent.lane == NORMAL_LANE)
-    queries = [ready.where(InboundEvent.lane == CRISIS_LANE).order_by(col(InboundEvent.id))]
+    normal = ready.where(InboundEvent.lane != literal_column(str(CRISIS_LANE)))
+    # The lane as a literal, so the planner can use the partial index of crisis-lane rows.
+    queries = [ready.where(InboundEvent.lane == literal_column(str(CRISIS_LANE))).order_by(col(InboundEvent.id))]
     if after_sender is not None:
         queries.append(
             normal.where(col(InboundEvent.sender_key) > after_sender).order_by(

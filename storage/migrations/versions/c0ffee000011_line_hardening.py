@@ -21,7 +21,15 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("inboundevent", schema=None) as batch_op:
         batch_op.add_column(sa.Column("lane", sa.Integer(), nullable=False, server_default="1"))
-        batch_op.create_index("ix_inbound_fair", ["status", "lane", "sender_key", "id"], unique=False)
+        batch_op.drop_index("ix_inbound_claim")
+        batch_op.create_index("ix_inbound_fair", ["status", "sender_key", "id"], unique=False)
+        batch_op.create_index(
+            "ix_inbound_crisis",
+            ["status", "id"],
+            unique=False,
+            sqlite_where=sa.text("lane = 0"),
+            postgresql_where=sa.text("lane = 0"),
+        )
     with op.batch_alter_table("outboundmessage", schema=None) as batch_op:
         batch_op.add_column(sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.add_column(sa.Column("reply_state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
@@ -43,5 +51,7 @@ def downgrade() -> None:
         batch_op.drop_column("reply_state")
         batch_op.drop_column("claimed_by")
     with op.batch_alter_table("inboundevent", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbound_crisis")
         batch_op.drop_index("ix_inbound_fair")
+        batch_op.create_index("ix_inbound_claim", ["status", "id"], unique=False)
         batch_op.drop_column("lane")
