@@ -134,7 +134,44 @@ def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def channel_report(settings: Settings) -> list[str]:
+    """One line per channel for the start-up log: on or off, and why (names of settings, never values).
+    Empty or blank secrets count as unset (bot/settings.py), so a channel with one is reported off."""
+
+    def missing(**values: object) -> str:
+        return ", ".join(name for name, value in values.items() if value is None)
+
+    line, tg, email, console = settings.line, settings.telegram, settings.email, settings.console
+    out = []
+    if line.enabled:
+        out.append("channel LINE: on")
+    else:
+        unset = missing(LINE_CHANNEL_SECRET=line.channel_secret, LINE_CHANNEL_ACCESS_TOKEN=line.channel_access_token)
+        out.append(f"channel LINE: off ({unset} unset or empty)")
+    if email.enabled:
+        no_password = missing(IMAP_PASSWORD=email.imap_password)
+        out.append("channel email: on" + (f" ({no_password} unset or empty)" if no_password else ""))
+    else:
+        out.append("channel email: off (IMAP_HOST unset)")
+    if tg.enabled and tg.mode == "webhook" and tg.webhook_secret is None:
+        out.append(
+            "channel Telegram staff bridge: refused (webhook mode needs TELEGRAM_WEBHOOK_SECRET: unset or empty)"
+        )
+    elif tg.enabled:
+        out.append(f"channel Telegram staff bridge: on ({tg.mode})")
+    else:
+        unset = missing(TELEGRAM_BOT_TOKEN=tg.bot_token, TELEGRAM_STAFF_CHAT_ID=tg.staff_chat_id)
+        out.append(f"channel Telegram staff bridge: off ({unset} unset or empty)")
+    if console.session_secret is None:
+        out.append("staff console: on (CONSOLE_SESSION_SECRET unset or empty: a random key per start)")
+    else:
+        out.append("staff console: on")
+    return out
+
+
 def _serve(args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
 
     from bot.app import create_app
@@ -146,6 +183,11 @@ def _serve(args: argparse.Namespace) -> int:
     configure(settings.log)  # one line per event, text or JSON, with request ids (bot/logs.py)
     if settings.telegram.enabled and not _check_telegram(settings):
         return 2
+    log = logging.getLogger("concierge.serve")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for report in channel_report(settings):
+        log.info("%s", report)
     if args.workers > 1:
         if settings.database_url.startswith("sqlite"):
             print("--workers needs PostgreSQL (DATABASE_URL); SQLite deployments run one process", file=sys.stderr)

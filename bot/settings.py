@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.engine import EngineConfig
@@ -18,11 +18,25 @@ from knowledge.matcher import MatchConfig
 ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
 
+def _unset_if_blank(value: object) -> object:
+    """An empty or blank secret (`LINE_CHANNEL_SECRET=` in .env) is no secret: it counts as unset, so the
+    feature it guards stays off instead of running with an empty key."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+# Every secret and token in the settings is of this type: the rule above holds for all of them.
+Secret = Annotated[SecretStr | None, BeforeValidator(_unset_if_blank)]
+
+
 class LineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINE_", **ENV)
 
-    channel_secret: SecretStr | None = None
-    channel_access_token: SecretStr | None = None
+    channel_secret: Secret = None
+    channel_access_token: Secret = None
     api_base_url: str | None = None
 
     @property
@@ -33,11 +47,11 @@ class LineSettings(BaseSettings):
 class TelegramSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TELEGRAM_", **ENV)
 
-    bot_token: SecretStr | None = None
+    bot_token: Secret = None
     staff_chat_id: int | None = None
     api_base_url: str | None = None
     mode: Literal["polling", "webhook"] = "polling"  # webhook: Telegram posts to PUBLIC_URL/webhooks/telegram
-    webhook_secret: SecretStr | None = None  # X-Telegram-Bot-Api-Secret-Token; required in webhook mode
+    webhook_secret: Secret = None  # X-Telegram-Bot-Api-Secret-Token; required in webhook mode
     allow_content: bool = False  # alerts carry message text only when this is set
     alert_poll_seconds: float = 5.0
     # Complaints never go to the shared staff chat: to this chat of the complaint intake people, or (unset)
@@ -54,7 +68,7 @@ class ConsoleSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CONSOLE_", **ENV)
 
-    session_secret: SecretStr | None = None  # keys session digests and login-form tokens; unset: random per start
+    session_secret: Secret = None  # keys session digests and login-form tokens; unset: random per start
     idle_timeout_minutes: float = 30.0
     session_max_hours: float = 12.0
     lockout_threshold: int = 5
@@ -79,14 +93,14 @@ class EmailSettings(BaseSettings):
     imap_host: str | None = None
     imap_port: int = 993
     imap_user: str | None = None
-    imap_password: SecretStr | None = None
+    imap_password: Secret = None
     imap_security: Literal["ssl", "starttls", "none"] = "ssl"
     imap_folder: str = "INBOX"
     imap_processed_folder: str | None = None  # move processed mail here; unset: flag it as seen
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
+    smtp_password: Secret = None
     smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
     email_poll_seconds: float = 60.0
     email_max_replies_per_hour: int = 5  # automatic answers per sender and hour; 0: no cap

@@ -1,10 +1,13 @@
 """The durable path between webhooks and the engine, and between the engine and the channels.
 
-Routes call `accept` (store, then acknowledge). A worker loop claims stored events one at a time, runs the
-engine, and in the same transaction queues the replies and marks the event done, so an event is processed
-once even if the process dies half-way (it is claimed again after `stale_after`). Deliveries are claimed
-and sent by the same loop; failures are retried with backoff and end as 'failed' for the concierge to see.
-Logs carry ids and error class names only, never message content.
+Routes call `accept` (store, then acknowledge); every new message is screened for crisis words there, and a
+hit goes to the crisis lane, claimed before everything else. A worker loop claims stored events one at a
+time, senders taking turns, runs the engine, and in the same transaction queues the replies and marks the
+event done, so an event is processed once even if the process dies half-way. Each loop keeps a heartbeat:
+work of a worker whose heartbeat stopped is claimed again within `dead_after` (seconds), work of a stuck
+one after `stale_after`. Deliveries are claimed and sent by the same loop; failures are retried with
+backoff and end as 'failed', counted for the concierge to see (as are events given up). Logs carry ids
+and error class names only, never message content.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class IncomingEvent:
     event_key: str
     sender_key: str
     payload: str
+    text: str | None = None  # what the parent wrote, screened for crisis words at intake (never stored apart)
 
 
 class Inbox:
@@ -48,6 +52,8 @@ class Inbox:
         max_attempts: int = 5,
         max_delivery_attempts: int = 6,
         stale_after: dt.timedelta = dt.timedelta(minutes=2),
+        dead_after: dt.timedelta = dt.timedelta(seconds=10),
+        heartbeat_interval: float = 2.0,
         poll_interval: float = 0.5,
         backoff_base: float = 1.0,
     ) -> None:
@@ -58,6 +64,9 @@ class Inbox:
         self.max_attempts = max_attempts
         self.max_delivery_attempts = max_delivery_attempts
         self.stale_after = stale_after
+        self.dead_after = dead_after
+        self.heartbeat_interval = heartbeat_interval
+        self._after_sender: str | None = None  # the round-robin cursor over senders
         self.poll_interval = poll_interval
         self.backoff_base = backoff_base
         self._wake: asyncio.Event | None = None
@@ -65,11 +74,16 @@ class Inbox:
 
     # ----- intake (called by routes, in a worker thread)
     def accept(self, channel: str, events: list[IncomingEvent]) -> int:
-        """Store events before the webhook is acknowledged; returns how many were new."""
+        """Store events before the webhook is acknowledged; returns how many were new. A message with crisis
+        words goes to the crisis lane (claimed before any other)."""
+        rows = [(e.event_key, e.sender_key, e.payload, self._lane(e.text)) for e in events]
         with transaction(self.sessions) as s:
-            return queue.store_events(
-                s, channel=channel, events=[(e.event_key, e.sender_key, e.payload) for e in events]
-            )
+            return queue.store_events(s, channel=channel, events=rows)
+
+    def _lane(self, text: str | None) -> int:
+        if text and self.engine.crisis.detect(text) is not None:
+            return queue.CRISIS_LANE
+        return queue.NORMAL_LANE
 
     def unfinished(self, channel: str, keys: list[str]) -> set[str]:
         """Which of these stored events are not processed yet."""
@@ -83,15 +97,27 @@ class Inbox:
     # ----- processing
     def recover(self) -> int:
         with transaction(self.sessions) as s:
-            return queue.recover_stale(s, older_than=self.stale_after)
+            return queue.recover_stale(s, older_than=self.stale_after) + queue.recover_dead(
+                s, dead_after=self.dead_after
+            )
+
+    def beat(self) -> int:
+        """Heartbeat, then take back the work of workers whose heartbeat stopped."""
+        with transaction(self.sessions) as s:
+            queue.beat(s, worker=self.worker_id)
+        with transaction(self.sessions) as s:
+            return queue.recover_dead(s, dead_after=self.dead_after)
 
     def process_one(self) -> bool:
         """Claim and process one stored event; False when there was none."""
         with transaction(self.sessions) as s:
-            event = queue.claim_event(s, worker=self.worker_id, channels=list(self.adapters))
+            event = queue.claim_event(
+                s, worker=self.worker_id, channels=list(self.adapters), after_sender=self._after_sender
+            )
             if event is None:
                 return False
             assert event.id is not None
+            self._after_sender = event.sender_key
             event_id, channel, payload = event.id, event.channel, event.payload
         adapter = self.adapters[channel]
         try:
@@ -99,7 +125,7 @@ class Inbox:
             message = parsed.message
             if message is None:
                 with transaction(self.sessions) as s:
-                    queue.finish_event(s, event_id=event_id)
+                    queue.finish_event(s, event_id=event_id, worker=self.worker_id)
                 return True
 
             def before_commit(session: Session, replies: list[Reply]) -> None:
@@ -113,13 +139,21 @@ class Inbox:
                         reply_token=parsed.reply_token,
                         context=parsed.context,
                     )
-                queue.finish_event(session, event_id=event_id)
+                queue.finish_event(session, event_id=event_id, worker=self.worker_id)
 
             self.engine.handle(message, before_commit=before_commit)
+        except queue.ClaimLostError:
+            log.warning("event %s (%s) was taken over by another worker; its turn was rolled back", event_id, channel)
         except Exception as exc:
             log.warning("event %s (%s) failed: %s", event_id, channel, type(exc).__name__)
             with transaction(self.sessions) as s:
-                queue.fail_event(s, event_id=event_id, error=type(exc).__name__, max_attempts=self.max_attempts)
+                given_up = queue.fail_event(
+                    s, event_id=event_id, error=type(exc).__name__, max_attempts=self.max_attempts
+                )
+            if given_up:
+                log.error(
+                    "event %s (%s) given up after %d attempts: counted for staff", event_id, channel, self.max_attempts
+                )
         return True
 
     async def deliver_one(self) -> bool:
@@ -127,7 +161,7 @@ class Inbox:
 
         def claim() -> tuple[int, str, Delivery, int | None, int] | None:
             with transaction(self.sessions) as s:
-                row = queue.claim_outbound(s, channels=list(self.adapters))
+                row = queue.claim_outbound(s, channels=list(self.adapters), worker=self.worker_id)
                 if row is None:
                     return None
                 assert row.id is not None
@@ -137,6 +171,7 @@ class Inbox:
                     retry_key=row.retry_key,
                     reply_token=row.reply_token,
                     context=row.context,
+                    reply_unconfirmed=row.reply_state == queue.ReplyState.RECLAIMED,
                 )
                 return row.id, row.channel, delivery, row.message_id, row.attempts
 
@@ -187,7 +222,34 @@ class Inbox:
     async def run(self) -> None:
         """The worker loop: until `stop()` (graceful) or cancellation."""
         self._wake = asyncio.Event()
+        await anyio.to_thread.run_sync(self.beat)
         await anyio.to_thread.run_sync(self.recover)
+        heart = asyncio.create_task(self._heartbeat(), name="inbox-heartbeat")
+        try:
+            await self._loop()
+        finally:
+            heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heart
+            with contextlib.suppress(Exception):  # best effort: a stale heartbeat expires by itself
+                await anyio.to_thread.run_sync(self._forget)
+
+    def _forget(self) -> None:
+        with transaction(self.sessions) as s:
+            queue.forget_worker(s, worker=self.worker_id)
+
+    async def _heartbeat(self) -> None:
+        """Beats apart from the work loop (a slow delivery must not make this worker look dead)."""
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                if await anyio.to_thread.run_sync(self.beat):
+                    self.wake()
+            except Exception as exc:  # the database may be away for a moment: try again next beat
+                log.warning("heartbeat failed: %s", type(exc).__name__)
+
+    async def _loop(self) -> None:
+        assert self._wake is not None
         last_recover = asyncio.get_running_loop().time()
         while not self._stopping:
             worked = await anyio.to_thread.run_sync(self.process_one)

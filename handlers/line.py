@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +88,9 @@ MAX_LOADING_WATCHED = 10_000
 
 log = logging.getLogger("concierge.line")
 
+# The error of a delivery whose reply may or may not have arrived (see LineAdapter.deliver): staff check.
+REPLY_UNCONFIRMED = "reply_unconfirmed"
+
 _LABELS = {
     "ja": {
         "call": "電話する",
@@ -126,24 +130,132 @@ def split_events(body: bytes) -> list[IncomingEvent]:
 
 
 def _parse_webhook(body: bytes) -> list[tuple[IncomingEvent, dict[str, Any]]]:
-    """Each event to store, with the parsed event it came from (the route reads it again for the animation)."""
+    """Each event to store, with the parsed event it came from (the route reads it again for the animation).
+    Events are cleaned first (see `_clean_event`); one that cannot be a real LINE event is left out, so a
+    signed but odd body is acknowledged and ignored instead of failing its neighbours or the worker."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise WebhookFormatError("body is not valid JSON") from exc
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         raise WebhookFormatError("body must be an object with an 'events' array")
     out: list[tuple[IncomingEvent, dict[str, Any]]] = []
-    for i, event in enumerate(data["events"]):
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+    dropped = 0
+    # Cheap checks on the raw bytes spare the walks for ordinary bodies: a body with few brackets cannot nest
+    # deeply, and lone surrogates and NUL can only come in as \u escapes.
+    shallow = body.count(b"{") + body.count(b"[") <= MAX_DEPTH
+    unsafe = b"\\u" in body and _UNSAFE_ESCAPE.search(body) is not None
+    for i, raw in enumerate(data["events"]):
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             raise WebhookFormatError(f"event {i} is not an object with a 'type'")
+        event = _clean_event(raw, shallow=shallow)
+        if event is None:
+            dropped += 1
+            continue
+        if unsafe:
+            event = _clean_strings(event)
         payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
         key = event.get("webhookEventId")
-        if not isinstance(key, str) or not key:
+        if not isinstance(key, str) or not key or len(key) > 255:
             # Every current event has one; without it, identical redeliveries still collapse.
             key = "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
-        out.append((IncomingEvent(event_key=key[:255], sender_key=_sender_key(event), payload=payload), event))
+        stored = IncomingEvent(event_key=key, sender_key=_sender_key(event), payload=payload, text=_text(event))
+        out.append((stored, event))
+    if dropped:
+        log.warning("line webhook: %d malformed event(s) ignored", dropped)
     return out
+
+
+# Bounds of what LINE sends (its ids are 33 characters, texts at most 5,000, postback data 300): values past
+# them are not LINE's, and would fail later (a 5,000-character id is longer than our columns on PostgreSQL).
+MAX_DEPTH = 32  # a real event nests about 5 deep
+MAX_ID = 64
+MAX_REPLY_TOKEN = 255
+MAX_TEXT_IN = 10_000
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last moment a datetime holds
+# Text the database cannot store: lone UTF-16 surrogates (not encodable as UTF-8) and NUL (PostgreSQL text),
+# as the \u escapes that bring them into a body, and as characters once parsed.
+_UNSAFE_ESCAPE = re.compile(rb"\\u(?:[dD][89abcdefABCDEF]|0000)")
+_UNSAFE_CHARS = re.compile(r"[\ud800-\udfff\x00]")
+
+
+def _clean_event(event: dict[str, Any], *, shallow: bool = False) -> dict[str, Any] | None:
+    """The event with out-of-range values clamped or removed, or None when it cannot be a LINE event
+    (nested deeper than any real one, a source or message of the wrong type, an id that is not LINE's).
+    `shallow`: the whole body is known not to nest deeper than MAX_DEPTH."""
+    if not shallow and _too_deep(event, MAX_DEPTH):
+        return None
+    source = event.get("source")
+    if source is not None:
+        if not isinstance(source, dict):
+            return None
+        for name in ("userId", "groupId", "roomId"):
+            value = source.get(name)
+            if value is not None and not (isinstance(value, str) and 0 < len(value) <= MAX_ID):
+                return None
+    message = event.get("message")
+    if event["type"] == "message" and not isinstance(message, dict):
+        return None
+    drop = [
+        name
+        for name, kind in (("deliveryContext", dict), ("mode", str), ("replyToken", str), ("postback", dict))
+        if name in event and not isinstance(event[name], kind)
+    ]
+    token = event.get("replyToken")
+    if isinstance(token, str) and len(token) > MAX_REPLY_TOKEN:
+        drop.append("replyToken")
+    ts = event.get("timestamp")
+    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int) or not 0 < ts <= MAX_TIMESTAMP_MS):
+        drop.append("timestamp")
+    text = message.get("text") if isinstance(message, dict) else None
+    postback = event.get("postback")
+    data = postback.get("data") if isinstance(postback, dict) else None
+    long_text = isinstance(text, str) and len(text) > MAX_TEXT_IN
+    long_data = isinstance(data, str) and len(data) > MAX_POSTBACK_DATA
+    if not (drop or long_text or long_data):
+        return event  # the usual case: nothing to change, nothing copied
+    event = {k: v for k, v in event.items() if k not in drop}
+    if long_text:
+        assert isinstance(message, dict) and isinstance(text, str)
+        event["message"] = {**message, "text": text[:MAX_TEXT_IN]}
+    if long_data and "postback" in event:
+        assert isinstance(postback, dict) and isinstance(data, str)
+        event["postback"] = {**postback, "data": data[:MAX_POSTBACK_DATA]}
+    return event
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Nesting deeper than `limit` (iterative: a deep body must not exhaust the interpreter's stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
+
+
+def _clean_strings(value: Any) -> Any:
+    """Every string (keys too) with lone surrogates and NUL replaced by U+FFFD (depth already bounded)."""
+    if isinstance(value, str):
+        return _UNSAFE_CHARS.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_clean_strings(k): _clean_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_strings(v) for v in value]
+    return value
+
+
+def _text(event: dict[str, Any]) -> str | None:
+    """A one-to-one text message's text, for the crisis screening at intake."""
+    message = event.get("message")
+    if event["type"] != "message" or not isinstance(message, dict) or event.get("mode", "active") != "active":
+        return None
+    text = message.get("text")
+    return text if isinstance(text, str) else None
 
 
 def _chat_id(source: dict[str, Any]) -> str | None:
@@ -338,8 +450,9 @@ def part_retry_key(retry_key: str, part: int) -> str:
 
 def _timestamp(event: dict[str, Any]) -> dt.datetime | None:
     ms = event.get("timestamp")
-    if isinstance(ms, int) and ms > 0:
-        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    if isinstance(ms, int) and not isinstance(ms, bool) and 0 < ms <= MAX_TIMESTAMP_MS:
+        with contextlib.suppress(OverflowError, ValueError, OSError):
+            return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
     return None
 
 
@@ -392,6 +505,8 @@ def parse_line_event(payload: str) -> Parsed:
 
 @dataclass
 class _Outcome:
+    """What a delivery did so far (a failure after the reply call must not offer the token again)."""
+
     token_used: bool = False
 
 
@@ -442,12 +557,20 @@ class LineAdapter:
         parts = batches(messages)
         outcome = _Outcome()
         start = 0
+        unconfirmed = False
         if delivery.reply_token:
             outcome.token_used = True
             if await self._reply(delivery.reply_token, parts[0]):
                 start = 1
+            elif delivery.reply_unconfirmed:
+                # An earlier attempt was cut off mid-call: LINE may have taken that reply, and a dead token
+                # cannot tell "used by us" from "expired". A push could be a second copy, so the first part
+                # is left out and the delivery reported to staff; later parts carry retry keys (no doubles).
+                start, unconfirmed = 1, True
         for i in range(start, len(parts)):
             await self._push(delivery.recipient, parts[i], part_retry_key(delivery.retry_key, i), outcome)
+        if unconfirmed:
+            raise DeliveryError(REPLY_UNCONFIRMED, retry=False, token_spent=True)
 
     async def _reply(self, token: str, messages: list[dict[str, Any]]) -> bool:
         """True when replied; False when the token is dead (400: expired or used) and a push should follow."""
@@ -460,7 +583,9 @@ class LineAdapter:
                 return False
             raise _delivery_error("reply", exc.status, token_spent=True) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise DeliveryError(f"reply {type(exc).__name__}", retry=True, token_spent=True) from None
+            # LINE may or may not have taken it: the token is kept and tried again (a used token is refused,
+            # so that cannot send twice), and the delivery stays marked as attempted (no push after a 400).
+            raise DeliveryError(f"reply {type(exc).__name__}", retry=True, token_spent=False) from None
         return True
 
     async def _push(self, to: str, messages: list[dict[str, Any]], retry_key: str, outcome: _Outcome) -> None:
@@ -516,13 +641,15 @@ def _loading_targets(events: list[tuple[IncomingEvent, dict[str, Any]]]) -> list
     targets: list[tuple[str, str]] = []
     chats: set[str] = set()
     for e, event in events:
-        source = event.get("source") or {}
+        source = event.get("source")
+        context = event.get("deliveryContext")
         if (
-            event.get("type") in ("message", "postback")
+            isinstance(source, dict)
+            and event.get("type") in ("message", "postback")
             and event.get("mode", "active") == "active"
             and source.get("type") == "user"
             and isinstance(source.get("userId"), str)
-            and not (event.get("deliveryContext") or {}).get("isRedelivery", False)
+            and not (isinstance(context, dict) and context.get("isRedelivery", False) is True)
             and source["userId"] not in chats
         ):
             chats.add(source["userId"])
@@ -615,13 +742,34 @@ class Intake:
             try:
                 new = await loop.run_in_executor(self._thread, self._inbox.accept, CHANNEL, events)
             except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                    continue
+                # One webhook must not fail its neighbours: each is stored alone, only the bad one fails.
+                log.warning(
+                    "line intake: a batch of %d webhooks failed (%s); storing each alone",
+                    len(batch),
+                    type(exc).__name__,
+                )
+                for evs, future in batch:
+                    try:
+                        alone = await loop.run_in_executor(self._thread, self._inbox.accept, CHANNEL, evs)
+                    except Exception as one:
+                        _settle(future, one)
+                    else:
+                        _settle(future, alone)
                 continue
             for _, future in batch:
-                if not future.done():
-                    future.set_result(new)
+                _settle(future, new)
+
+
+def _settle(future: asyncio.Future[int], outcome: int | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _retrieve(future: asyncio.Future[int]) -> None:

@@ -91,6 +91,9 @@ class Delivery:
     retry_key: str
     reply_token: str | None = None
     context: str | None = None
+    # The reply token may already have been used by an attempt cut off by a crash: the channel may try it
+    # again, but must not fall back to a push that could deliver the same reply twice.
+    reply_unconfirmed: bool = False
 
 
 class DeliveryError(Exception):

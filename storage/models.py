@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -179,7 +179,10 @@ class InboundEvent(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("channel", "event_key", name="uq_inbound_channel_key"),
-        Index("ix_inbound_claim", "status", "id"),
+        # Claiming (storage/queue.py): senders in turn, and the few crisis-lane rows in a partial index of
+        # their own (as many indexes to keep up per stored event as before the crisis lane).
+        Index("ix_inbound_fair", "status", "sender_key", "id"),
+        Index("ix_inbound_crisis", "status", "id", sqlite_where=text("lane = 0"), postgresql_where=text("lane = 0")),
         Index("ix_inbound_sender", "sender_key", "id"),
     )
 
@@ -195,6 +198,9 @@ class InboundEvent(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_at: dt.datetime | None = None
     processed_at: dt.datetime | None = None
+    # Fair claiming (storage/queue.py): lane 0 holds messages with crisis words and goes first; within a lane
+    # senders take turns (round-robin over sender_key), so one sender's burst does not hold the others back.
+    lane: int = Field(default=1)
 
 
 class OutboundMessage(SQLModel, table=True):
@@ -218,6 +224,18 @@ class OutboundMessage(SQLModel, table=True):
     not_before: dt.datetime = Field(default_factory=utcnow)
     claimed_at: dt.datetime | None = None
     sent_at: dt.datetime | None = None
+    claimed_by: str | None = Field(default=None, max_length=64)  # the worker delivering it (heartbeat)
+    # The reply token's fate, written before and after the reply call: "attempted" (a call may have reached
+    # the platform), "refused" (the platform answered that the token is dead: pushing is safe).
+    reply_state: str | None = Field(default=None, max_length=16)
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """A worker loop's sign of life: work claimed by a worker whose heartbeat stopped is reclaimed in
+    seconds instead of after the long `stale_after`."""
+
+    worker_id: str = Field(primary_key=True, max_length=64)
+    seen_at: dt.datetime = Field(default_factory=utcnow, index=True)
 
 
 class TelegramAction(SQLModel, table=True):

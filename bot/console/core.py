@@ -18,11 +18,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.console import labels
 from bot.deps import RuntimeDep
 from bot.settings import ConsoleSettings
 from handlers.hours import OfficeHours
+from storage import queue
 from storage import staff as staffdb
 from storage.db import transaction
 from storage.models import utcnow
@@ -133,6 +135,8 @@ class Console:
         context.setdefault("path", request.url.path)
         context.setdefault("poll_seconds", self.settings.poll_seconds)
         context.setdefault("alert_backlog", _alert_backlog(request) if context.get("me") else None)
+        if context["me"] is not None and "failures" not in context:
+            context["failures"] = _failures(request)
         html = self.templates.get_template(template).render(**context)
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
@@ -146,6 +150,18 @@ def _alert_backlog(request: Request) -> Any:
     with request.app.state.runtime.sessions() as s:
         backlog = undelivered_alerts(s)
     return backlog if backlog.total else None
+
+
+def _failures(request: Request) -> dict[str, int] | None:
+    """For the header: channel events given up and replies that did not (or may not) reach the parent."""
+    rt = getattr(request.app.state, "runtime", None)
+    if rt is None:
+        return None
+    try:
+        with rt.sessions() as s:
+            return {"events": queue.failed_event_count(s), "deliveries": queue.failed_delivery_count(s)}
+    except SQLAlchemyError:  # the page (an error page, perhaps) still renders without the counts
+        return None
 
 
 def get_console(request: Request) -> Console:

@@ -84,6 +84,9 @@ class _State:
     accepted_at: list[float] = field(default_factory=list)  # monotonic times of accepted multicasts
     limited: int = 0  # calls answered 429 by the rate limit
     usage: int = 0  # messages counted against the monthly quota
+    late: list[_Rule] = field(default_factory=list)  # handled at once, answered late
+    arrived: list[str] = field(default_factory=list)  # paths of requests as they arrive (before any answer)
+    accepted: list[dict[str, Any]] = field(default_factory=list)  # one per accepted reply or push request
 
 
 class FakeLineAPI:
@@ -106,6 +109,7 @@ class FakeLineAPI:
         self._rate: float | None = None
         self._rate_prefix = "/v2/bot/message/multicast"
         self._recent: list[float] = []
+        self.latency = 0.0  # seconds every message call is answered late (handled at once, as LINE would)
 
     # ----- lifecycle
     @property
@@ -137,7 +141,7 @@ class FakeLineAPI:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        app = web.Application(client_max_size=2 * 1024 * 1024)
+        app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[self._timing])
         app.router.add_post("/v2/bot/message/reply", self._reply)
         app.router.add_post("/v2/bot/message/push", self._push)
         app.router.add_post("/v2/bot/message/multicast", self._multicast)
@@ -184,6 +188,23 @@ class FakeLineAPI:
         """The next `count` calls under `path` are handled normally, but answered `seconds` late."""
         with self._lock:
             self._state.rules.append(_Rule(None, count, path, delay=seconds))
+
+    def answer_late_next(self, seconds: float, count: int = 1, path: str = "/v2/bot/message") -> None:
+        """The next `count` calls under `path` take effect at once but are answered `seconds` late (a caller
+        killed meanwhile never learns that LINE accepted them; aiohttp lets the handler finish)."""
+        with self._lock:
+            self._state.late.append(_Rule(None, count, path, delay=seconds))
+
+    def arrived(self, path: str = "/v2/bot/message") -> int:
+        """How many calls under `path` have arrived, answered or not."""
+        with self._lock:
+            return sum(1 for p in self._state.arrived if p.startswith(path))
+
+    @property
+    def accepted(self) -> list[dict[str, Any]]:
+        """Accepted reply and push requests: via, chat, reply token or retry key (duplicates show here)."""
+        with self._lock:
+            return list(self._state.accepted)
 
     def rate_limit(self, per_second: float | None, path: str = "/v2/bot/message/multicast") -> None:
         """Calls under `path` beyond `per_second` in any one-second window get 429 (None: no limit)."""
@@ -269,6 +290,22 @@ class FakeLineAPI:
             time.sleep(0.02)
 
     # ----- plumbing
+    @web.middleware
+    async def _timing(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        with self._locked() as st:
+            st.arrived.append(request.path)
+            rule = next((r for r in st.late if r.remaining > 0 and request.path.startswith(r.prefix)), None)
+            if rule is not None:
+                rule.remaining -= 1
+            st.late = [r for r in st.late if r.remaining > 0]
+        response: web.StreamResponse = await handler(request)
+        delay = (rule.delay if rule is not None else 0.0) + (
+            self.latency if request.path.startswith("/v2/bot/message") else 0.0
+        )
+        if delay:
+            await asyncio.sleep(delay)
+        return response
+
     @contextmanager
     def _locked(self) -> Iterator[_State]:
         with self._lock:
@@ -329,6 +366,7 @@ class FakeLineAPI:
                 st.used_tokens.add(token)
                 st.replies.append(body)
                 st.sent += [Sent(chat, "reply", m) for m in body["messages"]]
+                st.accepted.append({"via": "reply", "chat": chat, "token": token})
         if bad:
             return self._record(request, body, _error(400, "Invalid reply token"))
         return self._record(request, body, _sent(body["messages"]))
@@ -357,6 +395,7 @@ class FakeLineAPI:
                     st.retry_keys[key] = request_id
                 st.pushes.append({**body, "retry_key": key})
                 st.sent += [Sent(str(to), "push", m) for m in body["messages"]]
+                st.accepted.append({"via": "push", "chat": to, "retry_key": key})
         if accepted is not None:
             response = web.json_response(
                 {"message": "The retry key is already accepted", "sentMessages": _sent_list(body["messages"])},
@@ -505,6 +544,9 @@ class FakeLineAPI:
         with self._locked() as st:
             counts = {"replies": len(st.replies), "pushes": len(st.pushes), "loading": len(st.loading)}
             counts["messages"] = len(st.sent)
+            accepted = list(st.accepted) if request.query.get("accepted") else None
+        if accepted is not None:  # every accepted reply/push request: duplicates are counted from these
+            return web.json_response({**counts, "accepted": accepted})
         return web.json_response(counts)
 
     # ----- rich menus
@@ -840,8 +882,10 @@ def main() -> None:
     parser.add_argument("--any-reply-token", action="store_true", help="accept reply tokens it did not issue")
     parser.add_argument("--multicast-rate", type=float, default=None, help="429 above this many multicasts/s")
     parser.add_argument("--quota", type=int, default=None, help="monthly message limit (default: none)")
+    parser.add_argument("--latency", type=float, default=0.0, help="answer message calls this many seconds late")
     args = parser.parse_args()
     fake = FakeLineAPI(args.token, port=args.port, strict_tokens=not args.any_reply_token)
+    fake.latency = args.latency
     fake.quota = args.quota
     fake.rate_limit(args.multicast_rate)
     fake.start()

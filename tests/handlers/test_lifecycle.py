@@ -84,7 +84,8 @@ def test_purge_disposes_of_what_is_due_and_logs_kinds_and_counts(sessions: Sessi
             event.payload = "" if event.event_key == "e1" else "left behind"
             s.add(event)
         failed = queue.enqueue_outbound(s, channel="line", recipient="U1", payload="[本文]", retry_key="k1")
-        queue.fail_outbound(s, outbound_id=failed.id or 0, error="Gone")
+        failed.status = EventStatus.FAILED  # failed under an older version, which left its text behind
+        s.add(failed)
         done = queue.enqueue_outbound(s, channel="line", recipient="U1", payload="[]", retry_key="k2")
         queue.finish_outbound(s, outbound_id=done.id or 0)
         done.created_at = done.sent_at = NOW - dt.timedelta(days=60)
