@@ -221,7 +221,7 @@ def test_english_unclear_twice_is_a_no_and_a_question_meanwhile_is_answered(engi
         Dialog(engine),
         [
             ("Can I talk to a real person?", "consent ~Do you agree"),
-            ("How much does Kids Plaza cost?", "answer#kidsplaza-fees + consent ~still need"),
+            ("How much is the admission fee at Kids Plaza?", "answer#kidsplaza-fees + consent ~still need"),
             ("OK", "consent ~To be sure"),
             ("sure", "info ~clear answer + info ~Nothing will be recorded"),
         ],
