@@ -16,12 +16,21 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
-from handlers.hours import OfficeHours, format_when
+from handlers.hours import OfficeHours, format_date, format_when
 from handlers.texts import ConsentAnswer, Manner, PhraseBook, t
-from handlers.types import Choice, ContactCard, InboundKind, InboundMessage, Reply, ReplyKind
+from handlers.types import (
+    MAX_URL_SHOWN,
+    Choice,
+    ContactCard,
+    InboundKind,
+    InboundMessage,
+    Reply,
+    ReplyKind,
+)
 from knowledge.crisis import Assessment, CrisisDetector, CrisisHit, Level
 from knowledge.language import (
     LANGUAGE_NAMES,
@@ -53,6 +62,10 @@ MAX_TEXT = 2000  # characters of one message the matcher reads: a longer one is 
 MAX_CRISIS = 20000  # characters crisis detection reads: all of any real message (a crisis at the end counts)
 MAX_STORED = 10000  # characters of one message kept in a transcript
 LABEL_MAX = 20  # LINE quick-reply labels hold 20 characters
+# Related questions offered as buttons: one under the answer (it has to fit a phone screen), the others
+# under its details.
+RELATED_UNDER_ANSWER = 1
+RELATED_UNDER_DETAILS = 3
 
 
 @dataclass(frozen=True)
@@ -378,6 +391,13 @@ class Engine:
                 self._count(turn, "answer", entry.topic)
                 return [self._answer_reply(entry, turn.lang, turn.channel), self._consent_pending_reply(turn)]
             return self._answer(turn, self.kb.entries[arg])
+        if kind == "more" and arg in self.kb.entries:
+            # The rest of an answer already given: in any state, changing none and counting nothing more.
+            more = self._more_reply(self.kb.entries[arg], turn.lang, turn.channel)
+            turn.session.add(turn.state)
+            if turn.state.state == State.CONSENT:
+                return [more, self._consent_pending_reply(turn)]
+            return [more]
         if kind == "handoff":
             return self._start_handoff(turn, topic=arg or None)
         if kind == "consent" and arg in ("yes", "no"):
@@ -655,24 +675,59 @@ class Engine:
         return Reply(ReplyKind.FALLBACK, text, choices=choices, contacts=cards, lang=turn.lang)
 
     def _answer_reply(self, entry: Entry, lang: str, channel: str | None = None) -> Reply:
-        answer = entry.answer.get(lang) or entry.answer.get("en") or next(iter(entry.answer.values()))
-        source = t(lang, "answer_source", channel, url=entry.source.url, checked=entry.source.checked.isoformat())
+        """What fits a phone screen: the KB answer (one kind sentence and 2-3 points), the source line once,
+        and one contact, the office that answers it, with only what is needed to reach it. The rest is
+        behind buttons: the full contact details and the other offices (`more:<entry>`), related
+        questions and a person."""
+        written = _written_language(entry, lang)
+        answer = entry.answer[written].strip()
+        key = "answer_source_only" if _asks_to_confirm(answer, written) else "answer_source"
+        checked = format_date(entry.source.checked, written)
+        source = t(written, key, channel, url=_shown_url(entry.source.url), checked=checked)
+        contacts = self.kb.entry_contacts(entry)
+        main = tuple(self._short_card(c, lang) for c in contacts[:1])
+        choices = []
+        if len(contacts) > 1 or (contacts and self._card(contacts[0], lang) != main[0]):
+            choices.append(Choice(t(lang, "answer_more", channel), f"more:{entry.id}"))
+        choices += [
+            Choice(_label(self._first_question(self.kb.entries[r], lang)), f"faq:{r}")
+            for r in entry.related
+            if r in self.kb.entries
+        ][:RELATED_UNDER_ANSWER]
+        person = Choice(t(lang, "handoff_offer", channel), f"handoff:{entry.topic}")
+        # A sensitive topic offers the person first; elsewhere the button is there, last.
+        choices = [person, *choices] if entry.handoff == "suggest" else [*choices, person]
+        return Reply(
+            ReplyKind.ANSWER,
+            f"{answer}\n\n{source}",
+            choices=tuple(choices),
+            contacts=main,
+            entry_id=entry.id,
+            lang=lang,
+            meta={"topic": entry.topic},
+        )
+
+    def _more_reply(self, entry: Entry, lang: str, channel: str | None = None) -> Reply:
+        """The `more:<entry>` button: every office of the answer with its full details (address, hours, mail,
+        web page). An entry without its own contacts gives the concierge, who points the way."""
+        contacts = self.kb.entry_contacts(entry)
+        if not contacts and self.config.concierge_contact in self.kb.contacts:
+            contacts = [self.kb.contacts[self.config.concierge_contact]]
+        question = self._first_question(entry, lang)
         choices = [
             Choice(_label(self._first_question(self.kb.entries[r], lang)), f"faq:{r}")
             for r in entry.related
             if r in self.kb.entries
-        ][:3]
-        if entry.handoff == "suggest":
-            choices.insert(0, Choice(t(lang, "handoff_offer", channel), f"handoff:{entry.topic}"))
-        cards = tuple(self._card(c, lang) for c in self.kb.entry_contacts(entry))
+        ][:RELATED_UNDER_DETAILS]
+        choices.append(Choice(t(lang, "handoff_offer", channel), f"handoff:{entry.topic}"))
         return Reply(
-            ReplyKind.ANSWER,
-            f"{answer.strip()}\n\n{source}",
+            ReplyKind.INFO,
+            t(lang, "answer_more_intro", channel, question=question),
             choices=tuple(choices),
-            contacts=cards,
+            contacts=tuple(self._card(c, lang) for c in contacts),
             entry_id=entry.id,
             lang=lang,
-            meta={"topic": entry.topic},
+            meta={"topic": entry.topic, "more": "1"},
         )
 
     def _clarify_reply(self, options: list[str], lang: str, channel: str | None = None) -> Reply:
@@ -750,11 +805,26 @@ class Engine:
         return ContactCard(
             name=loc(contact.name) or contact.id,
             phone=contact.phone,
-            fax=contact.fax,
+            # A FAX equal to the phone number (one line for both) is not worth a line of its own.
+            fax=contact.fax if contact.fax != contact.phone else None,
             email=contact.email,
             address=loc(contact.address),
             hours=loc(contact.hours),
             url=contact.url,
+        )
+
+    @classmethod
+    def _short_card(cls, contact: KBContact, lang: str) -> ContactCard:
+        """The contact under an answer: its name, one way to reach it (the phone, else mail, else its web
+        page) and the first sentence of its hours (when it answers; notes on closing days and the like
+        follow in the details). Address, FAX and the other ways are behind the details button."""
+        full = cls._card(contact, lang)
+        return ContactCard(
+            name=full.name,
+            phone=full.phone,
+            email=None if full.phone else full.email,
+            hours=_first_sentence(full.hours) if full.hours else None,
+            url=None if full.phone or full.email else full.url,
         )
 
     @staticmethod
@@ -844,6 +914,41 @@ def as_number(text: str) -> int | None:
 
 def _label(text: str) -> str:
     return text if len(text) <= LABEL_MAX else text[: LABEL_MAX - 1] + "…"
+
+
+# Where the first sentence of an office's hours ends; in English also a comma before more words (", every
+# day except ..."), as a Japanese text would use a new sentence there.
+_SENTENCE_END = re.compile(r"。|\.\s|;\s|,\s(?=[a-z])")
+
+
+def _first_sentence(text: str) -> str:
+    return _SENTENCE_END.split(text, maxsplit=1)[0].strip()
+
+
+def _written_language(entry: Entry, lang: str) -> str:
+    """The language an answer is shown in: the parent's, else English, else whatever the entry has."""
+    if lang in entry.answer:
+        return lang
+    return "en" if "en" in entry.answer else next(iter(entry.answer))
+
+
+# An answer that already sends the parent to the office to confirm: the source line does not say it again.
+_CONFIRMS = {
+    "ja": re.compile(r"ご?確認(?:ください|して|を)|お問い合わせください|お問合せください|ご相談ください"),
+    "en": re.compile(r"\b(?:check|confirm|ask)\b", re.IGNORECASE),
+}
+
+
+def _asks_to_confirm(answer: str, lang: str) -> bool:
+    pattern = _CONFIRMS.get(lang)
+    return bool(pattern and pattern.search(answer))
+
+
+def _shown_url(url: str) -> str:
+    """A source URL as a parent sees it: a long one (percent-encoded, say) becomes the site's name."""
+    if len(url) <= MAX_URL_SHOWN:
+        return url
+    return urlsplit(url).hostname or url[:MAX_URL_SHOWN]
 
 
 def _crisis_topic(category: str) -> str | None:

@@ -10,6 +10,20 @@ import holidays
 
 WEEKDAYS_JA = "月火水木金土日"
 WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS_EN_FULL = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -60,3 +74,10 @@ def format_when(moment: dt.datetime, lang: str) -> str:
     if lang == "ja":
         return f"{moment.month}月{moment.day}日({WEEKDAYS_JA[moment.weekday()]}) {moment:%H:%M}"
     return f"{WEEKDAYS_EN[moment.weekday()]} {moment.day} {MONTHS_EN[moment.month - 1]}, {moment:%H:%M}"
+
+
+def format_date(day: dt.date, lang: str) -> str:
+    """A date as a parent reads it: 2026年11月26日, 26 November 2026 (never an ISO date)."""
+    if lang == "ja":
+        return f"{day.year}年{day.month}月{day.day}日"
+    return f"{day.day} {MONTHS_EN_FULL[day.month - 1]} {day.year}"

@@ -8,6 +8,10 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+# No URL longer than this is shown to a parent as text (long percent-encoded addresses fill a phone screen):
+# a source becomes the site's name, a contact's web page stays a button where the channel has buttons.
+MAX_URL_SHOWN = 100
+
 
 class InboundKind(StrEnum):
     TEXT = "text"
@@ -149,7 +153,7 @@ def render_plain(reply: Reply) -> str:
             ("Mail", card.email),
             ("", card.address),
             ("", card.hours),
-            ("", card.url),
+            ("", card.url if card.url and len(card.url) <= MAX_URL_SHOWN else None),
         ):
             if value:
                 lines.append(f"  {label + ': ' if label else ''}{value}")

@@ -35,7 +35,7 @@ def test_faq_answers_with_contacts_and_source(engine: Engine, runtime: Runtime) 
 
 def test_english_question_gets_an_english_answer(engine: Engine) -> None:
     d = Dialog(engine)
-    verify_dialog(d, [("When is the child allowance paid?", "answer ~Please")])
+    verify_dialog(d, [("When is the child allowance paid?", "answer ~Source:")])
     assert d.transcript[-1][1][0].lang == "en"
 
 
@@ -244,3 +244,18 @@ def test_one_parent_per_channel_id(engine: Engine, runtime: Runtime) -> None:
 def test_time_passes_in_utc(engine: Engine) -> None:
     d = Dialog(engine, now=dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.UTC))  # 11:00 in Hakodate
     verify_dialog(d, [("相談員と話したい", "consent"), ("[consent:yes]", "handoff ~順番に")])
+
+
+def test_the_details_button_sends_every_office_and_changes_nothing(engine: Engine, runtime: Runtime) -> None:
+    """An answer shows one office; `more:<entry>` sends all of them with full details, counts nothing more,
+    and while the consent question is open it is still asked."""
+    entry = next(e for e in engine.kb.entries.values() if len(e.contacts) > 1)
+    d = Dialog(engine)
+    verify_dialog(d, [(f"[faq:{entry.id}]", f"answer#{entry.id}")])
+    answer = d.transcript[-1][1][0]
+    assert len(answer.contacts) == 1 and any(c.data == f"more:{entry.id}" for c in answer.choices)
+    verify_dialog(d, [(f"[more:{entry.id}]", "info ~の窓口の連絡先")])
+    more = d.transcript[-1][1][0]
+    assert len(more.contacts) == len(entry.contacts) and more.entry_id == entry.id
+    assert [e.outcome for e in rows(runtime, StatEvent)] == ["answer"]
+    verify_dialog(d, [("相談員と話したい", "consent"), (f"[more:{entry.id}]", "info + consent ~まだです")])
