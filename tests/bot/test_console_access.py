@@ -23,6 +23,8 @@ from storage.models import Case, CaseStatus, utcnow
 from tests.e2e.kit import assign, client, console_app, make_staff, parent_opens_case, session_for, staff_settings
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+# Monitoring, guarded by a token or an allowed address instead of a staff session (tests/bot/test_ops_metrics.py).
+MONITORING = {("GET", "/metrics")}
 ALL = {"concierge", "assistant", "supervisor", "auditor", "intake"}
 MANAGERS = {"concierge", "supervisor"}
 
@@ -133,7 +135,7 @@ def console_routes(app: FastAPI) -> set[tuple[str, str]]:
         if path.startswith("/webhooks/"):
             continue
         for method in route.methods:
-            if method != "HEAD" and (method, path) not in PUBLIC:
+            if method != "HEAD" and (method, path) not in PUBLIC | MONITORING:
                 found.add((method, path))
     return found
 
