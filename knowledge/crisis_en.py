@@ -30,6 +30,11 @@ EN_RULES: tuple[Rule, ...] = (
         "with_child",
         rf"\btake (?:my|our) {_KID} with me\b|\bkill (?:us both|my {_KID} and (?:me|myself))\b",
     ),
+    _r(
+        "en.with_child_place",
+        "with_child",
+        rf"\b(?:take|taking|took|bring|bringing) (?:my|our) (?:\w+ )?{_KID}\b.{{0,40}}\b(?:driv\w*|jump\w*|walk\w*|go\w*) (?:into|off|in front of) (?:the |a )?(?:sea|ocean|river|lake|cliff|bridge|train)\b",
+    ),
     # --- self-harm
     _r("en.end_tonight", "self_harm", r"\b(?:going to|gonna|will|want to) end it\b|\bend it (?:tonight|today|now)\b"),
     _r(
@@ -51,7 +56,12 @@ EN_RULES: tuple[Rule, ...] = (
         negatable=False,
     ),
     _r("en.goodbye", "self_harm", r"\b(?:goodbye|farewell|suicide) (?:letter|note)\b"),
-    _r("en.better_off", "self_harm", r"\bbetter off (?:dead|without me)\b"),
+    _r(
+        "en.better_off",
+        "self_harm",
+        r"\bbetter off (?:dead|without me)\b|\b(?:better|happier|easier) without me\b|\bi(?:'m| am) (?:just )?a burden\b"
+        r"|\b(?:the |my )?(?:pills|rope|razor|blade) (?:is |are )?(?:ready|saved up|hidden)\b|\bi have the (?:pills|rope) ready\b",
+    ),
     _r(
         "en.pills",
         "self_harm",

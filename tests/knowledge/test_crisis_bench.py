@@ -182,3 +182,54 @@ def test_the_rule_prefilter_never_changes_a_result(kb: KnowledgeBase) -> None:
         stream, surface = lemma_stream(tokenizer.tokens(clean(text))), fold_surface(text)
         fast = sorted(h.rule.id for h in match_rules(stream, surface))
         assert fast == sorted(h.rule.id for h in match_rules(stream, surface, prefilter=False)), text
+
+
+# Kinds found by fresh batches (round 1 of the generalisation work): each row is a variant of a kind that
+# was missed, not the bench message itself.
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("何度呼んでも目を開けません", "child_danger"),  # polite negative of the eyes not opening
+        ("娘が硬貨を飲み込んでしまった", "child_danger"),  # a swallowed hard object
+        ("子どもがうつぶせで浴槽に浮いていた", "child_danger"),
+        ("まどの さくに のぼって おっこちそう", "child_danger"),  # kana-only, the analyser splits oddly
+        ("ひきつけを起こして白目をむいてる", "child_danger"),
+        ("息子がひきつけを起こした！", "child_danger"),  # the analyser splits ひきつけ
+        ("むすめが せんざいを なめちゃった", "poisoning"),
+        ("今晩で終わりにしようと考えています", "self_harm"),
+        ("死ねば楽になれるのかな", "self_harm"),
+        ("everyone would be happier without me", "self_harm"),
+        ("娘を連れて川に行って、もう帰らないつもり", "with_child"),
+        ("taking my son and driving off the bridge", "with_child"),
+        ("つい息子を引っ叩いてしまった", "parent_harm"),
+        ("娘にビンタしてしまった", "parent_harm"),
+        ("手が出そうになる", "parent_harm"),
+        ("おとうさんが ほうちょう むけてくる", "child_sos"),
+        ("夫に毎日クズと言われる", "dv"),
+        ("妻に通帳を取り上げられた", "dv"),
+        ("殺すぞと脅されている", "dv"),
+    ],
+)
+def test_round_one_kinds_are_caught(detector: CrisisDetector, text: str, category: str) -> None:
+    hit = detector.detect(text)
+    assert hit is not None and hit.category.id == category, detector.assess(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "実家の近くの病院でインフルエンザの予防接種を打ちたい",  # 打つ without a child is not harm
+        "ボールを思い切り蹴りたい",
+        "太鼓を叩きたいと息子が言う",
+        "授乳は今月で終わりにしようと思います",  # an end with a topic or object is not self-harm
+        "娘が友達とけんかして叩かれたらしい",  # a peer quarrel is not abuse
+        "息子がゲームで「殺すぞ」って言うのをやめさせたい",  # words a child repeats are not a threat
+        "ゲームで殺された",
+        "お母さんが包丁で野菜を切っている",
+        "白目をむいて寝ているのは大丈夫？",
+        "ひきつけを起こしたことがある子の予防接種",  # a seizure told as history
+        "名前を呼んでも振り向かないのは発達の問題？",
+    ],
+)
+def test_round_one_look_alikes_stay_ordinary(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level == Level.NONE, detector.assess(text)
