@@ -233,3 +233,57 @@ def test_round_one_kinds_are_caught(detector: CrisisDetector, text: str, categor
 )
 def test_round_one_look_alikes_stay_ordinary(detector: CrisisDetector, text: str) -> None:
     assert detector.assess(text).level == Level.NONE, detector.assess(text)
+
+
+# Round 2 kinds: accidents where the child does not get up, a fall into water, a choke "made to stick",
+# a child not home after the hour, taking the child along into death, a parent's partner touching the
+# writer, a relative hitting a nephew, a pupil's bruises, the writer crying "in spite of myself".
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("次女がバイクにはねられて倒れたまま動かない", "child_danger"),
+        ("息子が用水路に落ちた！", "child_danger"),
+        ("娘がぐったりして泣かないし目を開けない", "child_danger"),
+        ("ブドウを喉に詰まらせてしまった", "child_danger"),
+        ("門限を3時間過ぎても息子が帰宅しない、連絡もない", "child_danger"),
+        ("my daughter banged her head on the table and keeps throwing up", "child_danger"),
+        ("she drank some of the blue liquid under the sink", "poisoning"),
+        ("子どもを置いて逝けないから一緒に連れて行きます", "with_child"),
+        ("娘を殺して後を追うしかない", "with_child"),
+        ("練炭を買ってきてしまった", "self_harm"),
+        ("おかあさんの かれしに よる へやで さわられる", "child_sos"),
+        ("おかあさんが おこると ぼくと いもうとを たたく", "child_sos"),
+        ("叔父が姪っ子を蹴っているのを見た", "abuse"),
+        ("担任している児童の腕にいつも痣がある", "abuse"),
+        ("my neighbour's children are left alone every night", "abuse"),
+        ("my ex keeps waiting outside my work", "dv"),
+    ],
+)
+def test_round_two_kinds_are_caught(detector: CrisisDetector, text: str, category: str) -> None:
+    hit = detector.detect(text)
+    assert hit is not None and hit.category.id == category, detector.assess(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "転んで膝から血が出たけど絆創膏で大丈夫？",  # a scrape is not an emergency
+        "寝返りの練習中、子どもが動かないのは普通？",
+        "猫がじっとロープを眺めている",
+        "my son bumped his head, no vomiting, when should I worry?",
+        "she is choking back tears after the move",
+        "I picked up my baby and she laughed",
+    ],
+)
+def test_round_two_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level != Level.URGENT, detector.assess(text)
+
+
+def test_round_two_distress_in_other_words(detector: CrisisDetector) -> None:
+    for text in (
+        "誰とも話せない日が続いている",
+        "夜になると毎日泣いてしまう",
+        "もう何もしたくない",
+        "I'm tired of it all",
+    ):
+        assert detector.assess(text).level == Level.DISTRESS, text
