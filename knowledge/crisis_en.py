@@ -12,7 +12,7 @@ _KID = r"(?:child|children|kid|kids|son|daughter|baby|babies|toddler|infant|newb
 _MY_KID = rf"(?:my|our|the|his|her) (?:\w+ )?{_KID}"
 _PARTNER = r"(?:husband|wife|partner|boyfriend|girlfriend|ex|ex-husband|ex husband|fianc[ée]e?|spouse)"
 _PARENT = r"(?:mom|mum|mommy|mummy|mother|dad|daddy|father|stepdad|stepfather|stepmom|stepmother|parents?)"
-_HARM = r"(?:hit|hits|hitting|beat|beats|beating|beaten|punch|punched|punches|kick|kicked|kicks|slap|slapped|slaps|hurt|hurts|hurting|shake|shook|shaking|choke|choked|chokes|strangle|strangled|smother|smothered|throw|threw|harm|harmed|kill|abuse|abused|abuses|burn|burned|burnt)"
+_HARM = r"(?:hit|hits|hitting|beat|beats|beating|beaten|punch|punched|punches|kick|kicked|kicks|slap|slapped|slaps|hurt|hurts|hurting|shake|shook|shaking|choke|choked|chokes|strangle|strangled|smother|smothered|throw|threw|harm|harmed|kill|abuse|abused|abuses|burn|burns|burned|burnt)"
 _NEGATION = re.compile(r"\b(?:never|not|don't|dont|didn't|didnt|wouldn't|won't|no)\b(?:\s+\w+){0,2}\s*$")
 _INFO = re.compile(
     r"\b(?:where|how (?:do|can|to|should)|what should|when should|who (?:do|can|should)|prevent|avoid|childproof|tips|report(?:ing)?)\b"
@@ -24,6 +24,11 @@ EN_RULES: tuple[Rule, ...] = (
         "en.with_child",
         "with_child",
         rf"\b(?:die|dying|end it|end (?:our|my) lives?|kill myself) (?:\w+ ){{0,2}}with (?:my|our) {_KID}",
+    ),
+    _r(
+        "en.with_child_dead",
+        "with_child",
+        rf"\b(?:we'?d|we would) (?:both |all )?be better off dead\b.{{0,40}}\b{_KID}|\b{_KID}\b.{{0,40}}\b(?:we'?d|we would) (?:both |all )?be better off dead",
     ),
     _r(
         "en.with_child2",
@@ -73,7 +78,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.parent_fear",
         "parent_harm",
-        rf"\b(?:afraid|scared|worried|terrified|fear|feel like|think) (?:that )?(?:i(?:'ll| will| might| may| could|'m going to| am going to)? )?(?:\w+ )?{_HARM} (?:{_MY_KID}|him|her|them)\b",
+        rf"\b(?:afraid|scared|worried|terrified|fear|feel like|think) (?:that )?(?:i(?:'ll| will| might| may| could|'m going to| am going to)? )?(?:\w+ ){{0,3}}{_HARM} (?:{_MY_KID}|him|her|them)\b",
     ),
     _r(
         "en.parent_could",
@@ -194,7 +199,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.unconscious",
         "child_danger",
-        r"\bunconscious\b|\bunresponsive\b|\bwon'?t (?:wake up|respond)\b|\bnot (?:waking up|responding)\b|\blimp\b",
+        r"\bunconscious\b|\bunresponsive\b|\bwon'?t (?:wake up|respond)\b|\bnot (?:waking up|responding|moving)\b|\blimp\b",
         negatable=False,
     ),
     _r(
@@ -233,7 +238,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.poison",
         "poisoning",
-        r"\b(?:swallowed|ate|drank|licked|chewed|ingested|drunk)\b(?:\s+\w+){0,5}?\s+(?:button |coin |lithium )?(?:batter(?:y|ies)|bleach|detergent|soap|pills?|medicine|tablets?|cigarettes?|tobacco|magnets?|poison|chemicals?|cleaner|kerosene|laundry pods?|pods?|alcohol|fluid|liquid|antifreeze|oil|paint|glue|nail polish|perfume|mouthwash|lotion|shampoo|spray|sanitizer|sanitiser|syrup|vodka|whisky|whiskey|wine|beer)\b",
+        r"\b(?:swallowed|ate|drank|licked|chewed|ingested|drunk)\b(?:\s+[\w']+){0,5}?\s+(?:button |coin |lithium )?(?:batter(?:y|ies)|bleach|detergent|soap|pills?|medicine|tablets?|cigarettes?|tobacco|magnets?|poison|chemicals?|cleaner|kerosene|laundry pods?|pods?|alcohol|fluid|liquid|antifreeze|oil|paint|glue|nail polish|perfume|mouthwash|lotion|shampoo|spray|sanitizer|sanitiser|syrup|vodka|whisky|whiskey|wine|beer)\b",
         info=True,
     ),
     _r(

@@ -287,3 +287,52 @@ def test_round_two_distress_in_other_words(detector: CrisisDetector) -> None:
         "I'm tired of it all",
     ):
         assert detector.assess(text).level == Level.DISTRESS, text
+
+
+# Round 3 kinds: a part breathed in, swept away by the sea, taken into a stranger's car, a spray licked
+# after other words, the child's head as the object, pressing the baby down "until the crying stops",
+# 手ぇあげてまう without を, a child seeing one parent hit the other, a threat of fire, a parent away for
+# days, dialect negatives of the meaning of life, numbness.
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("娘がビーズを吸い込んでしまった", "child_danger"),
+        ("息子が川に流されて見えなくなった", "child_danger"),
+        ("アイロンで腕をやけどして皮がむけてる", "child_danger"),  # a burn told by its extent
+        ("知らない人に車に乗せられて連れて行かれたらしい", "child_danger"),
+        ("子どもが制汗スプレーを手にかけてぺろっと舐めた", "poisoning"),
+        ("my son drank a bit of grandpa's cough syrup", "poisoning"),
+        ("娘の顔を平手で何度も叩いてしまった", "parent_harm"),
+        ("子どもを枕に押し付けて黙らせたくなる", "parent_harm"),
+        ("そのうち子どもに手あげてまいそう", "parent_harm"),
+        ("I'm afraid I'll lose it and hit my daughter", "parent_harm"),
+        ("おとうさんが おかあさんを けってる", "child_sos"),
+        ("my mom burns me with a lighter", "child_sos"),
+        ("元彼が家に火をつけるって言ってくる", "dv"),
+        ("娘の夫が食事のたびに孫を蹴っている", "abuse"),
+        ("生きてる意味が分からん", "self_harm"),
+        ("we would all be better off dead, me and my kids", "with_child"),
+    ],
+)
+def test_round_three_kinds_are_caught(detector: CrisisDetector, text: str, category: str) -> None:
+    hit = detector.detect(text)
+    assert hit is not None and hit.category.id == category, detector.assess(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "知らない人の車に乗せられないようにどう教える？",
+        "掃除機がレゴの部品を吸い込んだ",
+        "夫が出張で何日も帰ってこない",
+        "息子の頭をなでてあげた",
+        "指に小さな水ぶくれができた",
+        "海で波にさらわれないための注意点は？",
+    ],
+)
+def test_round_three_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level != Level.URGENT, detector.assess(text)
+
+
+def test_numbness_is_distress(detector: CrisisDetector) -> None:
+    assert detector.assess("子どもを抱いても何も感じない").level == Level.DISTRESS
