@@ -12,10 +12,10 @@ _KID = r"(?:child|children|kid|kids|son|daughter|baby|babies|toddler|infant|newb
 _MY_KID = rf"(?:my|our|the|his|her) (?:\w+ )?{_KID}"
 _PARTNER = r"(?:husband|wife|partner|boyfriend|girlfriend|ex|ex-husband|ex husband|fianc[ée]e?|spouse)"
 _PARENT = r"(?:mom|mum|mommy|mummy|mother|dad|daddy|father|stepdad|stepfather|stepmom|stepmother|parents?)"
-_HARM = r"(?:hit|hits|hitting|beat|beats|beating|beaten|punch|punched|punches|kick|kicked|kicks|slap|slapped|slaps|hurt|hurts|hurting|shake|shook|shaking|choke|choked|chokes|strangle|strangled|smother|smothered|throw|threw|harm|harmed|kill|abuse|abused|abuses|burn|burned|burnt)"
+_HARM = r"(?:hit|hits|hitting|beat|beats|beating|beaten|punch|punched|punches|kick|kicked|kicks|slap|slapped|slaps|hurt|hurts|hurting|shake|shook|shaking|choke|choked|chokes|strangle|strangled|smother|smothered|throw|threw|harm|harmed|kill|abuse|abused|abuses|burn|burns|burned|burnt)"
 _NEGATION = re.compile(r"\b(?:never|not|don't|dont|didn't|didnt|wouldn't|won't|no)\b(?:\s+\w+){0,2}\s*$")
 _INFO = re.compile(
-    r"\b(?:where|how (?:do|can|to|should)|what should|who (?:do|can|should)|prevent|avoid|childproof|tips|report(?:ing)?)\b"
+    r"\b(?:where|how (?:do|can|to|should)|what should|when should|who (?:do|can|should)|prevent|avoid|childproof|tips|report(?:ing)?)\b"
 )
 
 EN_RULES: tuple[Rule, ...] = (
@@ -26,9 +26,19 @@ EN_RULES: tuple[Rule, ...] = (
         rf"\b(?:die|dying|end it|end (?:our|my) lives?|kill myself) (?:\w+ ){{0,2}}with (?:my|our) {_KID}",
     ),
     _r(
+        "en.with_child_dead",
+        "with_child",
+        rf"\b(?:we'?d|we would) (?:both |all )?be better off dead\b.{{0,40}}\b{_KID}|\b{_KID}\b.{{0,40}}\b(?:we'?d|we would) (?:both |all )?be better off dead",
+    ),
+    _r(
         "en.with_child2",
         "with_child",
         rf"\btake (?:my|our) {_KID} with me\b|\bkill (?:us both|my {_KID} and (?:me|myself))\b",
+    ),
+    _r(
+        "en.with_child_place",
+        "with_child",
+        rf"\b(?:take|taking|took|bring|bringing) (?:my|our) (?:\w+ )?{_KID}\b.{{0,40}}\b(?:driv\w*|jump\w*|walk\w*|go\w*) (?:into|off|in front of) (?:the |a )?(?:sea|ocean|river|lake|cliff|bridge|train)\b",
     ),
     # --- self-harm
     _r("en.end_tonight", "self_harm", r"\b(?:going to|gonna|will|want to) end it\b|\bend it (?:tonight|today|now)\b"),
@@ -51,7 +61,12 @@ EN_RULES: tuple[Rule, ...] = (
         negatable=False,
     ),
     _r("en.goodbye", "self_harm", r"\b(?:goodbye|farewell|suicide) (?:letter|note)\b"),
-    _r("en.better_off", "self_harm", r"\bbetter off (?:dead|without me)\b"),
+    _r(
+        "en.better_off",
+        "self_harm",
+        r"\bbetter off (?:dead|without me)\b|\b(?:better|happier|easier) without me\b|\bi(?:'m| am) (?:just )?a burden\b"
+        r"|\b(?:the |my )?(?:pills|rope|razor|blade) (?:is |are )?(?:ready|saved up|hidden)\b|\bi have the (?:pills|rope) ready\b",
+    ),
     _r(
         "en.pills",
         "self_harm",
@@ -63,7 +78,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.parent_fear",
         "parent_harm",
-        rf"\b(?:afraid|scared|worried|terrified|fear|feel like|think) (?:that )?(?:i(?:'ll| will| might| may| could|'m going to| am going to)? )?(?:\w+ )?{_HARM} (?:{_MY_KID}|him|her|them)\b",
+        rf"\b(?:afraid|scared|worried|terrified|fear|feel like|think) (?:that )?(?:i(?:'ll| will| might| may| could|'m going to| am going to)? )?(?:\w+ ){{0,3}}{_HARM} (?:{_MY_KID}|him|her|them)\b",
     ),
     _r(
         "en.parent_could",
@@ -85,7 +100,11 @@ EN_RULES: tuple[Rule, ...] = (
         "parent_harm",
         r"\bcan'?t stop (?:hitting|hurting|slapping|smacking|shaking|spanking) (?:my|the|him|her)\b",
     ),
-    _r("en.shook", "parent_harm", rf"\bi (?:shook|shake) {_MY_KID}"),
+    _r(
+        "en.shook",
+        "parent_harm",
+        rf"\bi (?:shook|shake) {_MY_KID}|\bi (?:grabbed|yanked|squeezed|picked up) {_MY_KID}\b.{{0,40}}\b(?:shook|slapped|hit|threw|smacked|dropped) (?:him|her|them)\b",
+    ),
     _r(
         "en.parent_threw",
         "parent_harm",
@@ -106,7 +125,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.abuse_relative",
         "abuse",
-        r"\b(?:niece|nephew|grandchild|grandson|granddaughter|cousin|neighbou?r'?s (?:kid|child|son|daughter)|friend'?s (?:kid|child|son|daughter))\b.{0,50}\b(?:abused|beaten|being hit|hit|bruises|burn marks|starv\w*|neglected)",
+        r"\b(?:niece|nephew|grandchild|grandson|granddaughter|cousin|neighbou?r'?s (?:kids?|child(?:ren)?|sons?|daughters?)|friend'?s (?:kids?|child(?:ren)?|sons?|daughters?))\b.{0,50}\b(?:abused|beaten|being hit|hit|bruises|burn marks|starv\w*|neglected|left (?:home )?alone|no food|locked out)",
     ),
     _r(
         "en.being_abused",
@@ -154,7 +173,8 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.dv_hits_me",
         "dv",
-        rf"\b(?:{_PARTNER}|he|she) (?:\w+ ){{0,2}}(?:{_HARM}|pushed|pushes|threatens|threatened|strangled|chokes) me\b",
+        rf"\b(?:{_PARTNER}|he|she) (?:\w+ ){{0,2}}(?:{_HARM}|pushed|pushes|threatens|threatened|threatening|strangled|chokes) me\b"
+        r"|\b(?:keeps|kept) (?:showing up|turning up|following me|waiting outside)",
     ),
     _r("en.dv_partner_hit", "dv", rf"\bmy {_PARTNER} (?:\w+ )?(?:{_HARM}|pushed|threatens|threatened)\b"),
     _r("en.dv_scared", "dv", rf"\b(?:afraid|scared|terrified) of (?:my )?{_PARTNER}\b"),
@@ -179,7 +199,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.unconscious",
         "child_danger",
-        r"\bunconscious\b|\bunresponsive\b|\bwon'?t (?:wake up|respond)\b|\bnot (?:waking up|responding)\b|\blimp\b",
+        r"\bunconscious\b|\bunresponsive\b|\bwon'?t (?:wake up|respond)\b|\bnot (?:waking up|responding|moving)\b|\blimp\b",
         negatable=False,
     ),
     _r(
@@ -188,11 +208,17 @@ EN_RULES: tuple[Rule, ...] = (
         r"\b(?:having|had|has) (?:a )?(?:seizure|fit|convulsion)s?\b|\bseizure (?:won't|will not|doesn't) stop\b|\bwon'?t stop shaking\b",
         info=True,
     ),
-    _r("en.choking", "child_danger", r"\bchok(?:ing|ed) on\b|\bis choking\b|\bturning blue\b", info=True),
+    _r("en.choking", "child_danger", r"\bchok(?:ing|ed) on\b|\bis choking\b(?! back)|\bturning blue\b", info=True),
     _r(
         "en.fall",
         "child_danger",
         r"\bfell (?:from|out of|off) (?:the |a )?(?:balcony|window|roof|building|second floor|2nd floor)\b|\bfell down the stairs\b",
+        info=True,
+    ),
+    _r(
+        "en.head",
+        "child_danger",
+        r"\b(?:hit|banged|bumped|struck) (?:his|her|their|my) head\b.{0,60}(?<!no )(?<!not )\b(?:vomit\w*|throwing up|threw up|unconscious|sleepy|drowsy|confused|bleeding|won'?t wake)",
         info=True,
     ),
     _r("en.drown", "child_danger", r"\bdrown(?:ing|ed)\b", info=True),
@@ -212,7 +238,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.poison",
         "poisoning",
-        r"\b(?:swallowed|ate|drank|licked|chewed|ingested|drunk)\b(?:\s+\w+){0,4}?\s+(?:button |coin |lithium )?(?:batter(?:y|ies)|bleach|detergent|soap|pills?|medicine|tablets?|cigarettes?|tobacco|magnets?|poison|chemicals?|cleaner|kerosene|laundry pods?|pods?|alcohol|spray|sanitizer|sanitiser|syrup|vodka|whisky|whiskey|wine|beer)\b",
+        r"\b(?:swallowed|ate|drank|licked|chewed|ingested|drunk)\b(?:\s+[\w']+){0,5}?\s+(?:button |coin |lithium )?(?:batter(?:y|ies)|bleach|detergent|soap|pills?|medicine|tablets?|cigarettes?|tobacco|magnets?|poison|chemicals?|cleaner|kerosene|laundry pods?|pods?|alcohol|fluid|liquid|antifreeze|oil|paint|glue|nail polish|perfume|mouthwash|lotion|shampoo|spray|sanitizer|sanitiser|syrup|vodka|whisky|whiskey|wine|beer)\b",
         info=True,
     ),
     _r(
@@ -226,7 +252,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.struggling",
         "distress",
-        r"\bstruggling\b|\btoo much\b|\bsomeone to talk to\b|\bcan'?t (?:sleep|stop crying)\b",
+        r"\bstruggling\b|\btoo much\b|\bsomeone to talk to\b|\btired of (?:everything|it all|life)\b|\bcan'?t (?:sleep|stop crying)\b",
         level="distress",
     ),
     _r(

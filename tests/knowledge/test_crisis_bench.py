@@ -182,3 +182,157 @@ def test_the_rule_prefilter_never_changes_a_result(kb: KnowledgeBase) -> None:
         stream, surface = lemma_stream(tokenizer.tokens(clean(text))), fold_surface(text)
         fast = sorted(h.rule.id for h in match_rules(stream, surface))
         assert fast == sorted(h.rule.id for h in match_rules(stream, surface, prefilter=False)), text
+
+
+# Kinds found by fresh batches (round 1 of the generalisation work): each row is a variant of a kind that
+# was missed, not the bench message itself.
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("何度呼んでも目を開けません", "child_danger"),  # polite negative of the eyes not opening
+        ("娘が硬貨を飲み込んでしまった", "child_danger"),  # a swallowed hard object
+        ("子どもがうつぶせで浴槽に浮いていた", "child_danger"),
+        ("まどの さくに のぼって おっこちそう", "child_danger"),  # kana-only, the analyser splits oddly
+        ("ひきつけを起こして白目をむいてる", "child_danger"),
+        ("息子がひきつけを起こした！", "child_danger"),  # the analyser splits ひきつけ
+        ("むすめが せんざいを なめちゃった", "poisoning"),
+        ("今晩で終わりにしようと考えています", "self_harm"),
+        ("死ねば楽になれるのかな", "self_harm"),
+        ("everyone would be happier without me", "self_harm"),
+        ("娘を連れて川に行って、もう帰らないつもり", "with_child"),
+        ("taking my son and driving off the bridge", "with_child"),
+        ("つい息子を引っ叩いてしまった", "parent_harm"),
+        ("娘にビンタしてしまった", "parent_harm"),
+        ("手が出そうになる", "parent_harm"),
+        ("おとうさんが ほうちょう むけてくる", "child_sos"),
+        ("夫に毎日クズと言われる", "dv"),
+        ("妻に通帳を取り上げられた", "dv"),
+        ("殺すぞと脅されている", "dv"),
+    ],
+)
+def test_round_one_kinds_are_caught(detector: CrisisDetector, text: str, category: str) -> None:
+    hit = detector.detect(text)
+    assert hit is not None and hit.category.id == category, detector.assess(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "実家の近くの病院でインフルエンザの予防接種を打ちたい",  # 打つ without a child is not harm
+        "ボールを思い切り蹴りたい",
+        "太鼓を叩きたいと息子が言う",
+        "授乳は今月で終わりにしようと思います",  # an end with a topic or object is not self-harm
+        "娘が友達とけんかして叩かれたらしい",  # a peer quarrel is not abuse
+        "息子がゲームで「殺すぞ」って言うのをやめさせたい",  # words a child repeats are not a threat
+        "ゲームで殺された",
+        "お母さんが包丁で野菜を切っている",
+        "白目をむいて寝ているのは大丈夫？",
+        "ひきつけを起こしたことがある子の予防接種",  # a seizure told as history
+        "名前を呼んでも振り向かないのは発達の問題？",
+    ],
+)
+def test_round_one_look_alikes_stay_ordinary(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level == Level.NONE, detector.assess(text)
+
+
+# Round 2 kinds: accidents where the child does not get up, a fall into water, a choke "made to stick",
+# a child not home after the hour, taking the child along into death, a parent's partner touching the
+# writer, a relative hitting a nephew, a pupil's bruises, the writer crying "in spite of myself".
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("次女がバイクにはねられて倒れたまま動かない", "child_danger"),
+        ("息子が用水路に落ちた！", "child_danger"),
+        ("娘がぐったりして泣かないし目を開けない", "child_danger"),
+        ("ブドウを喉に詰まらせてしまった", "child_danger"),
+        ("門限を3時間過ぎても息子が帰宅しない、連絡もない", "child_danger"),
+        ("my daughter banged her head on the table and keeps throwing up", "child_danger"),
+        ("she drank some of the blue liquid under the sink", "poisoning"),
+        ("子どもを置いて逝けないから一緒に連れて行きます", "with_child"),
+        ("娘を殺して後を追うしかない", "with_child"),
+        ("練炭を買ってきてしまった", "self_harm"),
+        ("おかあさんの かれしに よる へやで さわられる", "child_sos"),
+        ("おかあさんが おこると ぼくと いもうとを たたく", "child_sos"),
+        ("叔父が姪っ子を蹴っているのを見た", "abuse"),
+        ("担任している児童の腕にいつも痣がある", "abuse"),
+        ("my neighbour's children are left alone every night", "abuse"),
+        ("my ex keeps waiting outside my work", "dv"),
+    ],
+)
+def test_round_two_kinds_are_caught(detector: CrisisDetector, text: str, category: str) -> None:
+    hit = detector.detect(text)
+    assert hit is not None and hit.category.id == category, detector.assess(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "転んで膝から血が出たけど絆創膏で大丈夫？",  # a scrape is not an emergency
+        "寝返りの練習中、子どもが動かないのは普通？",
+        "猫がじっとロープを眺めている",
+        "my son bumped his head, no vomiting, when should I worry?",
+        "she is choking back tears after the move",
+        "I picked up my baby and she laughed",
+    ],
+)
+def test_round_two_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level != Level.URGENT, detector.assess(text)
+
+
+def test_round_two_distress_in_other_words(detector: CrisisDetector) -> None:
+    for text in (
+        "誰とも話せない日が続いている",
+        "夜になると毎日泣いてしまう",
+        "もう何もしたくない",
+        "I'm tired of it all",
+    ):
+        assert detector.assess(text).level == Level.DISTRESS, text
+
+
+# Round 3 kinds: a part breathed in, swept away by the sea, taken into a stranger's car, a spray licked
+# after other words, the child's head as the object, pressing the baby down "until the crying stops",
+# 手ぇあげてまう without を, a child seeing one parent hit the other, a threat of fire, a parent away for
+# days, dialect negatives of the meaning of life, numbness.
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("娘がビーズを吸い込んでしまった", "child_danger"),
+        ("息子が川に流されて見えなくなった", "child_danger"),
+        ("アイロンで腕をやけどして皮がむけてる", "child_danger"),  # a burn told by its extent
+        ("知らない人に車に乗せられて連れて行かれたらしい", "child_danger"),
+        ("子どもが制汗スプレーを手にかけてぺろっと舐めた", "poisoning"),
+        ("my son drank a bit of grandpa's cough syrup", "poisoning"),
+        ("娘の顔を平手で何度も叩いてしまった", "parent_harm"),
+        ("子どもを枕に押し付けて黙らせたくなる", "parent_harm"),
+        ("そのうち子どもに手あげてまいそう", "parent_harm"),
+        ("I'm afraid I'll lose it and hit my daughter", "parent_harm"),
+        ("おとうさんが おかあさんを けってる", "child_sos"),
+        ("my mom burns me with a lighter", "child_sos"),
+        ("元彼が家に火をつけるって言ってくる", "dv"),
+        ("娘の夫が食事のたびに孫を蹴っている", "abuse"),
+        ("生きてる意味が分からん", "self_harm"),
+        ("we would all be better off dead, me and my kids", "with_child"),
+    ],
+)
+def test_round_three_kinds_are_caught(detector: CrisisDetector, text: str, category: str) -> None:
+    hit = detector.detect(text)
+    assert hit is not None and hit.category.id == category, detector.assess(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "知らない人の車に乗せられないようにどう教える？",
+        "掃除機がレゴの部品を吸い込んだ",
+        "夫が出張で何日も帰ってこない",
+        "息子の頭をなでてあげた",
+        "指に小さな水ぶくれができた",
+        "海で波にさらわれないための注意点は？",
+    ],
+)
+def test_round_three_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level != Level.URGENT, detector.assess(text)
+
+
+def test_numbness_is_distress(detector: CrisisDetector) -> None:
+    assert detector.assess("子どもを抱いても何も感じない").level == Level.DISTRESS
