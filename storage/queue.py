@@ -240,3 +240,25 @@ def fail_outbound(session: Session, *, outbound_id: int, error: str) -> None:
         row.status = EventStatus.FAILED
         row.error = error[:255]
         session.add(row)
+
+
+def reopen_failed_outbound(session: Session, *, message_id: int, payload: str) -> OutboundMessage | None:
+    """A failed delivery of a transcript line, queued again with its own retry key (so a send that did reach
+    the platform is not repeated) and a fresh count of attempts; None when that line has no failed delivery."""
+    row = session.exec(
+        select(OutboundMessage)
+        .where(OutboundMessage.message_id == message_id, OutboundMessage.status == EventStatus.FAILED)
+        .order_by(col(OutboundMessage.id).desc())
+    ).first()
+    if row is None:
+        return None
+    row.status = EventStatus.PENDING
+    row.payload = payload
+    row.reply_token = None  # a staff reply is pushed; a spent token must not be tried again
+    row.attempts = 0
+    row.error = None
+    row.not_before = utcnow()
+    row.claimed_at = None
+    session.add(row)
+    session.flush()
+    return row
