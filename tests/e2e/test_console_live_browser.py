@@ -78,7 +78,7 @@ def test_an_urgent_case_raises_the_open_queue(world: tuple[str, FakeLineAPI, Any
     log_in(page, base, "sato")
     expect(page.get_by_text("該当するケースはありません。")).to_be_visible()
     expect(page.locator("#sound-toggle")).to_have_text("🔔 通知音：オン")
-    page.wait_for_function("document.body.dataset.live === '1'")
+    page.wait_for_function("document.body.dataset.stream === 'open'")
 
     parent = Parent(base, fake)
     parent.send("text", text="子どもを叩いてしまいそうで怖い")
@@ -137,20 +137,15 @@ def test_a_reply_line_refuses_is_shown_undelivered_and_resent(
 ) -> None:
     base, fake, rt = world
     parent = Parent(base, fake)
-    parent.send("text", text="相談員と話したい")
-    parent.wait_for_text("記録について確認")
-    parent.send("postback", data="consent:yes")
-    parent.wait_for_text("受付番号")
-    parent.send("text", text="夜泣きがひどくて、毎晩2時間おきに起こされています")
+    parent.opens_case("夜泣きがひどくて、毎晩2時間おきに起こされています")
     case_id = only_case(rt)
     page = page_for(browser)
     log_in(page, base, "sato")
     page.goto(f"{base}/cases/{case_id}")
     expect(page.locator(".transcript")).to_contain_text("毎晩2時間おきに")
-    page.wait_for_function("document.body.dataset.live === '1'")
+    page.wait_for_function("document.body.dataset.stream === 'open'")
 
     # the parent writes while the case page is open: it appears without a reload
-    page.wait_for_timeout(300)  # let the stream connect (the first event is the current page)
     parent.send("text", text="昼寝もしてくれません")
     expect(page.locator(".transcript")).to_contain_text("昼寝もしてくれません", timeout=4_000)
 

@@ -234,6 +234,7 @@
     if (view) { query.push("view=" + encodeURIComponent(view)); }
     if (caseId) { query.push("case=" + encodeURIComponent(caseId)); }
     source = new EventSource("/cases/events" + (query.length ? "?" + query.join("&") : ""));
+    source.onopen = function () { body.dataset.stream = "open"; };
     source.addEventListener("queue", function (ev) { showQueue(JSON.parse(ev.data)); });
     source.addEventListener("urgent", function (ev) { showUrgent(JSON.parse(ev.data)); });
     source.addEventListener("case", function (ev) { showCase(JSON.parse(ev.data)); });
