@@ -262,3 +262,16 @@ def reopen_failed_outbound(session: Session, *, message_id: int, payload: str) -
     session.add(row)
     session.flush()
     return row
+
+
+def delivery_errors(session: Session, *, message_ids: list[int]) -> dict[int, str]:
+    """The reason of the latest failed delivery per transcript line (a status or class name, never content)."""
+    if not message_ids:
+        return {}
+    rows = session.exec(
+        select(OutboundMessage.message_id, OutboundMessage.error)
+        .where(col(OutboundMessage.message_id).in_(message_ids))
+        .where(OutboundMessage.status == "failed")
+        .order_by(col(OutboundMessage.id))
+    ).all()
+    return {mid: error or "" for mid, error in rows if mid is not None}

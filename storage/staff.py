@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, case, 
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from storage.models import OPEN_CASE_STATUSES, Case, Contact, Message, OutboundMessage, utcnow
+from storage.models import OPEN_CASE_STATUSES, Case, Contact, Message, utcnow
 
 # Message.author holds "staff:<username>" in 16 characters: usernames are short, lower-case ids.
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,9}$")
@@ -683,19 +683,6 @@ def reply_states(session: Session, *, case_ids: list[int]) -> dict[int, ReplySta
         start = (asked or undelivered)[0][4] if undelivered else None
         states[case_id] = ReplyState(failed=any(r[3] == "failed" for r in undelivered), waiting_from=start)
     return states
-
-
-def delivery_errors(session: Session, *, message_ids: list[int]) -> dict[int, str]:
-    """The reason of the latest failed delivery per transcript line (a status or class name, never content)."""
-    if not message_ids:
-        return {}
-    rows = session.exec(
-        select(OutboundMessage.message_id, OutboundMessage.error)
-        .where(col(OutboundMessage.message_id).in_(message_ids))
-        .where(OutboundMessage.status == "failed")
-        .order_by(col(OutboundMessage.id))
-    ).all()
-    return {mid: error or "" for mid, error in rows if mid is not None}
 
 
 # ----- internal notes

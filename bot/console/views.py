@@ -14,7 +14,7 @@ from bot.console import labels
 from bot.console.core import Console, ForbiddenError, NotFoundError
 from bot.console.waiting import office_minutes, sla_state
 from knowledge.models import KnowledgeBase
-from storage import crud
+from storage import crud, queue
 from storage import staff as staffdb
 from storage.models import OPEN_CASE_STATUSES, Case, utcnow
 from storage.staff import StaffAccount
@@ -143,5 +143,5 @@ def transcript_context(
     return {
         "row": case_row(case, console=console, kb=kb, names=names, now=utcnow(), reply=reply),
         "transcript": transcript,
-        "errors": staffdb.delivery_errors(session, message_ids=failed),
+        "errors": queue.delivery_errors(session, message_ids=failed),
     }
