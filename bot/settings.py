@@ -79,6 +79,8 @@ class ConsoleSettings(BaseSettings):
     secure_cookies: bool = False  # set when served over HTTPS
     reply_target_minutes: int = 60  # first reply within this many office-hours minutes
     poll_seconds: float = 10.0
+    urgent_target_minutes: int = 10  # an urgent case is answered within this many minutes (wall clock)
+    stream_seconds: float = 300.0  # a live-update stream is closed after this long; the browser reconnects
 
 
 _MATCH = MatchConfig()

@@ -12,7 +12,7 @@ from handlers.texts import t
 from handlers.types import Reply, ReplyKind, replies_to_json
 from storage import crud, queue
 from storage.db import SessionFactory, transaction
-from storage.models import Basis, CaseStatus, ConversationStateName
+from storage.models import Basis, CaseStatus, ConversationStateName, Message
 
 
 class CaseNotFoundError(LookupError):
@@ -53,6 +53,29 @@ def reply_to_parent(
         s.add(case)
         assert message.id is not None
         return message.id
+
+
+def resend_reply(sessions: SessionFactory, *, case_id: int, message_id: int) -> bool:
+    """Queue a failed staff reply again, from its transcript line, through the same outbox; False when the line
+    is not a failed staff reply of this case. The parent's wait clock is left alone: it stops only when a
+    reply is delivered (the console reads the delivery states)."""
+    with transaction(sessions) as s:
+        case = crud.get_case(s, case_id=case_id)
+        message = s.get(Message, message_id)
+        if (
+            case is None
+            or message is None
+            or message.case_id != case_id
+            or message.delivery != "failed"
+            or not message.author.startswith("staff:")
+        ):
+            return False
+        reply = Reply(ReplyKind.INFO, message.text, lang=case.lang, meta={"case_id": str(case_id), "from": "staff"})
+        if queue.reopen_failed_outbound(s, message_id=message_id, payload=replies_to_json([reply])) is None:
+            return False
+        message.delivery = "pending"
+        s.add(message)
+        return True
 
 
 def resolve_case(sessions: SessionFactory, *, case_id: int, status: CaseStatus = CaseStatus.RESOLVED) -> None:

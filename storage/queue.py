@@ -356,3 +356,38 @@ def _failed(row: OutboundMessage) -> None:
     row.status = EventStatus.FAILED
     row.payload = ""
     row.reply_token = None
+
+
+def reopen_failed_outbound(session: Session, *, message_id: int, payload: str) -> OutboundMessage | None:
+    """A failed delivery of a transcript line, queued again with its own retry key (so a send that did reach
+    the platform is not repeated) and a fresh count of attempts; None when that line has no failed delivery."""
+    row = session.exec(
+        select(OutboundMessage)
+        .where(OutboundMessage.message_id == message_id, OutboundMessage.status == EventStatus.FAILED)
+        .order_by(col(OutboundMessage.id).desc())
+    ).first()
+    if row is None:
+        return None
+    row.status = EventStatus.PENDING
+    row.payload = payload
+    row.reply_token = None  # a staff reply is pushed; a spent token must not be tried again
+    row.attempts = 0
+    row.error = None
+    row.not_before = utcnow()
+    row.claimed_at = None
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delivery_errors(session: Session, *, message_ids: list[int]) -> dict[int, str]:
+    """The reason of the latest failed delivery per transcript line (a status or class name, never content)."""
+    if not message_ids:
+        return {}
+    rows = session.exec(
+        select(OutboundMessage.message_id, OutboundMessage.error)
+        .where(col(OutboundMessage.message_id).in_(message_ids))
+        .where(OutboundMessage.status == "failed")
+        .order_by(col(OutboundMessage.id))
+    ).all()
+    return {mid: error or "" for mid, error in rows if mid is not None}

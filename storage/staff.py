@@ -16,9 +16,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, case, delete, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from storage.models import OPEN_CASE_STATUSES, Case, Contact, utcnow
+from storage.models import OPEN_CASE_STATUSES, Case, Contact, Message, utcnow
 
 # Message.author holds "staff:<username>" in 16 characters: usernames are short, lower-case ids.
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,9}$")
@@ -651,6 +652,40 @@ def cases(session: Session, *, open_only: bool = False, kind: str | None = None,
     if kind is not None:
         query = query.where(Case.kind == kind)
     return list(session.exec(query.order_by(col(Case.id).desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class ReplyState:
+    """Where a case's staff replies stand: a reply that failed, and since when the parent has really waited
+    when the case's own clock was stopped by a reply that has not (yet) reached them."""
+
+    failed: bool
+    waiting_from: dt.datetime | None
+
+
+def reply_states(session: Session, *, case_ids: list[int]) -> dict[int, ReplyState]:
+    """Per case, from the transcript's metadata (no text is read): a staff reply counts only once delivered."""
+    if not case_ids:
+        return {}
+    columns = (Message.case_id, Message.direction, Message.author, Message.delivery, Message.created_at)
+    rows = session.execute(
+        sa_select(*[col(c) for c in columns])
+        .where(col(Message.case_id).in_(case_ids))
+        .where(or_(col(Message.author).startswith("staff:"), col(Message.direction) == "in"))
+        .order_by(col(Message.case_id), col(Message.id))
+    ).all()
+    by_case: dict[int, list[Any]] = {}
+    for row in rows:
+        by_case.setdefault(row[0], []).append(row)
+    states: dict[int, ReplyState] = {}
+    for case_id, lines in by_case.items():
+        sent = max((i for i, r in enumerate(lines) if r[2].startswith("staff:") and r[3] == "sent"), default=-1)
+        after = lines[sent + 1 :]
+        undelivered = [r for r in after if r[2].startswith("staff:") and r[3] in ("pending", "failed")]
+        asked = [r for r in after if r[1] == "in"]
+        start = (asked or undelivered)[0][4] if undelivered else None
+        states[case_id] = ReplyState(failed=any(r[3] == "failed" for r in undelivered), waiting_from=start)
+    return states
 
 
 # ----- internal notes

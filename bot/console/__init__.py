@@ -19,10 +19,11 @@ STATIC_PATH = "/static/console"
 
 
 def routers() -> list[APIRouter]:
-    from bot.console import appointments, audit, cases, complaints, login, notices, records, reports, staff
+    from bot.console import appointments, audit, cases, complaints, live, login, notices, records, reports, staff
 
     return [
         login.router,
+        live.router,  # before cases: /cases/events is not a case number
         cases.router,
         records.router,
         reports.router,

@@ -20,7 +20,16 @@ from sqlmodel import Session
 from bot.console import labels
 from bot.console.bounds import in_years
 from bot.console.core import SECURITY_HEADERS, ConsoleDep, FormStaffDep, StaffDep
-from bot.console.views import Check, back, case_row, load_case, message_text, queue_rows, staff_names, topic_label
+from bot.console.views import (
+    Check,
+    back,
+    load_case,
+    message_text,
+    queue_rows,
+    staff_names,
+    topic_label,
+    transcript_context,
+)
 from bot.deps import RuntimeDep
 from handlers import appointments, staff
 from storage import crud
@@ -135,9 +144,8 @@ def case_page(
         consent = crud.current_consent(s, contact_id=case.contact_id)
         context: dict[str, Any] = {
             "case": case,
-            "row": case_row(case, console=console, kb=rt.kb, names=names, now=utcnow()),
+            **transcript_context(s, case=case, console=console, kb=rt.kb, names=names),
             "topic": topic_label(rt.kb, case.topic),
-            "transcript": crud.transcript(s, case_id=case_id),
             "notes": staffdb.notes_for(s, case_id=case_id),
             "consultation": staffdb.consultation_record(s, case_id=case_id),
             "support": staffdb.support_entries(s, case_id=case_id),
@@ -294,6 +302,36 @@ def add_note(case_id: int, who: FormStaffDep, rt: RuntimeDep, text: Annotated[st
             s, actor=who.name, action="create", record_type="note", record_id=note.id, detail=f"case {case_id}"
         )
     return back(case_id, "noted", anchor="#notes")
+
+
+@router.post("/cases/{case_id}/messages/{message_id}/resend")
+async def resend(
+    request: Request, case_id: int, message_id: int, who: FormStaffDep, rt: RuntimeDep
+) -> RedirectResponse:
+    """Send a failed staff reply again, through the same outbound queue as any reply."""
+    await anyio.to_thread.run_sync(_check, rt, case_id, who, staffdb.can_reply)
+
+    def work() -> RedirectResponse:
+        with transaction(rt.sessions) as s:
+            case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_reply)
+            if case.status not in OPEN_CASE_STATUSES:
+                return back(case_id, error="closed")
+        if not staff.resend_reply(rt.sessions, case_id=case_id, message_id=message_id):
+            return back(case_id, error="not_failed", anchor="#transcript")
+        with transaction(rt.sessions) as s:
+            staffdb.audit(
+                s,
+                actor=who.name,
+                action="resend",
+                record_type="case",
+                record_id=case_id,
+                detail=f"message {message_id}",
+            )
+        return back(case_id, "resent", anchor="#transcript")
+
+    response = await anyio.to_thread.run_sync(work)
+    _wake(request)
+    return response
 
 
 # ----- who holds it, and where it stands

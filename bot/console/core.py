@@ -28,7 +28,7 @@ from storage import queue
 from storage import staff as staffdb
 from storage.db import transaction
 from storage.models import utcnow
-from storage.staff import Role, StaffAccount
+from storage.staff import Role, StaffAccount, StaffSession
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "kc_session"
@@ -183,15 +183,17 @@ class Authed:
         return self.staff.username
 
 
-def current_staff(request: Request, rt: RuntimeDep, console: ConsoleDep) -> Authed:
-    """The logged-in staff member; polls (paths ending .json) do not count as activity for the idle timeout."""
-    token = request.cookies.get(SESSION_COOKIE)
+def check_session(
+    sessions: Any, console: Console, token: str | None, *, touch: bool
+) -> tuple[StaffAccount, StaffSession]:
+    """The staff member behind a session cookie, or NotAuthenticatedError; `touch` counts it as activity.
+    The live-update stream calls this again while it runs, so an ended session is noticed there too."""
     if not token:
         raise NotAuthenticatedError()
     digest = console.digest(token)
     now = utcnow()
     failure: NotAuthenticatedError | None = None
-    with transaction(rt.sessions) as s:  # commits the end of a dead session before we refuse
+    with transaction(sessions) as s:  # commits the end of a dead session before we refuse
         row = staffdb.get_session(s, digest=digest)
         staff = staffdb.get_staff(s, staff_id=row.staff_id) if row is not None else None
         if row is None:
@@ -203,14 +205,24 @@ def current_staff(request: Request, rt: RuntimeDep, console: ConsoleDep) -> Auth
             staffdb.end_session(s, digest=digest)
             staffdb.audit(s, actor=staff.username, action="session_expired", record_type="session")
             failure = NotAuthenticatedError(expired=True)
-        elif not request.url.path.endswith(".json"):
+        elif touch:
             staffdb.touch_session(s, row=row, now=now)
     if failure is not None:
         raise failure
     assert row is not None and staff is not None
+    return staff, row
+
+
+def current_staff(request: Request, rt: RuntimeDep, console: ConsoleDep) -> Authed:
+    """The logged-in staff member; polls (paths ending .json) do not count as activity for the idle timeout.
+    An open live-update stream does (it re-checks and touches the session while it runs), up to the
+    maximum session age: a console left open on the queue stays logged in for the working day."""
+    staff, row = check_session(
+        rt.sessions, console, request.cookies.get(SESSION_COOKIE), touch=not request.url.path.endswith(".json")
+    )
     request.state.staff = staff
     request.state.csrf = row.csrf_token
-    return Authed(staff, digest, row.csrf_token)
+    return Authed(staff, row.id, row.csrf_token)
 
 
 StaffDep = Annotated[Authed, Depends(current_staff)]
@@ -256,9 +268,11 @@ def login_redirect(request: Request, *, expired: bool) -> RedirectResponse:
 
 
 def wants_json(request: Request) -> bool:
-    """Polls (paths ending .json), clients asking for JSON, and JSON requests (webhooks) get JSON errors."""
+    """Polls (paths ending .json), the live-update stream, clients asking for JSON, and JSON requests
+    (webhooks) get JSON errors."""
     return (
         request.url.path.endswith(".json")
+        or request.url.path == "/cases/events"  # an EventSource cannot follow a login redirect: 401, the page says so
         or "application/json" in request.headers.get("accept", "")
         or "application/json" in request.headers.get("content-type", "")
     )

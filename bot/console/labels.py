@@ -27,6 +27,49 @@ LANGS = {"ja": "日本語", "en": "英語", "ko": "韓国語", "zh": "中国語"
 BASES = {"consent": "同意", "life_safety": "生命・安全（同意なし）"}
 DELIVERY = {"pending": "送信待ち", "sent": "送信済み", "failed": "送信失敗", "held": "自動返信を保留"}
 AUTHORS = {"parent": "保護者", "bot": "Bot"}
+UNDELIVERED = "未達"
+# What to try when a reply did not reach the parent, by the channel it was sent through.
+OTHER_CONTACTS = {
+    "line": (
+        "保護者がLINEで次に連絡してきたときに、あらためて返信できます。",
+        "ブロックされている場合は届きません。窓口や電話で連絡があったときに伝えてください。",
+        "緊急の場合は、関係機関（子ども家庭支援センター等）と連携して連絡手段を確認してください。",
+    ),
+    "email": (
+        "メールアドレスに誤りがないか、保護者が次に連絡してきたときに確認してください。",
+        "LINEや窓口・電話で連絡があったときに伝えてください。",
+        "緊急の場合は、関係機関（子ども家庭支援センター等）と連携して連絡手段を確認してください。",
+    ),
+}
+OTHER_CONTACTS_DEFAULT = (
+    "保護者が次に連絡してきたときに、あらためて返信できます。",
+    "窓口や電話で連絡があったときに伝えてください。",
+)
+
+
+def failure_reason(error: str | None) -> str:
+    """A delivery error (a status code or class name from the channel adapter) in plain Japanese."""
+    text = (error or "").strip()
+    code = next((int(part) for part in text.split() if part.isdigit()), None)
+    if text.startswith("SMTP"):
+        if code is not None and 400 <= code < 500:
+            return "メールサーバーが一時的に受け付けませんでした。"
+        return "メールサーバーが宛先を受け付けませんでした（アドレスが無効の可能性があります）。"
+    if text == "invalid recipient":
+        return "宛先のメールアドレスが無効です。"
+    if code == 429:
+        return "LINEの月間送信上限に達したか、送信が多すぎるため送れませんでした。"
+    if code == 400:
+        return "LINEが宛先を受け付けませんでした（友だち登録が解除されたかブロックされている可能性があります）。"
+    if code in (401, 403):
+        return "LINEへの送信が許可されませんでした（チャネルの設定を確認してください）。"
+    if code is not None and code >= 500:
+        return "LINEのサーバーが応答しませんでした。しばらくして再送してください。"
+    if "Timeout" in text or "Connect" in text or "Error" in text:
+        return "通信ができませんでした。しばらくして再送してください。"
+    return "送信できませんでした。"
+
+
 CONSENT = {"granted": "同意あり", "declined": "同意なし", "withdrawn": "同意取り消し済み", None: "記録なし"}
 SLOTS = {"offered": "提示中", "booked": "予約確定", "withdrawn": "取り下げ", "cancelled": "キャンセル"}
 COMPLAINT_STEPS = {"received": "受付", "handled": "対応", "reported": "結果報告"}
@@ -38,6 +81,7 @@ ACTIONS = {
     "edit": "編集",
     "create": "作成",
     "reply": "返信",
+    "resend": "再送",
     "note": "内部メモ",
     "claim": "担当する",
     "assign": "担当者の割り当て",
@@ -133,6 +177,8 @@ MESSAGES = {
     "overlap": "既に確定した予約と重なる枠があります：{detail}",
     "bad_value": "入力内容を確認してください。",
     "sent": "返信を送信キューに入れました。",
+    "resent": "返信をもう一度送信キューに入れました。",
+    "not_failed": "この返信は再送できません（送信に失敗した返信だけを再送できます）。",
     "noted": "内部メモを保存しました（保護者には送信されません）。",
     "saved": "保存しました。",
     "offered": "予約枠を保護者に送りました。",

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlmodel import select
 
 from bot.runtime import Runtime, bootstrap
 from bot.settings import Settings
 from storage import notices
 from storage import staff as staffdb
 from storage.db import transaction
-from storage.models import Case, CaseStatus, utcnow
+from storage.models import Case, CaseStatus, Message, utcnow
 from tests.e2e.kit import assign, client, console_app, make_staff, parent_opens_case, session_for, staff_settings
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
@@ -33,11 +34,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/"): ALL,
     ("GET", "/cases"): ALL,
     ("GET", "/cases/queue.json"): ALL,
+    ("GET", "/cases/events"): ALL,
     ("GET", "/cases/{case_id}"): {"concierge", "supervisor", "auditor"},
     ("GET", "/cases/{case_id}/deliveries.json"): {"concierge", "supervisor", "auditor"},
     ("GET", "/cases/{case_id}/export"): {"concierge", "supervisor", "auditor"},
     ("POST", "/cases/{case_id}/reply"): MANAGERS,
     ("POST", "/cases/{case_id}/notes"): MANAGERS,
+    ("POST", "/cases/{case_id}/messages/{message_id}/resend"): MANAGERS,
     ("POST", "/cases/{case_id}/claim"): MANAGERS,
     ("POST", "/cases/{case_id}/assign"): MANAGERS,
     ("POST", "/cases/{case_id}/release"): MANAGERS,
@@ -104,7 +107,10 @@ async def world(settings: Settings) -> AsyncIterator[tuple[FastAPI, dict[str, in
                 session, title="walk", texts={"ja": "お知らせ"}, topic="general", created_by="concierge", send_at=start
             )
             assert notice.id is not None
+            line = session.exec(select(Message).where(Message.case_id == case_id)).first()
+            assert line is not None and line.id is not None
             ids = {
+                "message_id": line.id,
                 "case_id": case_id,
                 "complaint_id": complaint_id,
                 "slot_id": slot.id,
@@ -143,7 +149,12 @@ def console_routes(app: FastAPI) -> set[tuple[str, str]]:
 def fill(path: str, ids: dict[str, int]) -> str:
     case = ids["complaint_id"] if path.endswith("/complaint-steps") else ids["case_id"]
     return path.format(
-        case_id=case, slot_id=ids["slot_id"], staff_id=ids["staff_id"], notice_id=ids["notice_id"], month="2026-10"
+        case_id=case,
+        message_id=ids["message_id"],
+        slot_id=ids["slot_id"],
+        staff_id=ids["staff_id"],
+        notice_id=ids["notice_id"],
+        month="2026-10",
     )
 
 
@@ -171,7 +182,7 @@ async def test_unauthenticated_requests_are_redirected_or_refused(world: tuple[F
         for method, path in sorted(console_routes(app)):
             url = fill(path, ids)
             r = await anon.request(method, url, data={"csrf_token": "x"} if method == "POST" else None)
-            if method == "GET" and not path.endswith(".json"):
+            if method == "GET" and not path.endswith(".json") and path != "/cases/events":
                 assert r.status_code == 303, (method, path, r.status_code)
                 assert r.headers["location"].startswith("/login?next="), (method, path)
             else:

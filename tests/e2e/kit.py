@@ -47,7 +47,8 @@ def password_hash() -> str:
 
 def staff_settings(settings: Settings, **console: Any) -> Settings:
     """The test settings with a fixed console secret and the job scheduler off (not under test here)."""
-    values: dict[str, Any] = {"session_secret": SecretStr(SECRET), "poll_seconds": 1.0}
+    # Streams end quickly here (an HTTP test reads a stream to its end); browser tests pass a longer one.
+    values: dict[str, Any] = {"session_secret": SecretStr(SECRET), "poll_seconds": 1.0, "stream_seconds": 0.3}
     values.update(console)
     update: dict[str, Any] = {"console": ConsoleSettings(_env_file=None, **values)}  # type: ignore[call-arg]
     if hasattr(settings, "scheduler"):
@@ -245,7 +246,10 @@ def free_port() -> int:
 def live_server(app: FastAPI) -> Iterator[str]:
     """The app under a real uvicorn on 127.0.0.1 in a thread; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # A browser page left open holds its live-update stream: do not wait for it at shutdown.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()

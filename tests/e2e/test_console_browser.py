@@ -44,6 +44,14 @@ class Parent:
     def wait_for_text(self, needle: str) -> None:
         self.fake.wait_for(lambda f: any(needle in t for t in f.texts(self.id)), timeout=20)
 
+    def opens_case(self, text: str) -> None:
+        """Asks for a person, consents and writes `text` (the case is opened by the engine)."""
+        self.send("text", text="相談員と話したい")
+        self.wait_for_text("記録について確認")
+        self.send("postback", data="consent:yes")
+        self.wait_for_text("受付番号")
+        self.send("text", text=text)
+
 
 def log_in(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
     page.goto(base + "/cases")
@@ -82,11 +90,7 @@ def test_concierge_answers_a_line_parent_in_the_browser(
 
     # a parent on LINE asks for a person while the queue page is open
     parent = Parent(base, fake)
-    parent.send("text", text="相談員と話したい")
-    parent.wait_for_text("記録について確認")
-    parent.send("postback", data="consent:yes")
-    parent.wait_for_text("受付番号")
-    parent.send("text", text="夜泣きがひどくて、毎晩2時間おきに起こされています")
+    parent.opens_case("夜泣きがひどくて、毎晩2時間おきに起こされています")
     with rt.sessions() as s:  # type: ignore[attr-defined]
         case_id = s.exec(select(Case)).one().id
     row = page.locator(f'tr[data-case-id="{case_id}"]')

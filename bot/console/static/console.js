@@ -1,18 +1,32 @@
-// 職員コンソール: the queue and delivery states update without a reload (polling JSON), and confirmations.
+// 職員コンソール: live updates (server-sent events from /cases/events, polling the JSON views as the
+// fallback), the urgent-case alarm (title badge, sound, desktop notification), the session-ended banner,
+// and confirmations.
 (function () {
   "use strict";
   var body = document.body;
   var pollMs = Math.max(2, parseFloat(body.dataset.pollSeconds || "10")) * 1000;
   var csrf = body.dataset.csrf || "";
+  var baseTitle = document.title;
+  var ended = false;
 
-  function toLogin() {
-    var next = encodeURIComponent(location.pathname + location.search);
-    location.href = "/login?next=" + next + "&expired=1";  // the same URL as the server's redirect
+  // ----- the session ended: say so loudly, stop updating
+  function sessionEnded() {
+    if (ended) { return; }
+    ended = true;
+    var banner = document.getElementById("session-ended");
+    if (banner) {
+      var link = banner.querySelector("a");
+      if (link) { link.href = "/login?next=" + encodeURIComponent(location.pathname + location.search) + "&expired=1"; }
+      banner.hidden = false;
+    }
+    document.title = "【ログアウト】" + baseTitle;
+    if (source) { source.close(); }
+    Array.prototype.forEach.call(document.querySelectorAll("#updated"), function (n) { n.textContent = " 自動更新は止まっています"; });
   }
 
   function getJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (r) {
-      if (r.status === 401) { toLogin(); throw new Error("logged out"); }
+      if (r.status === 401) { sessionEnded(); throw new Error("logged out"); }
       if (!r.ok) { throw new Error("HTTP " + r.status); }
       return r.json();
     });
@@ -29,13 +43,18 @@
 
   function badge(cls, text) { return el("span", { "class": "badge " + cls }, [text]); }
 
-  function queueRow(r, view) {
+  // ----- the queue
+  var table = document.getElementById("queue");
+  var view = table ? (table.dataset.view || "all") : null;
+
+  function queueRow(r) {
     var tds = [];
     tds.push(el("td", {}, [el("a", { href: r.url }, ["#" + r.id])]));
     tds.push(el("td", {}, [r.urgent ? badge("urgent", "🚨 " + r.priority) : r.priority]));
     var kind = el("td", {}, []);
     if (r.kind === "complaint") { kind.appendChild(badge("complaint", r.kind_label)); kind.appendChild(document.createTextNode(" ")); }
     kind.appendChild(badge("status-" + r.status, r.status_label));
+    if (r.failed) { kind.appendChild(document.createTextNode(" ")); kind.appendChild(badge("undelivered", "未達")); }
     tds.push(kind);
     tds.push(el("td", {}, [r.channel]));
     tds.push(el("td", {}, [r.topic]));
@@ -48,61 +67,187 @@
     tds.push(el("td", {}, [r.created]));
     var act = el("td", {}, []);
     if (r.can_claim) {
-      var form = el("form", { method: "post", action: "/cases/" + r.id + "/claim", "class": "inline" }, [
+      act.appendChild(el("form", { method: "post", action: "/cases/" + r.id + "/claim", "class": "inline" }, [
         el("input", { type: "hidden", name: "csrf_token", value: csrf }),
         el("input", { type: "hidden", name: "next", value: "/cases" + (view !== "all" ? "?view=" + view : "") }),
         el("button", { type: "submit" }, ["担当する"])
-      ]);
-      act.appendChild(form);
+      ]));
     }
     tds.push(act);
-    var cls = (r.urgent ? "urgent " : "") + "sla-" + r.sla;
+    var cls = (r.urgent ? "urgent " : "") + (r.flagged ? "flagged " : "") + "sla-" + r.sla;
     return el("tr", { "class": cls, "data-case-id": String(r.id) }, tds);
   }
 
-  function pollQueue() {
-    var table = document.getElementById("queue");
+  function showQueue(data) {
     if (!table) { return; }
-    var view = table.dataset.view || "all";
     var tbody = table.tBodies[0];
-    var updated = document.getElementById("updated");
-    function tick() {
-      getJSON("/cases/queue.json?view=" + encodeURIComponent(view)).then(function (data) {
-        var seen = {};
-        Array.prototype.forEach.call(tbody.querySelectorAll("tr[data-case-id]"), function (tr) { seen[tr.dataset.caseId] = true; });
-        var rows = data.rows || [];
-        var fresh = document.createDocumentFragment();
-        rows.forEach(function (r) {
-          var tr = queueRow(r, view);
-          if (!seen[String(r.id)] && Object.keys(seen).length) { tr.classList.add("fresh"); }
-          fresh.appendChild(tr);
-        });
-        if (!rows.length) {
-          fresh.appendChild(el("tr", { "class": "empty" }, [el("td", { colspan: "10" }, ["該当するケースはありません。"])]));
-        }
-        tbody.replaceChildren(fresh);
-        if (updated) { updated.textContent = " 自動更新：" + new Date().toLocaleTimeString("ja-JP"); }
-      }).catch(function () { /* try again at the next tick */ });
+    var seen = {};
+    Array.prototype.forEach.call(tbody.querySelectorAll("tr[data-case-id]"), function (tr) { seen[tr.dataset.caseId] = true; });
+    var rows = data.rows || [];
+    var fresh = document.createDocumentFragment();
+    rows.forEach(function (r) {
+      var tr = queueRow(r);
+      if (!seen[String(r.id)] && Object.keys(seen).length) { tr.classList.add("fresh"); }
+      fresh.appendChild(tr);
+    });
+    if (!rows.length) {
+      fresh.appendChild(el("tr", { "class": "empty" }, [el("td", { colspan: "10" }, ["該当するケースはありません。"])]));
     }
+    tbody.replaceChildren(fresh);
+    var updated = document.getElementById("updated");
+    if (updated) { updated.textContent = " 自動更新：" + new Date().toLocaleTimeString("ja-JP"); }
+  }
+
+  // ----- the case page
+  var head = document.querySelector(".case-head[data-case-id]");
+  var caseId = head ? head.dataset.caseId : null;
+
+  function showCase(data) {
+    var list = document.getElementById("transcript-list");
+    if (list && typeof data.transcript === "string" && list.outerHTML !== data.transcript) {
+      var holder = document.createElement("div");
+      holder.innerHTML = data.transcript;  // rendered by our own autoescaping template
+      var fresh = holder.firstElementChild;
+      if (fresh) {
+        var grew = Number(fresh.dataset.count || 0) > Number(list.dataset.count || 0);
+        list.replaceWith(fresh);
+        if (grew) { fresh.lastElementChild.classList.add("fresh"); }
+      }
+    }
+    var wait = document.getElementById("case-wait");
+    if (wait && typeof data.wait === "string") { wait.innerHTML = data.wait; }
+  }
+
+  // ----- urgent cases nobody has claimed: every open console raises them until someone claims
+  var soundButton = document.getElementById("sound-toggle");
+  var notifyButton = document.getElementById("notify-permission");
+  var alarm = document.getElementById("urgent-alarm");
+  var knownUrgent = null;  // ids already announced on this page (null: nothing received yet)
+
+  function soundOn() { return localStorage.getItem("kc.sound") !== "off"; }
+  function showSound() {
+    if (!soundButton) { return; }
+    soundButton.textContent = soundOn() ? "🔔 通知音：オン" : "🔕 通知音：オフ";
+    soundButton.setAttribute("aria-pressed", soundOn() ? "true" : "false");
+  }
+  if (soundButton) {
+    soundButton.addEventListener("click", function () {
+      localStorage.setItem("kc.sound", soundOn() ? "off" : "on");
+      showSound();
+    });
+    showSound();
+  }
+
+  var audio = null;
+  function beep() {
+    if (!soundOn()) { return; }
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) { return; }
+      audio = audio || new Ctx();
+      [0, 0.35, 0.7].forEach(function (at) {
+        var osc = audio.createOscillator();
+        var gain = audio.createGain();
+        osc.frequency.value = 880;
+        gain.gain.value = 0.2;
+        osc.connect(gain); gain.connect(audio.destination);
+        osc.start(audio.currentTime + at); osc.stop(audio.currentTime + at + 0.2);
+      });
+    } catch (e) { /* no audio device: the badge and the banner still show */ }
+  }
+
+  function canNotify() { return "Notification" in window; }
+  function showNotifyButton() {
+    if (notifyButton) { notifyButton.hidden = !(canNotify() && Notification.permission === "default"); }
+  }
+  function notify(id) {
+    if (!canNotify()) { return; }
+    var send = function () {
+      // no message text in a desktop notification: other people may see the screen
+      var n = new Notification("緊急のケース（受付番号 " + id + "）", { body: "未担当の緊急ケースが届きました。", tag: "kc-urgent-" + id });
+      n.onclick = function () { window.focus(); location.href = "/cases/" + id; };
+    };
+    if (Notification.permission === "granted") { send(); return; }
+    if (Notification.permission === "default") {
+      Promise.resolve(Notification.requestPermission()).then(function (p) {
+        showNotifyButton();
+        if (p === "granted") { send(); }
+      });
+    }
+  }
+  if (notifyButton) {
+    notifyButton.addEventListener("click", function () {
+      Promise.resolve(Notification.requestPermission()).then(showNotifyButton);
+    });
+    showNotifyButton();
+  }
+
+  function showUrgent(data) {
+    var ids = data.ids || [];
+    document.title = (ids.length ? "(🚨" + ids.length + ") " : "") + (ended ? "【ログアウト】" : "") + baseTitle;
+    if (alarm) {
+      alarm.replaceChildren();
+      if (ids.length) {
+        alarm.appendChild(document.createTextNode("🚨 未担当の緊急ケースがあります："));
+        ids.forEach(function (id) { alarm.appendChild(el("a", { href: "/cases/" + id }, ["受付番号 " + id])); });
+      }
+      alarm.hidden = !ids.length;
+    }
+    var arrived = ids.filter(function (id) { return knownUrgent !== null && knownUrgent.indexOf(id) < 0; });
+    knownUrgent = ids.slice();
+    if (arrived.length) {
+      beep();
+      arrived.forEach(notify);
+    }
+  }
+
+  // ----- the stream, and polling when there is none
+  var source = null;
+  var polling = false;
+
+  function poll() {
+    if (polling) { return; }
+    polling = true;
+    function tick() {
+      if (ended) { return; }
+      if (table) { getJSON("/cases/queue.json?view=" + encodeURIComponent(view)).then(showQueue).catch(function () {}); }
+      getJSON("/cases/queue.json?view=all").then(function (data) {
+        showUrgent({ ids: (data.rows || []).filter(function (r) { return r.flagged; }).map(function (r) { return r.id; }) });
+      }).catch(function () {});
+      if (caseId) {
+        getJSON("/cases/" + caseId + "/deliveries.json").then(function (data) {
+          (data.messages || []).forEach(function (m) {
+            var node = document.querySelector('[data-message-id="' + m.id + '"]');
+            if (node && m.delivery) { node.textContent = m.label; node.className = "delivery delivery-" + m.delivery; }
+          });
+        }).catch(function () {});
+      }
+    }
+    tick();
     setInterval(tick, pollMs);
   }
 
-  function pollDeliveries() {
-    var head = document.querySelector(".case-head[data-case-id]");
-    if (!head || !document.querySelector("[data-message-id]")) { return; }
-    var url = "/cases/" + head.dataset.caseId + "/deliveries.json";
-    function tick() {
-      getJSON(url).then(function (data) {
-        (data.messages || []).forEach(function (m) {
-          var node = document.querySelector('[data-message-id="' + m.id + '"]');
-          if (node && m.delivery) {
-            node.textContent = m.label;
-            node.className = "delivery delivery-" + m.delivery;
-          }
-        });
-      }).catch(function () {});
-    }
-    setInterval(tick, Math.min(pollMs, 3000));
+  function stream() {
+    if (!body.dataset.live) { return; }
+    if (!window.EventSource) { poll(); return; }
+    var query = [];
+    if (view) { query.push("view=" + encodeURIComponent(view)); }
+    if (caseId) { query.push("case=" + encodeURIComponent(caseId)); }
+    source = new EventSource("/cases/events" + (query.length ? "?" + query.join("&") : ""));
+    source.onopen = function () { body.dataset.stream = "open"; };
+    source.addEventListener("queue", function (ev) { showQueue(JSON.parse(ev.data)); });
+    source.addEventListener("urgent", function (ev) { showUrgent(JSON.parse(ev.data)); });
+    source.addEventListener("case", function (ev) { showCase(JSON.parse(ev.data)); });
+    source.addEventListener("session", function (ev) {
+      var data = JSON.parse(ev.data);
+      source.close();
+      if (data.ended) { sessionEnded(); } else { location.reload(); }
+    });
+    source.onerror = function () {
+      if (source.readyState !== EventSource.CLOSED || ended) { return; }  // reconnecting by itself
+      // refused: find out whether the session ended; otherwise keep the page current by polling
+      getJSON("/cases/queue.json?view=all").then(poll).catch(function () { if (!ended) { poll(); } });
+    };
   }
 
   document.addEventListener("submit", function (ev) {
@@ -112,6 +257,5 @@
     if (question && !window.confirm(question)) { ev.preventDefault(); }
   });
 
-  pollQueue();
-  pollDeliveries();
+  stream();
 })();
