@@ -90,34 +90,42 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     # Operations (bot/metrics.py): webhook counters, /metrics, /healthz?details=1
     metrics = Metrics()
+    app.state.settings = settings
+    app.state.metrics = metrics
     app.add_middleware(WebhookCounter, metrics=metrics)
     app.add_middleware(RequestId)  # outermost: every line logged for a request carries its id (bot/logs.py)
-
-    @app.get("/healthz")
-    async def healthz(rt: RuntimeDep, request: Request, details: bool = False) -> JSONResponse:
-        if details:
-            if not allowed(request, settings):
-                return JSONResponse({"status": "forbidden"}, status_code=403)
-            parts = await anyio.to_thread.run_sync(
-                lambda: health_details(rt, settings, scheduler=getattr(app.state, "scheduler", None))
-            )
-            ok = all(part["ok"] for part in parts.values())
-            unhealthy = sorted(name for name, part in parts.items() if not part["ok"])
-            body = {"status": "ok" if ok else "unavailable", "unhealthy": unhealthy, "parts": parts}
-            return JSONResponse(body, status_code=200 if ok else 503)
-        ok = await anyio.to_thread.run_sync(rt.healthy)
-        summary = {"status": "ok" if ok else "unavailable", "kb_entries": len(rt.kb.entries)}
-        return JSONResponse(summary, status_code=200 if ok else 503)
-
-    @app.get("/metrics")
-    async def metrics_route(rt: RuntimeDep, request: Request) -> Response:
-        if not allowed(request, settings):
-            return Response("forbidden\n", status_code=403, media_type="text/plain")
-        collector = DatabaseCollector(rt, settings, scheduler=getattr(app.state, "scheduler", None))
-        body = await anyio.to_thread.run_sync(metrics.render, collector)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
-
+    # The routes read the app through the request, never through a closure: FastAPI keeps module-level caches
+    # keyed by endpoint functions, and a closure over the app would keep every app (and its runtime) alive.
+    app.add_api_route("/healthz", _healthz, methods=["GET"])
+    app.add_api_route("/metrics", _metrics, methods=["GET"])
     return app
+
+
+async def _healthz(rt: RuntimeDep, request: Request, details: bool = False) -> JSONResponse:
+    state = request.app.state
+    settings: Settings = state.settings
+    if details:
+        if not allowed(request, settings):
+            return JSONResponse({"status": "forbidden"}, status_code=403)
+        scheduler = getattr(state, "scheduler", None)
+        parts = await anyio.to_thread.run_sync(lambda: health_details(rt, settings, scheduler=scheduler))
+        ok = all(part["ok"] for part in parts.values())
+        unhealthy = sorted(name for name, part in parts.items() if not part["ok"])
+        body = {"status": "ok" if ok else "unavailable", "unhealthy": unhealthy, "parts": parts}
+        return JSONResponse(body, status_code=200 if ok else 503)
+    ok = await anyio.to_thread.run_sync(rt.healthy)
+    summary = {"status": "ok" if ok else "unavailable", "kb_entries": len(rt.kb.entries)}
+    return JSONResponse(summary, status_code=200 if ok else 503)
+
+
+async def _metrics(rt: RuntimeDep, request: Request) -> Response:
+    state = request.app.state
+    settings: Settings = state.settings
+    if not allowed(request, settings):
+        return Response("forbidden\n", status_code=403, media_type="text/plain")
+    collector = DatabaseCollector(rt, settings, scheduler=getattr(state, "scheduler", None))
+    body = await anyio.to_thread.run_sync(state.metrics.render, collector)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 def app_factory() -> FastAPI:
