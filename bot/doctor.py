@@ -13,11 +13,12 @@ import datetime as dt
 import imaplib
 import ipaddress
 import json
+import os
 import smtplib
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -138,6 +139,16 @@ def _secrets(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, SecretSt
             yield from _secrets(value, prefix + name + ".")
 
 
+def _secret_paths(model: BaseModel, prefix: str = "") -> Iterator[str]:
+    """Every secret setting, set or not (a blank one is read as unset, so its value cannot tell)."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _secret_paths(value, prefix + name + ".")
+        elif "SecretStr" in str(field.annotation):
+            yield prefix + name
+
+
 def _env_name(path: str) -> str:
     section, _, field = path.partition(".")
     if not field:
@@ -148,8 +159,22 @@ def _env_name(path: str) -> str:
     return f"{section}__{field}".upper()
 
 
-def check_secrets(settings: Settings) -> Iterator[Finding]:
+def check_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> Iterator[Finding]:
     bad = False
+    env_now = os.environ if environ is None else environ
+    for path in _secret_paths(settings):
+        env = _env_name(path)
+        raw = env_now.get(env)
+        if raw is not None and not raw.strip():  # the settings turned it into "unset": say why
+            bad = True
+            yield _bad(
+                f"secret.{path}",
+                "error",
+                f"{env} が空です",
+                f"{env} is set but empty",
+                f"{env} に値を設定するか、使わないなら行ごと削除してください",
+                f"give {env} a value, or remove the line if the feature is not used",
+            )
     for path, secret in _secrets(settings):
         value = secret.get_secret_value()
         env = _env_name(path)

@@ -55,7 +55,11 @@ def test_a_healthy_deployment_passes(settings: Settings, db: Engine, tmp_path: P
     assert found["mail"].level == "skip"
 
 
-def test_doctor_catches_an_empty_secret(settings: Settings, db: Engine, tmp_path: Path) -> None:
+def test_doctor_catches_an_empty_secret(
+    settings: Settings, db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A blank secret reads as unset (the channel stays off); the doctor still says that it was left empty.
+    monkeypatch.setenv("LINE_CHANNEL_SECRET", "")
     line = LineSettings(_env_file=None, channel_secret="", channel_access_token=" token-with-space")  # type: ignore[call-arg]
     conf = _healthy(settings, tmp_path, db).model_copy(update={"line": line})
     results = doctor.run_checks(conf, now=NOW)
