@@ -28,7 +28,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n 4 --dist loadfile  # files in parallel: much of the suite waits on servers and timeouts
 
 bench: setup
 	$(BIN)/python bench/match.py
