@@ -159,6 +159,17 @@ def _env_name(path: str) -> str:
     return f"{section}__{field}".upper()
 
 
+def _blank(path: str, env: str) -> Finding:
+    return _bad(
+        f"secret.{path}",
+        "error",
+        f"{env} が空です",
+        f"{env} is set but empty",
+        f"{env} に値を設定するか、使わないなら行ごと削除してください",
+        f"give {env} a value, or remove the line if the feature is not used",
+    )
+
+
 def check_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> Iterator[Finding]:
     bad = False
     env_now = os.environ if environ is None else environ
@@ -167,27 +178,13 @@ def check_secrets(settings: Settings, environ: Mapping[str, str] | None = None) 
         raw = env_now.get(env)
         if raw is not None and not raw.strip():  # the settings turned it into "unset": say why
             bad = True
-            yield _bad(
-                f"secret.{path}",
-                "error",
-                f"{env} が空です",
-                f"{env} is set but empty",
-                f"{env} に値を設定するか、使わないなら行ごと削除してください",
-                f"give {env} a value, or remove the line if the feature is not used",
-            )
+            yield _blank(path, env)
     for path, secret in _secrets(settings):
         value = secret.get_secret_value()
         env = _env_name(path)
         if not value.strip():
             bad = True
-            yield _bad(
-                f"secret.{path}",
-                "error",
-                f"{env} が空です",
-                f"{env} is set but empty",
-                f"{env} に値を設定するか、使わないなら行ごと削除してください",
-                f"give {env} a value, or remove the line if the feature is not used",
-            )
+            yield _blank(path, env)
         elif value != value.strip():
             bad = True
             yield _bad(
