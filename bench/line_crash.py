@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from line_webhook import blast, env_for, free_port, process, wait_up  # noqa: E402
 
-from handlers.line import sign  # noqa: E402
+from handlers.channels.line import sign  # noqa: E402
 from tests.fakes.line_api import SECRET, encode, webhook  # noqa: E402
 
 

@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.line import sign  # noqa: E402
+from handlers.channels.line import sign  # noqa: E402
 from tests.fakes.line_api import SECRET, TOKEN, encode, webhook  # noqa: E402
 
 QUESTIONS = [
@@ -184,7 +184,7 @@ def serve_intake(port: int) -> None:
 
     from bot.runtime import bootstrap
     from bot.settings import Settings
-    from handlers import line
+    from handlers.channels import line
     from handlers.inbox import Inbox
 
     settings = Settings()
@@ -206,8 +206,8 @@ async def process_stored(database_url: str, fake_url: str) -> tuple[int, float]:
     """Drain the stored events in this process: (events, seconds)."""
     from bot.runtime import bootstrap
     from bot.settings import LineSettings, Settings
+    from handlers.channels.line import LineAdapter
     from handlers.inbox import Inbox
-    from handlers.line import LineAdapter
 
     settings = Settings(database_url=database_url, line=LineSettings(_env_file=None))
     runtime = bootstrap(settings, migrate=False)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.settings import Settings  # noqa: E402
-from handlers import line  # noqa: E402
+from handlers.channels import line  # noqa: E402
 from handlers.engine import Engine, _label  # noqa: E402
 from handlers.texts import t  # noqa: E402
 from handlers.types import Choice, ContactCard, Reply, ReplyKind, render_plain  # noqa: E402

@@ -13,14 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from bot import hardening
-from bot.channels import build_channels
 from bot.console import mount_console
 from bot.deps import RuntimeDep
 from bot.logs import RequestId, configure
 from bot.metrics import CONTENT_TYPE_LATEST, DatabaseCollector, Metrics, WebhookCounter, allowed, health_details
 from bot.runtime import Runtime, bootstrap
 from bot.settings import Settings
-from handlers.console import ConsoleChannel
+from handlers.channels import build_channels
+from handlers.channels.console import ConsoleChannel
 from handlers.inbox import Inbox
 from scheduler.jobs import build_service as build_scheduler
 

@@ -119,7 +119,7 @@ def _no_sessions() -> NoReturn:
 
 def _chat(args: argparse.Namespace) -> int:
     from bot.runtime import bootstrap
-    from handlers.console import ConsoleChannel
+    from handlers.channels.console import ConsoleChannel
 
     runtime = bootstrap(Settings())
     channel = ConsoleChannel(sys.stdout)
@@ -302,7 +302,7 @@ def _kb_import(args: argparse.Namespace) -> int:
 
 
 def _line_richmenu(args: argparse.Namespace) -> int:
-    from handlers.line import upload_rich_menu
+    from handlers.channels.line import upload_rich_menu
 
     settings = Settings()
     if not settings.line.enabled:

@@ -75,7 +75,7 @@ from storage.notices import (
 
 if TYPE_CHECKING:
     from bot.settings import NoticeSettings, Settings
-    from handlers.email import EmailAdapter
+    from handlers.channels.email import EmailAdapter
 
 log = logging.getLogger("concierge.notices")
 ANALYZE_ABOVE = 5000  # recipients
@@ -264,7 +264,7 @@ class EmailNotices:
 
     @classmethod
     def from_settings(cls, settings: Settings, sessions: SessionFactory) -> EmailNotices | None:
-        from handlers.email import EmailAdapter
+        from handlers.channels.email import EmailAdapter
 
         if not settings.email.smtp_host or not settings.email.email_address:
             return None

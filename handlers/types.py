@@ -111,7 +111,7 @@ class DeliveryError(Exception):
 
 
 class ChannelAdapter(Protocol):
-    """One per channel (handlers/line.py, email.py, telegram.py, console.py): parse stored events, deliver
+    """One per channel (handlers/channels/line.py, email.py, telegram.py, console.py): parse stored events, deliver
     replies. Verification of webhooks happens in the channel's route, on the raw body, before storing."""
 
     name: str

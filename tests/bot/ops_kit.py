@@ -15,7 +15,7 @@ from bot.app import create_app
 from bot.runtime import Runtime
 from bot.settings import LineSettings, Settings
 from handlers import staff
-from handlers.line import WEBHOOK_PATH, sign
+from handlers.channels.line import WEBHOOK_PATH, sign
 from storage import crud
 from tests.e2e.kit import settle, staff_settings, until
 from tests.fakes.line_api import SECRET, FakeLineAPI, encode, event_id, user_id, webhook

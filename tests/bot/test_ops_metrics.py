@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.line import WEBHOOK_PATH
+from handlers.channels.line import WEBHOOK_PATH
 from handlers.types import InboundMessage
 from scheduler.leader import lock_for
 from storage import crud, ops, queue

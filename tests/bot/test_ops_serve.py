@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
 from bot.settings import Settings
-from handlers.line import sign
+from handlers.channels.line import sign
 from tests.fakes.line_api import SECRET, FakeLineAPI, encode, user_id, webhook
 from tests.fakes.mailservers import free_port
 

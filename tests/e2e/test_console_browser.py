@@ -23,7 +23,7 @@ from sqlmodel import select
 from bot.app import create_app
 from bot.runtime import bootstrap
 from bot.settings import LineSettings, Settings
-from handlers.line import WEBHOOK_PATH, sign
+from handlers.channels.line import WEBHOOK_PATH, sign
 from storage.models import Case, Message
 from tests.e2e.kit import PASSWORD, age_sessions, live_server, make_staff, staff_settings
 from tests.fakes.line_api import SECRET, FakeLineAPI, encode, user_id, webhook
@@ -38,7 +38,7 @@ class Parent:
     def send(self, fixture: str, **values: str) -> None:
         body = encode(webhook(fixture, user=self.id, reply_token=self.fake.issue_token(self.id), **values))
         headers = {"x-line-signature": sign(SECRET, body), "content-type": "application/json"}
-        r = httpx.post(self.base + WEBHOOK_PATH, content=body, headers=headers, timeout=10)
+        r = httpx.post(self.base + WEBHOOK_PATH, content=body, headers=headers, timeout=60)
         assert r.status_code == 200
 
     def wait_for_text(self, needle: str) -> None:

@@ -820,7 +820,7 @@ def encode(body: dict[str, Any]) -> bytes:
 
 
 class LineHarness:
-    """The LINE route, an Inbox and the adapter, built by `handlers.line.build` as the app's lifespan does,
+    """The LINE route, an Inbox and the adapter, built by `handlers.channels.line.build` as the app's lifespan does,
     without the background loop: a test decides when work happens (`drain`). Requests go through httpx's
     ASGI transport to the real route; the adapter talks to `fake` over HTTP."""
 
@@ -829,7 +829,7 @@ class LineHarness:
         from fastapi import FastAPI
 
         from bot.settings import LineSettings
-        from handlers import line
+        from handlers.channels import line
         from handlers.inbox import Inbox
 
         self.fake = fake
@@ -849,7 +849,7 @@ class LineHarness:
 
     async def post(self, body: bytes, *, signature: str | None = "sign", headers: dict[str, str] | None = None) -> Any:
         """POST a raw body; signature "sign" signs it correctly, None leaves the header out."""
-        from handlers.line import WEBHOOK_PATH, sign
+        from handlers.channels.line import WEBHOOK_PATH, sign
 
         h = {"content-type": "application/json"}
         if signature == "sign":

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session
 
 from bot.settings import EmailSettings
-from handlers.email import EmailAdapter, Thread
+from handlers.channels.email import EmailAdapter, Thread
 from handlers.types import Choice, ContactCard, Delivery, DeliveryError, Reply, ReplyKind
 from tests.fakes.mailservers import CONCIERGE, SMTPSink, free_port
 

@@ -18,7 +18,7 @@ from bot.app import create_app
 from bot.runtime import Runtime
 from bot.settings import EmailSettings, Settings
 from handlers import staff
-from handlers.email import EmailAdapter, MailPoller
+from handlers.channels.email import EmailAdapter, MailPoller
 from handlers.inbox import Inbox
 from storage import crud, queue
 from storage.db import transaction

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from bot.runtime import Runtime
 from bot.settings import EmailSettings, Settings
-from handlers.email import EmailAdapter, wrap_flowed, wrap_line
+from handlers.channels.email import EmailAdapter, wrap_flowed, wrap_line
 from handlers.types import Delivery, Reply, ReplyKind
 from storage import crud
 from storage.models import Case, ConsentStatus, Contact, ConversationStateName, Message, StaffAlert

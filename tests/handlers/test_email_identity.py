@@ -14,8 +14,8 @@ from sqlmodel import col, select
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers import mail_parse
-from handlers.email import UNVERIFIED_CONTACT, EmailAdapter, Thread
+from handlers.channels import mail_parse
+from handlers.channels.email import UNVERIFIED_CONTACT, EmailAdapter, Thread
 from handlers.types import Delivery, Reply, ReplyKind
 from storage import crud
 from storage.models import (

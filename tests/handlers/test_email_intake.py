@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from bot.runtime import Runtime
 from bot.settings import EmailSettings
-from handlers.email import EmailAdapter, MailPoller
+from handlers.channels.email import EmailAdapter, MailPoller
 from handlers.inbox import Inbox
 from handlers.types import InboundKind
 from storage.db import SessionFactory

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from bot.settings import EmailSettings
-from handlers import mail_parse
-from handlers.email import EmailAdapter, Thread
+from handlers.channels import mail_parse
+from handlers.channels.email import EmailAdapter, Thread
 from handlers.types import InboundKind
 from storage.db import SessionFactory
 from tests.fakes.mailservers import CONCIERGE, fixture_mail, new_mail

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.line import REPLY_UNCONFIRMED
+from handlers.channels.line import REPLY_UNCONFIRMED
 from storage import queue
 from storage.db import transaction
 from storage.models import EventStatus, OutboundMessage, utcnow
@@ -35,7 +35,7 @@ import asyncio, os
 from bot.runtime import bootstrap
 from bot.settings import Settings
 from handlers.inbox import Inbox
-from handlers.line import LineAdapter
+from handlers.channels.line import LineAdapter
 
 rt = bootstrap(Settings(), migrate=False)
 adapter = LineAdapter(os.environ["FAKE_TOKEN"], api_base_url=os.environ["FAKE_URL"])

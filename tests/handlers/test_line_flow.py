@@ -237,7 +237,7 @@ async def test_the_app_answers_from_its_own_loop(fake: FakeLineAPI, settings: Se
     app = create_app(settings.model_copy(update={"line": line}), runtime=runtime)
     user = user_id()
     body = encode(webhook("text", user=user, reply_token=fake.issue_token(user)))
-    from handlers.line import sign
+    from handlers.channels.line import sign
 
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -247,7 +247,7 @@ async def test_events_given_up_are_counted_in_the_console_header(settings: Setti
 
 
 def harness_adapter() -> Any:
-    from handlers.line import LineAdapter
+    from handlers.channels.line import LineAdapter
 
     return LineAdapter("unused-token", api_base_url="http://127.0.0.1:9")
 

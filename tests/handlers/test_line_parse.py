@@ -12,7 +12,7 @@ import pytest
 from linebot.v3.messaging import PushMessageRequest  # type: ignore[import-untyped]
 from linebot.v3.webhook import SignatureValidator  # type: ignore[import-untyped]
 
-from handlers import line
+from handlers.channels import line
 from handlers.types import Choice, ContactCard, InboundKind, Reply, ReplyKind
 from tests.fakes.line_api import FIXTURES, SECRET, encode, webhook
 

@@ -13,7 +13,7 @@ from linebot.v3.messaging import RichMenuRequest  # type: ignore[import-untyped]
 from bot.cli import main as cli_main
 from bot.runtime import Runtime
 from bot.settings import LineSettings, Settings
-from handlers import line
+from handlers.channels import line
 from handlers.engine import Engine
 from tests.dialog import Dialog
 from tests.fakes.line_api import FakeLineAPI

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from bot.cli import channel_report
 from bot.settings import ConsoleSettings, EmailSettings, LineSettings, Settings, TelegramSettings
-from handlers.line import WEBHOOK_PATH, sign
+from handlers.channels.line import WEBHOOK_PATH, sign
 from tests.e2e.kit import staffed_console
 from tests.fakes.line_api import encode, user_id, webhook
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.line import LOADING_DELAY, MAX_LOADING_PER_SECOND
+from handlers.channels.line import LOADING_DELAY, MAX_LOADING_PER_SECOND
 from storage.db import make_engine, session_factory
 from storage.models import InboundEvent
 from tests.fakes.line_api import FakeLineAPI, LineHarness, encode, event_id, group_id, user_id, webhook
@@ -53,7 +53,7 @@ async def test_bad_or_missing_signature_is_400_and_nothing_is_stored(
     user = user_id()
     body = encode(webhook("text", user=user))
     if signature == "wrong-secret":
-        from handlers.line import sign
+        from handlers.channels.line import sign
 
         signature = sign("wrong-secret", body)
     with caplog.at_level(logging.INFO):
@@ -84,7 +84,7 @@ async def test_oversize_bodies_are_413_before_being_read_whole(harness: LineHarn
         for i in range(0, len(big), 8192):
             yield big[i : i + 8192]
 
-    from handlers.line import WEBHOOK_PATH, sign
+    from handlers.channels.line import WEBHOOK_PATH, sign
 
     headers = {"x-line-signature": sign("test-channel-secret", big), "content-type": "application/json"}
     response = await harness.client.post(WEBHOOK_PATH, content=chunks(), headers=headers)

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session
 
 from bot.settings import Settings
-from handlers import line
+from handlers.channels import line
 from handlers.engine import Engine
 from handlers.types import Reply, render_plain
 from knowledge.evaluation import load_devset

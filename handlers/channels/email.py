@@ -48,8 +48,7 @@ from imapclient.imapclient import DELETED, SEEN, SocketTimeout  # type: ignore[i
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot.channels import ChannelPlugin
-from handlers import mail_parse
+from handlers.channels import ChannelPlugin, mail_parse
 from handlers.engine import MAX_STORED, Engine, clean_input, has_words
 from handlers.inbox import IncomingEvent
 from handlers.types import (
@@ -997,7 +996,7 @@ def _oversize_stub(header: bytes, size: int) -> bytes:
 
 
 def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
-    """The channel for bot.channels: the adapter, and the intake task for the app's lifetime."""
+    """The channel for handlers.channels: the adapter, and the intake task for the app's lifetime."""
     kb = inbox.engine.kb
 
     def question_for(entry_id: str, lang: str) -> str | None:

@@ -42,7 +42,7 @@ from linebot.v3.messaging import (  # type: ignore[import-untyped]
     ShowLoadingAnimationRequest,
 )
 
-from bot.channels import ChannelPlugin
+from handlers.channels import ChannelPlugin
 from handlers.inbox import IncomingEvent
 from handlers.types import (
     Choice,
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
 CHANNEL = "line"
 WEBHOOK_PATH = "/webhooks/line"
-RICHMENU_JSON = Path(__file__).resolve().parent.parent / "bot" / "richmenu.json"
+RICHMENU_JSON = Path(__file__).resolve().parents[2] / "bot" / "richmenu.json"
 RICHMENU_IMAGE = RICHMENU_JSON.with_suffix(".png")
 
 # Limits of the Messaging API (checked in its reference, November 2026).
@@ -811,7 +811,7 @@ def make_router(*, secret: str, inbox: Inbox, intake: Intake, loading: LoadingWa
 
 
 def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
-    """The LINE channel for the app's lifespan (called by bot.channels when both secrets are set)."""
+    """The LINE channel for the app's lifespan (called by handlers.channels when both secrets are set)."""
     line = settings.line
     if line.channel_secret is None or line.channel_access_token is None:
         raise ValueError("LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN are required")
