@@ -18,6 +18,7 @@ from knowledge.normalize import Normalizer
 from storage.db import SessionFactory, make_engine, session_factory
 from storage.migrate import upgrade
 from tests import pg
+from tests.fakes.line_api import FakeLineAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -86,3 +87,11 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = bootstrap(settings, migrate=False)
     yield rt
     rt.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLineAPI]:
+    """The fake LINE Messaging API on 127.0.0.1 (tests/fakes/line_api.py); a module may shadow `fake` with
+    another platform's fake."""
+    with FakeLineAPI() as api:
+        yield api

@@ -18,12 +18,6 @@ from tests.fakes.line_api import FakeLineAPI
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeLineAPI]:
-    with FakeLineAPI() as f:
-        yield f
-
-
-@pytest.fixture
 def captured() -> Iterator[tuple[io.StringIO, io.StringIO]]:
     """Everything logged, at INFO (the production level) and DEBUG for our own loggers, in both formats."""
     json_out, text_out = io.StringIO(), io.StringIO()

@@ -33,9 +33,8 @@ def _received(text: str) -> float:
     return 0.0
 
 
+@pytest.mark.postgres
 def test_two_workers_add_up_their_counters_and_log_json(settings: Settings, db: Engine) -> None:
-    if db.dialect.name != "postgresql":
-        pytest.skip("--workers needs PostgreSQL")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "DATABASE_URL", "PROMETHEUS_"))}
     port = free_port()
     user = user_id()

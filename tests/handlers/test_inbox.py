@@ -147,9 +147,8 @@ async def test_one_senders_events_are_processed_in_order(inbox: Inbox, channel: 
     assert kinds.index(("a", "consent")) < kinds.index(("a", "handoff"))
 
 
+@pytest.mark.postgres
 def test_two_workers_share_the_events_without_doubles(runtime: Runtime) -> None:
-    if runtime.db.dialect.name != "postgresql":
-        pytest.skip("several workers need PostgreSQL; SQLite deployments run one process")
     channel = CollectingChannel()
     feeder = Inbox(runtime.sessions, runtime.engine, {"test": channel})
     events = [event(f"e{i}", f"u{i % 7}", "キッズプラザの料金") for i in range(60)]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -43,12 +43,6 @@ inbox = Inbox(rt.sessions, rt.engine, {"line": adapter}, worker_id="doomed")
 inbox.beat()
 asyncio.run(inbox.deliver_one())
 """
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLineAPI]:
-    with FakeLineAPI() as f:
-        yield f
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ engine, the queue, and the real SDK talking to the fake LINE API."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -19,12 +19,6 @@ from storage.models import Contact, InboundEvent, Message, OutboundMessage
 from tests.fakes.line_api import SECRET, FakeLineAPI, LineHarness, encode, event_id, group_id, user_id, webhook
 
 CONSENT_ITEMS = ["consent:yes", "consent:no"]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLineAPI]:
-    with FakeLineAPI() as f:
-        yield f
 
 
 @pytest.fixture

@@ -23,12 +23,6 @@ from tests.fakes.line_api import FakeLineAPI, LineHarness, encode, user_id, webh
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeLineAPI]:
-    with FakeLineAPI() as f:
-        yield f
-
-
-@pytest.fixture
 async def harness(fake: FakeLineAPI, settings: Settings, runtime: Runtime) -> AsyncIterator[LineHarness]:
     h = LineHarness(fake, settings, runtime)
     yield h

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,6 @@ from tests.dialog import Dialog
 from tests.fakes.line_api import FakeLineAPI
 
 MENU = json.loads(line.RICHMENU_JSON.read_text(encoding="utf-8"))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLineAPI]:
-    with FakeLineAPI() as f:
-        yield f
 
 
 def _settings(fake: FakeLineAPI) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlmodel import select
@@ -15,12 +15,6 @@ from handlers.channels.line import LOADING_DELAY, MAX_LOADING_PER_SECOND
 from storage.db import make_engine, session_factory
 from storage.models import InboundEvent
 from tests.fakes.line_api import FakeLineAPI, LineHarness, encode, event_id, group_id, user_id, webhook
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLineAPI]:
-    with FakeLineAPI() as f:
-        yield f
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -55,12 +55,6 @@ QUESTIONS = [
     "キッズプラザの営業時間は？",
     "病児保育はありますか",
 ]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLineAPI]:
-    with FakeLineAPI() as f:
-        yield f
 
 
 @pytest.fixture
@@ -133,11 +127,10 @@ def _drain_in_thread(inbox: Inbox, deadline: float, errors: list[BaseException])
         errors.append(exc)
 
 
+@pytest.mark.postgres
 async def test_two_inboxes_on_postgres_process_each_event_once_and_in_order(
     harness: LineHarness, fake: FakeLineAPI, runtime: Runtime, db: Engine
 ) -> None:
-    if db.dialect.name != "postgresql":
-        pytest.skip("several workers need PostgreSQL (SQLite deployments run one process)")
     users = [user_id() for _ in range(4)]
     tokens: dict[str, tuple[str, int]] = {}
     for i in range(8):
@@ -187,11 +180,10 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.postgres
 async def test_concierge_serve_with_two_workers_answers_every_event_once(
     fake: FakeLineAPI, settings: Settings, runtime: Runtime, db: Engine
 ) -> None:
-    if db.dialect.name != "postgresql":
-        pytest.skip("--workers needs PostgreSQL")
     port = _free_port()
     env = _env(
         settings,

@@ -37,12 +37,6 @@ TEXTS = {"ja": "11月30日(日) 親子リトミック教室を開きます。", 
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeLineAPI]:
-    with FakeLineAPI() as api:
-        yield api
-
-
-@pytest.fixture
 def smtp() -> Iterator[SMTPSink]:
     sink = SMTPSink().start()
     yield sink

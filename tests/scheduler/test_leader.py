@@ -52,9 +52,8 @@ def test_only_one_lock_holder_at_a_time(store: Engine) -> None:
         second.close()
 
 
+@pytest.mark.postgres
 def test_a_lost_lock_connection_is_noticed(store: Engine) -> None:
-    if store.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL advisory lock only")
     lock = AdvisoryLock(_url(store))
     other = AdvisoryLock(_url(store))
     try:

@@ -11,11 +11,9 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -36,12 +34,6 @@ from tests.scheduler.jobfuncs import wait_for
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLineAPI]:
-    with FakeLineAPI() as api:
-        yield api
 
 
 def new_notice(sessions: SessionFactory, *, text: str = "お知らせ", **values: object) -> Notice:

@@ -163,11 +163,10 @@ def test_round_trip_while_serving(
             pg.drop_database(name)
 
 
+@pytest.mark.postgres
 def test_the_commands_explain_an_unusable_database(
     db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if db.dialect.name != "postgresql":
-        pytest.skip("a database that does not exist yet: PostgreSQL (SQLite creates the file)")
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "b.kcbak"
     backup.backup(db, path)
