@@ -12,7 +12,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from bot import hardening
+from bot import hardening, public
 from bot.console import mount_console
 from bot.deps import RuntimeDep
 from bot.logs import RequestId, configure
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     # no /openapi.json, /docs nor /redoc: the route list is nobody's business without a login
     app = FastAPI(title="kosodate-concierge", docs_url=None, redoc_url=None, openapi_url=None)
     mount_console(app, settings)  # the staff console: /login, /cases, /records, ... (bot/console/)
+    app.include_router(public.router)  # the public FAQ: /faq, no login (bot/public/)
     hardening.install(app, settings)  # security headers everywhere, error pages, body deadline (bot/hardening.py)
 
     @asynccontextmanager
