@@ -24,6 +24,8 @@ from storage.models import Case, CaseStatus, Message, utcnow
 from tests.e2e.kit import assign, client, console_app, make_staff, parent_opens_case, session_for, staff_settings
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+# The public FAQ (bot/public/): the knowledge base for anyone, no personal data (tests/bot/test_public_faq.py).
+PUBLIC |= {("GET", p) for p in ("/faq", "/faq/search", "/faq/faq.css", "/faq/{entry_id}")}
 # Monitoring, guarded by a token or an allowed address instead of a staff session (tests/bot/test_ops_metrics.py).
 MONITORING = {("GET", "/metrics")}
 ALL = {"concierge", "assistant", "supervisor", "auditor", "intake"}
