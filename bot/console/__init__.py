@@ -19,7 +19,7 @@ STATIC_PATH = "/static/console"
 
 
 def routers() -> list[APIRouter]:
-    from bot.console import appointments, audit, cases, complaints, live, login, notices, records, reports, staff
+    from bot.console import appointments, audit, cases, complaints, kb, live, login, notices, records, reports, staff
 
     return [
         login.router,
@@ -29,6 +29,7 @@ def routers() -> list[APIRouter]:
         reports.router,
         complaints.router,
         appointments.router,
+        kb.router,
         notices.router,
         audit.router,
         staff.router,

@@ -117,6 +117,7 @@ RECORD_TYPES = {
     "appointment": "予約",
     "calendar": "予約カレンダー",
     "records": "記録一覧",
+    "kb": "知識ベース",
     "complaints": "要望・苦情一覧",
     "staff": "職員アカウント",
     "audit": "監査ログ",

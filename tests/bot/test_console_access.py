@@ -61,6 +61,10 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/complaints"): {"supervisor", "auditor", "intake"},
     ("POST", "/complaints"): {"concierge", "supervisor", "intake"},
     ("GET", "/appointments"): ALL,
+    ("GET", "/kb"): ALL,
+    ("GET", "/kb/try"): ALL,
+    ("GET", "/kb/{entry_id}"): ALL,
+    ("GET", "/kb/export.csv"): {"concierge", "supervisor", "auditor"},
     ("GET", "/reports"): {"supervisor", "auditor"},
     ("GET", "/reports/{month}.csv"): {"supervisor", "auditor"},
     ("GET", "/notices"): {"concierge", "supervisor", "auditor"},
@@ -157,6 +161,7 @@ def fill(path: str, ids: dict[str, int]) -> str:
         staff_id=ids["staff_id"],
         notice_id=ids["notice_id"],
         month="2026-10",
+        entry_id="concierge-complaints",
     )
 
 
