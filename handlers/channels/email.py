@@ -48,6 +48,7 @@ from imapclient.imapclient import DELETED, SEEN, SocketTimeout  # type: ignore[i
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from handlers import consent
 from handlers.channels import ChannelPlugin, mail_parse
 from handlers.engine import MAX_STORED, Engine, clean_input, has_words
 from handlers.inbox import IncomingEvent
@@ -392,7 +393,7 @@ class EmailAdapter:
             crud.add_message(s, case=case, direction="in", author="parent", text=note, basis=Basis(case.basis))
             if hit is not None:
                 reason = f"life_safety:{hit.category.id}"
-                crud.escalate_case(s, case=case, crisis_category=hit.category.id, reason=reason)
+                consent.escalate(s, case=case, crisis_category=hit.category.id, reason=reason)
                 crud.add_message(
                     s, case=case, direction="in", author="parent", text=text[:MAX_STORED], basis=Basis(case.basis)
                 )

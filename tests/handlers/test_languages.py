@@ -13,6 +13,7 @@ from bot.runtime import Runtime
 from handlers.engine import Engine
 from handlers.texts import _tables, has_text, t
 from handlers.types import InboundKind, InboundMessage
+from knowledge.consent import load_notices
 from knowledge.language import LANGUAGES, choose_language, detect_language
 from knowledge.models import KnowledgeBase
 from storage import crud
@@ -66,7 +67,6 @@ def test_short_latin_replies_keep_the_contacts_language() -> None:
 REQUIRED = [
     "greeting",
     "languages",
-    "consent",
     "consent_yes",
     "consent_no",
     "consent_retry",
@@ -220,6 +220,15 @@ def test_no_mail_text_speaks_of_buttons_or_a_chat() -> None:
             assert not chat.search(
                 t(lang, key, "email", n=3, case_id=1, next_open="x", hours="y", transcript_years=1, case_years=5)
             ), (lang, key)
+
+
+def test_no_mail_notice_speaks_of_buttons_or_a_chat() -> None:
+    # The consent notice is data (knowledge/kb/consent): its mail wordings are written for a mail.
+    chat = re.compile(r"ボタン|このトーク|このチャット|button|in this chat")
+    notice = load_notices().current()
+    for lang in ("ja", "en"):
+        for wording in ("mail", "month-mail"):
+            assert not chat.search(notice.text(lang, wording)), (lang, wording)  # type: ignore[arg-type]
 
 
 def test_the_transcript_keeps_the_mail_wording_the_parent_received(engine: Engine, runtime: Runtime) -> None:
