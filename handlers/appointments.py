@@ -65,8 +65,30 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def _t(lang: str, key: str, **values: object) -> str:
+# The same texts worded for a mail, where they differ (a mail is not a chat).
+MAIL_TEXTS: dict[str, dict[str, str]] = {
+    "ja": {
+        "booked": (
+            "ご予約を承りました。\n日時：{when}{minutes}\n{place}ご都合が悪くなったときは、このメールでお知らせください。"
+        ),
+        "none_ack": (
+            "承知しました。相談員から別の日時をご案内します。"
+            "ご希望の曜日や時間帯があれば、このメールでお知らせください。"
+        ),
+    },
+    "en": {
+        "booked": (
+            "Your appointment is booked.\nWhen: {when}{minutes}\n{place}If you cannot come, please tell us by email."
+        ),
+        "none_ack": "Understood. A concierge will suggest other times. Tell us by email which days or times suit you.",
+    },
+}
+
+
+def _t(lang: str, key: str, channel: str | None = None, **values: object) -> str:
     table = TEXTS.get(lang) or TEXTS["en"]
+    if channel == "email":
+        table = {**table, **(MAIL_TEXTS.get(lang) or MAIL_TEXTS["en"])}
     return table.get(key, TEXTS["en"][key]).format(**values)
 
 
@@ -180,7 +202,7 @@ class AppointmentExtension:
         crud.add_alert(s, case=case, kind=ALERT_KIND)
         place = _t(lang, "place", place=slot.place) + "\n" if slot.place else ""
         minutes = _t(lang, "minutes", minutes=slot.minutes)
-        text = _t(lang, "booked", when=when, minutes=minutes, place=place)
+        text = _t(lang, "booked", turn.channel, when=when, minutes=minutes, place=place)
         basis = consent.basis_for(s, case=case)
         if basis is not None:
             picked = _t(lang, "picked", when=when)
@@ -201,7 +223,7 @@ class AppointmentExtension:
                 s.add(slot)
         crud.add_alert(s, case=case, kind=ALERT_KIND)
         crud.mark_parent_waiting(s, case=case)
-        text = _t(lang, "none_ack")
+        text = _t(lang, "none_ack", turn.channel)
         basis = consent.basis_for(s, case=case)
         if basis is not None:
             crud.add_message(s, case=case, direction="in", author="parent", text=_t(lang, "picked_none"), basis=basis)

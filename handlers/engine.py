@@ -61,6 +61,7 @@ State = ConversationStateName
 MAX_TEXT = 2000  # characters of one message the matcher reads: a longer one is read where its question is
 MAX_CRISIS = 20000  # characters crisis detection reads: all of any real message (a crisis at the end counts)
 MAX_STORED = 10000  # characters of one message kept in a transcript
+MAIL = "email"  # the channel whose texts are worded for a mail (the `email` sections of the texts and the KB)
 LABEL_MAX = 20  # LINE quick-reply labels hold 20 characters
 # Related questions offered as buttons: one under the answer (it has to fit a phone screen), the others
 # under its details.
@@ -192,7 +193,7 @@ class Engine:
         """The replies a first message gets (no conversation state involved)."""
         lang = decision.lang
         if decision.action == "urgent" and decision.crisis is not None:
-            return [self._urgent_reply(decision.crisis, lang)]
+            return [self._urgent_reply(decision.crisis, lang, channel)]
         if decision.action == "distress":
             return [self._distress_reply(lang)]
         if decision.action == "handoff":
@@ -598,7 +599,8 @@ class Engine:
         crud.add_alert(turn.session, case=case, kind="urgent")
         crud.set_state(turn.session, state=turn.state, name=State.URGENT, case_id=case.id)
         self._count(turn, "urgent", _crisis_topic(hit.category.id))
-        reply = self._urgent_reply(hit, self._crisis_lang(turn.text, turn.lang, turn.contact.lang, hit.lang))
+        lang = self._crisis_lang(turn.text, turn.lang, turn.contact.lang, hit.lang)
+        reply = self._urgent_reply(hit, lang, turn.channel)
         crud.add_message(
             turn.session, case=case, direction="out", author="bot", text=reply.text, basis=basis, delivery="sent"
         )
@@ -659,7 +661,8 @@ class Engine:
         behind buttons: the full contact details and the other offices (`more:<entry>`), related
         questions and a person."""
         written = _written_language(entry, lang)
-        answer = entry.answer[written].strip()
+        worded = entry.mail if channel == MAIL and written == lang else None
+        answer = ((worded or {}).get(written) or entry.answer[written]).strip()
         key = "answer_source_only" if _asks_to_confirm(answer, written) else "answer_source"
         checked = format_date(entry.source.checked, written)
         source = t(written, key, channel, url=_shown_url(entry.source.url), checked=checked)
@@ -740,14 +743,15 @@ class Engine:
     def _consent_pending_reply(self, turn: Turn) -> Reply:
         return self._consent_reply(turn.state.notice_lang or turn.lang, turn.channel, key="consent_pending")
 
-    def _urgent_reply(self, hit: CrisisHit, lang: str) -> Reply:
+    def _urgent_reply(self, hit: CrisisHit, lang: str, channel: str | None = None) -> Reply:
         """The leading category's message and notice (DV and children have their own: no promise of a
         call-back, simple words), then the contacts of every category found, then, in a language other
         than Japanese and English, the city's interpreting desk."""
         cat = hit.category
         message = cat.message.get(lang) or cat.message.get("en") or next(iter(cat.message.values()))
         notices = cat.notice or self.kb.crisis.notice
-        notice = notices.get(lang) or notices.get("en", "")
+        worded = (cat.notice_mail if cat.notice else self.kb.crisis.notice_mail) if channel == MAIL else None
+        notice = (worded or {}).get(lang) or notices.get(lang) or notices.get("en", "")
         ids = [c for category in (cat, *hit.also) for c in category.contacts]
         if lang not in ("ja", "en"):
             ids += self.kb.crisis.foreign_contacts

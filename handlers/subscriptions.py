@@ -193,6 +193,38 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
+# The texts worded for a mail, where they differ from the chat's.
+MAIL_TEXTS: dict[str, dict[str, str]] = {
+    "ja": {
+        "erased_partial": (
+            "記録を削除しました（受付番号 D-{id}）。ただし、緊急のご相談が続いているため、その相談の記録と、"
+            "相談員がこのメールでお返事するための連絡先は相談の終了まで残し、終了後に削除します。"
+        ),
+        "export_confirm": (
+            "このアカウントについて保存している記録（ご相談のやりとり、同意の記録、お知らせの設定）をまとめて、"
+            "相談員からこのメールでお送りします。依頼しますか？"
+        ),
+        "export_requested": (
+            "記録の開示のご依頼を受け付けました（受付番号 {case_id}）。"
+            "相談員が内容を確認し、受付時間内に順番にこのメールでお送りします。"
+        ),
+    },
+    "en": {
+        "erased_partial": (
+            "Your records are deleted (reference D-{id}). Because an urgent consultation is still open, its record and "
+            "the contact id a concierge needs to reply by email are kept until it ends, then deleted."
+        ),
+        "export_confirm": (
+            "A concierge will collect what we keep about this account (consultation messages, consent record, notice "
+            "settings) and send it to you by email. Send the request?"
+        ),
+        "export_requested": (
+            "Your request is registered (case {case_id}). "
+            "A concierge will check it and send it by email during opening hours."
+        ),
+    },
+}
+
 COMMANDS: dict[str, tuple[str, ...]] = {
     "settings": (
         "お知らせ設定",
@@ -570,6 +602,8 @@ class NoticeSettings:
     # ----- helpers
     def _t(self, turn: Turn, key: str, **values: object) -> str:
         table = TEXTS.get(turn.lang) or TEXTS["en"]
+        if turn.contact.channel == "email":
+            table = {**table, **(MAIL_TEXTS.get(turn.lang) or MAIL_TEXTS["en"])}
         return table[key].format(**values)
 
     def _info(self, turn: Turn, text: str, choices: tuple[Choice, ...] = ()) -> Reply:
