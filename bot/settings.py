@@ -282,6 +282,7 @@ class Settings(BaseSettings):
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
             notice_version=self.consent_notice_version,
+            notice_path=self.kb_path / "consent",
             pending_ttl=dt.timedelta(minutes=self.retention.pending_minutes),
             office_hours=self.office_hours.config(),
             default_lang=self.default_language,

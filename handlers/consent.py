@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -53,6 +54,10 @@ class Notices:
     def __init__(self, book: NoticeBook | None = None, version: str | None = None) -> None:
         self.book = book or load_notices()
         self.current: NoticeVersion = self.book.current(version)
+
+    @classmethod
+    def for_config(cls, path: Path | None, version: str | None) -> Notices:
+        return cls(load_notices(path) if path is not None else None, version)
 
     @property
     def version(self) -> str:
@@ -167,9 +172,12 @@ def reply_basis(session: Session, *, case: Case) -> Basis:
     return Basis.CONSENT if in_force(session, contact_id=case.contact_id) else Basis(case.basis)
 
 
-def urgent_basis(session: Session, *, contact_id: int) -> Basis:
-    """A crisis is recorded under consent in force, else under the life-and-safety basis."""
-    return Basis.CONSENT if in_force(session, contact_id=contact_id) else Basis.LIFE_SAFETY
+def urgent_basis(session: Session, *, contact_id: int, reason: str) -> tuple[Basis, str | None]:
+    """A crisis is recorded under consent in force, else under the life-and-safety basis with `reason` (the
+    basis and the reason a new urgent case carries)."""
+    if in_force(session, contact_id=contact_id):
+        return Basis.CONSENT, None
+    return Basis.LIFE_SAFETY, reason
 
 
 def escalate(session: Session, *, case: Case, crisis_category: str, reason: str) -> None:

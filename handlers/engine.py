@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -72,6 +73,7 @@ RELATED_UNDER_DETAILS = 3
 @dataclass(frozen=True)
 class EngineConfig:
     notice_version: str | None = None  # the consent notice version shown: None for the latest published
+    notice_path: Path | None = None  # the consent notice folder (None: the one in the default KB)
     pending_ttl: dt.timedelta = dt.timedelta(minutes=30)  # the pre-consent buffer: never longer
     # How long a consent question stays open, per channel: a mail answer may come a day later. The
     # buffered first message is still erased after `pending_ttl`; a late yes opens the case without it.
@@ -156,7 +158,7 @@ class Engine:
         self.phrases = PhraseBook(kb.phrases, matcher.normalize)
         self.sessions = sessions
         self.config = config or EngineConfig()
-        self.notices = Notices(version=self.config.notice_version)
+        self.notices = Notices.for_config(self.config.notice_path, self.config.notice_version)
         # The FAQ menu ("よくある質問"): the first entry of each topic, in the KB's topic order.
         firsts: dict[str, str] = {}
         for entry in kb.entries.values():
@@ -575,8 +577,8 @@ class Engine:
     # ----- crisis
     def _urgent(self, turn: Turn, hit: CrisisHit) -> list[Reply]:
         cid = self._cid(turn)
-        basis = consent.urgent_basis(turn.session, contact_id=cid)
         reason = f"life_safety:{hit.category.id}"
+        basis, basis_reason = consent.urgent_basis(turn.session, contact_id=cid, reason=reason)
         case = self._open_case(turn)
         if case is None:
             case = crud.create_case(
@@ -586,7 +588,7 @@ class Engine:
                 topic=_crisis_topic(hit.category.id),
                 priority=Priority.URGENT,
                 basis=basis,
-                basis_reason=reason if basis == Basis.LIFE_SAFETY else None,
+                basis_reason=basis_reason,
                 crisis_category=hit.category.id,
             )
         else:

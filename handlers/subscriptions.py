@@ -375,7 +375,7 @@ class NoticeSettings:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self.notices = Notices(version=config.notice_version)
+        self.notices = Notices.for_config(config.notice_path, config.notice_version)
         self.commands = _Commands.build()
 
     # ----- dispatch

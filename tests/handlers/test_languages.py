@@ -277,3 +277,23 @@ def test_the_kbs_own_questions_keep_their_language(kb: KnowledgeBase) -> None:
 def test_taglish_is_tagalog() -> None:
     assert detect_language("Saan po ang child support center?") == "tl"
     assert detect_language("Where is the child support center?") == "en"
+
+
+def test_a_crisis_by_mail_is_answered_in_the_mail_wording_and_kept_so(engine: Engine, runtime: Runtime) -> None:
+    # The mail wording comes from the KB data (`notice_mail`); the transcript keeps what the mail said.
+    d = _mail(engine)
+    (reply,) = d.send("もう死にたい")
+    assert reply.kind.value == "urgent" and "このメールでお返事します" in reply.text and "トーク" not in reply.text
+    with runtime.sessions() as s:
+        (case,) = rows(runtime, Case)
+        bot_lines = [m.text for m in crud.transcript(s, case_id=case.id or 0) if m.author == "bot"]
+    assert bot_lines == [reply.text]
+
+
+def test_an_answer_by_mail_uses_its_mail_wording(engine: Engine) -> None:
+    d = Dialog(engine, channel="email", sender="en-parent@example.jp")
+    (answer,) = d.send("Can I see what was recorded about me?")
+    assert answer.entry_id == "privacy-withdraw-delete"
+    assert 'Send "withdraw consent" by email' in answer.text and "in this chat" not in answer.text
+    (chat,) = Dialog(engine, channel="line", sender="U-en").send("Can I see what was recorded about me?")
+    assert 'Send "withdraw consent" in this chat' in chat.text
