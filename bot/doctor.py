@@ -568,6 +568,9 @@ def check_retention(settings: Settings) -> Iterator[Finding]:
             "TRANSCRIPT_YEARS ≦ CASE_YEARS とし、同意文の版（CONSENT_NOTICE_VERSION）を上げてください",
             "keep RETENTION__TRANSCRIPT_YEARS <= RETENTION__CASE_YEARS and raise CONSENT_NOTICE_VERSION",
         )
+    promised = list(_retention_promised(settings))
+    fine = fine and not promised
+    yield from promised
     if r.pending_minutes > 30:
         fine = False
         yield _bad(
@@ -593,6 +596,37 @@ def check_retention(settings: Settings) -> Iterator[Finding]:
             "retention",
             f"保存期間は同意文と一致しています（やりとり{r.transcript_years}年、相談記録{r.case_years}年）",
             f"retention matches the consent notice (transcripts {r.transcript_years} y, cases {r.case_years} y)",
+        )
+
+
+def _retention_promised(settings: Settings) -> Iterator[Finding]:
+    """The consent notice in force states the retention periods: the settings must be those."""
+    from knowledge.consent import load_notices
+
+    r = settings.retention
+    try:
+        notice = load_notices(settings.kb_path / "consent").current(settings.consent_notice_version)
+    except (KeyError, ValueError) as exc:
+        yield _bad(
+            "retention.notice",
+            "error",
+            "同意文（knowledge/kb/consent）を読み込めません",
+            f"the consent notice cannot be read: {exc}",
+            "`concierge kb check` で同意文を確認してください",
+            "run `concierge kb check` and fix the consent notices",
+        )
+        return
+    promised = notice.retention
+    if (promised.transcript_years, promised.case_years) != (r.transcript_years, r.case_years):
+        yield _bad(
+            "retention.notice",
+            "error",
+            f"同意文（{notice.version}版）の保存期間（やりとり{promised.transcript_years}年、相談記録"
+            f"{promised.case_years}年）と設定（{r.transcript_years}年、{r.case_years}年）が違います",
+            f"the consent notice {notice.version} promises transcripts {promised.transcript_years} y and cases "
+            f"{promised.case_years} y; retention is set to {r.transcript_years} y and {r.case_years} y",
+            "保存期間を変えるときは、新しい版の同意文を knowledge/kb/consent に作ってください",
+            "to change retention, publish a new consent notice version in knowledge/kb/consent",
         )
 
 

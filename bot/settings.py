@@ -251,7 +251,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./var/concierge.db"
     kb_path: Path = DEFAULT_KB_PATH
     kb_max_source_age_days: int = 365
-    consent_notice_version: str = "2026-11"
+    consent_notice_version: str | None = None  # None: the latest version in the KB's consent/ folder
     default_language: str = "ja"
     languages: list[str] = Field(default_factory=lambda: ["ja", "en"])
     public_url: str = "http://127.0.0.1:8000"
@@ -282,10 +282,9 @@ class Settings(BaseSettings):
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
             notice_version=self.consent_notice_version,
+            notice_path=self.kb_path / "consent",
             pending_ttl=dt.timedelta(minutes=self.retention.pending_minutes),
             office_hours=self.office_hours.config(),
             default_lang=self.default_language,
             languages=tuple(self.languages),
-            transcript_years=self.retention.transcript_years,
-            case_years=self.retention.case_years,
         )

@@ -13,8 +13,7 @@ import datetime as dt
 import uuid
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
-
+from handlers import consent
 from handlers.engine import Turn
 from handlers.hours import format_when
 from handlers.staff import CaseNotFoundError
@@ -22,7 +21,7 @@ from handlers.types import Choice, InboundKind, Reply, ReplyKind, replies_to_jso
 from storage import crud, queue
 from storage import staff as staffdb
 from storage.db import SessionFactory, transaction
-from storage.models import OPEN_CASE_STATUSES, Basis, Case, CaseStatus, utcnow
+from storage.models import OPEN_CASE_STATUSES, CaseStatus, utcnow
 
 POSTBACK = "slot"
 MAX_SLOTS = 12  # LINE shows at most 13 quick replies: the slots and "none of these"
@@ -66,22 +65,36 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def _t(lang: str, key: str, **values: object) -> str:
+# The same texts worded for a mail, where they differ (a mail is not a chat).
+MAIL_TEXTS: dict[str, dict[str, str]] = {
+    "ja": {
+        "booked": (
+            "ご予約を承りました。\n日時：{when}{minutes}\n{place}ご都合が悪くなったときは、このメールでお知らせください。"
+        ),
+        "none_ack": (
+            "承知しました。相談員から別の日時をご案内します。"
+            "ご希望の曜日や時間帯があれば、このメールでお知らせください。"
+        ),
+    },
+    "en": {
+        "booked": (
+            "Your appointment is booked.\nWhen: {when}{minutes}\n{place}If you cannot come, please tell us by email."
+        ),
+        "none_ack": "Understood. A concierge will suggest other times. Tell us by email which days or times suit you.",
+    },
+}
+
+
+def _t(lang: str, key: str, channel: str | None = None, **values: object) -> str:
     table = TEXTS.get(lang) or TEXTS["en"]
+    if channel == "email":
+        table = {**table, **(MAIL_TEXTS.get(lang) or MAIL_TEXTS["en"])}
     return table.get(key, TEXTS["en"][key]).format(**values)
 
 
 def slot_label(starts_at: dt.datetime, lang: str, tz: str = "Asia/Tokyo") -> str:
     """`11月28日(金) 10:00`: short enough for a LINE quick-reply label (20 characters)."""
     return format_when(starts_at.astimezone(ZoneInfo(tz)), lang)
-
-
-def _basis(session: Session, case: Case) -> Basis | None:
-    if crud.has_consent(session, contact_id=case.contact_id):
-        return Basis.CONSENT
-    if case.basis == Basis.LIFE_SAFETY and case.status != CaseStatus.RESOLVED:
-        return Basis.LIFE_SAFETY
-    return None
 
 
 def offer_appointments(
@@ -128,7 +141,7 @@ def offer_appointments(
         text = "\n".join(lines)
         choices = tuple(Choice(slot_label(x.starts_at, lang, tz), f"{POSTBACK}:{x.id}") for x in slots)
         choices += (Choice(_t(lang, "none"), f"{POSTBACK}:none"),)
-        basis = _basis(s, case) or Basis(case.basis)
+        basis = consent.reply_basis(s, case=case)
         message = crud.add_message(
             s, case=case, direction="out", author=f"staff:{staff}", text=text, basis=basis, delivery="pending"
         )
@@ -189,8 +202,8 @@ class AppointmentExtension:
         crud.add_alert(s, case=case, kind=ALERT_KIND)
         place = _t(lang, "place", place=slot.place) + "\n" if slot.place else ""
         minutes = _t(lang, "minutes", minutes=slot.minutes)
-        text = _t(lang, "booked", when=when, minutes=minutes, place=place)
-        basis = _basis(s, case)
+        text = _t(lang, "booked", turn.channel, when=when, minutes=minutes, place=place)
+        basis = consent.basis_for(s, case=case)
         if basis is not None:
             picked = _t(lang, "picked", when=when)
             crud.add_message(s, case=case, direction="in", author="parent", text=picked, basis=basis)
@@ -210,8 +223,8 @@ class AppointmentExtension:
                 s.add(slot)
         crud.add_alert(s, case=case, kind=ALERT_KIND)
         crud.mark_parent_waiting(s, case=case)
-        text = _t(lang, "none_ack")
-        basis = _basis(s, case)
+        text = _t(lang, "none_ack", turn.channel)
+        basis = consent.basis_for(s, case=case)
         if basis is not None:
             crud.add_message(s, case=case, direction="in", author="parent", text=_t(lang, "picked_none"), basis=basis)
             crud.add_message(s, case=case, direction="out", author="bot", text=text, basis=basis, delivery="sent")

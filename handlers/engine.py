@@ -4,8 +4,8 @@ States (`ConversationStateName`): FAQ → (CLARIFY) → answered; a handoff requ
 case in the concierge queue and HANDOFF, where a person holds the conversation and the bot stays silent
 except for safety; URGENT is a case opened by crisis detection. Resolving the case returns to FAQ.
 
-The consent gate is here and only here: message content is written to a case transcript only when the
-contact's consent is in force, or when the case was opened under the life-and-safety exception.
+The consent gate is here: message content is written to a case transcript only when handlers/consent.py
+says the contact's consent is in force, or the case was opened under the life-and-safety basis.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
+from handlers import consent
+from handlers.consent import Notices
 from handlers.hours import OfficeHours, format_date, format_when
 from handlers.texts import ConsentAnswer, Manner, PhraseBook, t
 from handlers.types import (
@@ -48,8 +51,6 @@ from storage.db import SessionFactory, transaction
 from storage.models import (
     Basis,
     Case,
-    CaseStatus,
-    ConsentStatus,
     Contact,
     ConversationState,
     ConversationStateName,
@@ -61,6 +62,7 @@ State = ConversationStateName
 MAX_TEXT = 2000  # characters of one message the matcher reads: a longer one is read where its question is
 MAX_CRISIS = 20000  # characters crisis detection reads: all of any real message (a crisis at the end counts)
 MAX_STORED = 10000  # characters of one message kept in a transcript
+MAIL = "email"  # the channel whose texts are worded for a mail (the `email` sections of the texts and the KB)
 LABEL_MAX = 20  # LINE quick-reply labels hold 20 characters
 # Related questions offered as buttons: one under the answer (it has to fit a phone screen), the others
 # under its details.
@@ -70,7 +72,8 @@ RELATED_UNDER_DETAILS = 3
 
 @dataclass(frozen=True)
 class EngineConfig:
-    notice_version: str = "2026-11"
+    notice_version: str | None = None  # the consent notice version shown: None for the latest published
+    notice_path: Path | None = None  # the consent notice folder (None: the one in the default KB)
     pending_ttl: dt.timedelta = dt.timedelta(minutes=30)  # the pre-consent buffer: never longer
     # How long a consent question stays open, per channel: a mail answer may come a day later. The
     # buffered first message is still erased after `pending_ttl`; a late yes opens the case without it.
@@ -83,8 +86,6 @@ class EngineConfig:
     # A message after this long a silence starts a new conversation: earlier fallbacks no longer count.
     conversation_gap: dt.timedelta = dt.timedelta(minutes=30)
     faq_menu_size: int = 5
-    transcript_years: int = 1
-    case_years: int = 5
     concierge_contact: str = "concierge"
 
 
@@ -123,7 +124,7 @@ class Extension(Protocol):
 
     Extensions see each text/postback turn after crisis detection and consent withdrawal, before anything
     else; they return replies for what is theirs and None for everything else. They must respect the
-    consent gate themselves: nothing with message content is stored without `crud.has_consent`."""
+    consent gate themselves: nothing with message content is stored unless handlers/consent.py allows it."""
 
     def handle(self, turn: Turn) -> list[Reply] | None: ...
 
@@ -157,6 +158,7 @@ class Engine:
         self.phrases = PhraseBook(kb.phrases, matcher.normalize)
         self.sessions = sessions
         self.config = config or EngineConfig()
+        self.notices = Notices.for_config(self.config.notice_path, self.config.notice_version)
         # The FAQ menu ("よくある質問"): the first entry of each topic, in the KB's topic order.
         firsts: dict[str, str] = {}
         for entry in kb.entries.values():
@@ -193,7 +195,7 @@ class Engine:
         """The replies a first message gets (no conversation state involved)."""
         lang = decision.lang
         if decision.action == "urgent" and decision.crisis is not None:
-            return [self._urgent_reply(decision.crisis, lang)]
+            return [self._urgent_reply(decision.crisis, lang, channel)]
         if decision.action == "distress":
             return [self._distress_reply(lang)]
         if decision.action == "handoff":
@@ -430,7 +432,7 @@ class Engine:
             crud.set_state(turn.session, state=turn.state, name=State.HANDOFF, case_id=existing.id)
             text = t(turn.lang, "handoff_already", turn.channel, case_id=existing.id)
             return [Reply(ReplyKind.HANDOFF, text, lang=turn.lang)]
-        if crud.has_consent(turn.session, contact_id=cid, notice_version=self.config.notice_version):
+        if not consent.must_ask(turn.session, contact_id=cid, version=self.notices.version):
             return self._open_handoff(turn, first_message=turn.text or None, topic=topic)
         if turn.text:
             crud.hold_pending(
@@ -488,17 +490,12 @@ class Engine:
     def _consent(self, turn: Turn, granted: bool) -> list[Reply]:
         cid = self._cid(turn)
         topic = turn.state.options or None
-        notice_lang = turn.state.notice_lang or turn.lang
+        # The answer is to the notice that was shown: its language and wording are the ones recorded.
+        shown = self.notices.shown(turn.state.notice_lang or turn.lang, turn.channel)
         turn.state.consent_unclear = 0
         turn.state.notice_lang = None
         if not granted:
-            crud.record_consent(
-                turn.session,
-                contact=turn.contact,
-                status=ConsentStatus.DECLINED,
-                notice_version=self.config.notice_version,
-                notice_lang=notice_lang,
-            )
+            consent.decline(turn.session, contact=turn.contact, shown=shown)
             crud.clear_pending(turn.session, contact_id=cid)
             crud.set_state(turn.session, state=turn.state, name=State.FAQ)
             self._count(turn, "consent_declined", None)
@@ -510,13 +507,7 @@ class Engine:
                 cards = tuple(replace(c, email=None) for c in cards)
             text = t(turn.lang, "declined", turn.channel)
             return [Reply(ReplyKind.INFO, text, contacts=cards, lang=turn.lang)]
-        crud.record_consent(
-            turn.session,
-            contact=turn.contact,
-            status=ConsentStatus.GRANTED,
-            notice_version=self.config.notice_version,
-            notice_lang=notice_lang,
-        )
+        consent.grant(turn.session, contact=turn.contact, shown=shown)
         first = crud.take_pending(turn.session, contact_id=cid, now=turn.now)
         return self._open_handoff(turn, first_message=first, topic=topic)
 
@@ -578,24 +569,16 @@ class Engine:
 
     def _withdraw(self, turn: Turn) -> list[Reply]:
         cid = self._cid(turn)
-        if not crud.has_consent(turn.session, contact_id=cid):
-            crud.clear_pending(turn.session, contact_id=cid)
-            return [Reply(ReplyKind.INFO, t(turn.lang, "withdraw_none", turn.channel), lang=turn.lang)]
-        crud.record_consent(
-            turn.session,
-            contact=turn.contact,
-            status=ConsentStatus.WITHDRAWN,
-            notice_version=self.config.notice_version,
-            notice_lang=turn.lang,
-        )
+        withdrawn = consent.withdraw(turn.session, contact=turn.contact, version=self.notices.version, lang=turn.lang)
         crud.clear_pending(turn.session, contact_id=cid)
-        return [Reply(ReplyKind.INFO, t(turn.lang, "withdrawn", turn.channel), lang=turn.lang)]
+        key = "withdrawn" if withdrawn else "withdraw_none"
+        return [Reply(ReplyKind.INFO, t(turn.lang, key, turn.channel), lang=turn.lang)]
 
     # ----- crisis
     def _urgent(self, turn: Turn, hit: CrisisHit) -> list[Reply]:
         cid = self._cid(turn)
-        consented = crud.has_consent(turn.session, contact_id=cid)
         reason = f"life_safety:{hit.category.id}"
+        basis, basis_reason = consent.urgent_basis(turn.session, contact_id=cid, reason=reason)
         case = self._open_case(turn)
         if case is None:
             case = crud.create_case(
@@ -604,14 +587,13 @@ class Engine:
                 lang=turn.lang,
                 topic=_crisis_topic(hit.category.id),
                 priority=Priority.URGENT,
-                basis=Basis.CONSENT if consented else Basis.LIFE_SAFETY,
-                basis_reason=None if consented else reason,
+                basis=basis,
+                basis_reason=basis_reason,
                 crisis_category=hit.category.id,
             )
         else:
-            crud.escalate_case(turn.session, case=case, crisis_category=hit.category.id, reason=reason)
+            consent.escalate(turn.session, case=case, crisis_category=hit.category.id, reason=reason)
         crud.clear_pending(turn.session, contact_id=cid)
-        basis = Basis.CONSENT if consented else Basis.LIFE_SAFETY
         crud.add_message(
             turn.session, case=case, direction="in", author="parent", text=turn.text[:MAX_STORED], basis=basis
         )
@@ -619,7 +601,8 @@ class Engine:
         crud.add_alert(turn.session, case=case, kind="urgent")
         crud.set_state(turn.session, state=turn.state, name=State.URGENT, case_id=case.id)
         self._count(turn, "urgent", _crisis_topic(hit.category.id))
-        reply = self._urgent_reply(hit, self._crisis_lang(turn.text, turn.lang, turn.contact.lang, hit.lang))
+        lang = self._crisis_lang(turn.text, turn.lang, turn.contact.lang, hit.lang)
+        reply = self._urgent_reply(hit, lang, turn.channel)
         crud.add_message(
             turn.session, case=case, direction="out", author="bot", text=reply.text, basis=basis, delivery="sent"
         )
@@ -680,7 +663,8 @@ class Engine:
         behind buttons: the full contact details and the other offices (`more:<entry>`), related
         questions and a person."""
         written = _written_language(entry, lang)
-        answer = entry.answer[written].strip()
+        worded = entry.mail if channel == MAIL and written == lang else None
+        answer = ((worded or {}).get(written) or entry.answer[written]).strip()
         key = "answer_source_only" if _asks_to_confirm(answer, written) else "answer_source"
         checked = format_date(entry.source.checked, written)
         source = t(written, key, channel, url=_shown_url(entry.source.url), checked=checked)
@@ -750,25 +734,26 @@ class Engine:
 
     def _consent_reply(self, lang: str, channel: str | None = None, key: str = "consent") -> Reply:
         """The consent question (`key`: the notice itself, the re-ask, or the reminder), with its two buttons."""
-        text = t(lang, key, channel, transcript_years=self.config.transcript_years, case_years=self.config.case_years)
+        text = self.notices.shown(lang, channel).text if key == "consent" else t(lang, key, channel)
         choices = (
             Choice(t(lang, "consent_yes", channel), "consent:yes"),
             Choice(t(lang, "consent_no", channel), "consent:no"),
         )
-        meta = {"notice": self.config.notice_version, "notice_lang": lang}
+        meta = {"notice": self.notices.version, "notice_lang": lang}
         return Reply(ReplyKind.CONSENT, text, choices=choices, lang=lang, meta=meta)
 
     def _consent_pending_reply(self, turn: Turn) -> Reply:
         return self._consent_reply(turn.state.notice_lang or turn.lang, turn.channel, key="consent_pending")
 
-    def _urgent_reply(self, hit: CrisisHit, lang: str) -> Reply:
+    def _urgent_reply(self, hit: CrisisHit, lang: str, channel: str | None = None) -> Reply:
         """The leading category's message and notice (DV and children have their own: no promise of a
         call-back, simple words), then the contacts of every category found, then, in a language other
         than Japanese and English, the city's interpreting desk."""
         cat = hit.category
         message = cat.message.get(lang) or cat.message.get("en") or next(iter(cat.message.values()))
         notices = cat.notice or self.kb.crisis.notice
-        notice = notices.get(lang) or notices.get("en", "")
+        worded = (cat.notice_mail if cat.notice else self.kb.crisis.notice_mail) if channel == MAIL else None
+        notice = (worded or {}).get(lang) or notices.get(lang) or notices.get("en", "")
         ids = [c for category in (cat, *hit.also) for c in category.contacts]
         if lang not in ("ja", "en"):
             ids += self.kb.crisis.foreign_contacts
@@ -845,11 +830,7 @@ class Engine:
 
     def _basis(self, turn: Turn, case: Case) -> Basis | None:
         """Under what basis this contact's message may be recorded on `case`, if any."""
-        if crud.has_consent(turn.session, contact_id=self._cid(turn)):
-            return Basis.CONSENT
-        if case.basis == Basis.LIFE_SAFETY and case.status != CaseStatus.RESOLVED:
-            return Basis.LIFE_SAFETY
-        return None
+        return consent.basis_for(turn.session, case=case)
 
     @staticmethod
     def _cid(turn: Turn) -> int:

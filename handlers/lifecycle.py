@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, or_, update
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
+from handlers import consent
 from storage import crud
 from storage import lifecycle as store
 from storage.db import SessionFactory, transaction
@@ -34,7 +35,6 @@ from storage.models import (
     OPEN_CASE_STATUSES,
     Case,
     CaseStatus,
-    ConsentStatus,
     Contact,
     ConversationState,
     EventStatus,
@@ -170,7 +170,7 @@ def purge_records(
     sessions: SessionFactory,
     *,
     retention: Retention,
-    notice_version: str,
+    notice_version: str | None = None,
     now: dt.datetime | None = None,
     dry_run: bool = False,
     source: str = "scheduler",
@@ -228,7 +228,7 @@ def erase_contact(
     *,
     contact: Contact,
     requested_by: str,
-    notice_version: str,
+    notice_version: str | None = None,
     now: dt.datetime | None = None,
     request: store.RecordRequest | None = None,
 ) -> ErasureResult:
@@ -292,13 +292,12 @@ def erase_contact(
         ),
     )
 
-    if crud.has_consent(session, contact_id=cid):
-        # Erasure ends consent: nothing more is recorded under it, not even on a kept crisis case.
-        crud.record_consent(session, contact=contact, status=ConsentStatus.WITHDRAWN, notice_version=notice_version)
+    # Erasure ends consent: nothing more is recorded under it, not even on a kept crisis case.
+    consent.withdraw(session, contact=contact, version=notice_version or consent.current_version())
     exceptions: list[dict[str, Any]] = []
-    ledger = crud.consent_history(session, contact_id=cid)
-    if ledger:
-        exceptions.append({"record": "consent_ledger", "count": len(ledger), "reason": LEDGER_REASON})
+    kept = consent.ledger_kept(session, contact_id=cid)
+    if kept:
+        exceptions.append({"record": "consent_ledger", "count": kept, "reason": LEDGER_REASON})
     if crisis:
         exceptions.append(
             {
@@ -340,7 +339,7 @@ def _open_crisis_cases(session: Session, *, contact_id: int) -> list[Case]:
     )
 
 
-def complete_erasures(session: Session, *, notice_version: str, now: dt.datetime | None = None) -> int:
+def complete_erasures(session: Session, *, notice_version: str | None = None, now: dt.datetime | None = None) -> int:
     """Finish partial erasures whose crisis cases are closed now; returns how many were completed."""
     done = 0
     for request in store.requests(session, kind=RequestKind.ERASE, status=RequestStatus.PARTIAL):
@@ -383,10 +382,8 @@ def export_contact(session: Session, *, contact: Contact) -> dict[str, Any]:
             "created_at": _iso(contact.created_at),
             "last_seen_at": _iso(contact.last_seen_at),
         },
-        "consent": [
-            {"status": r.status, "notice_version": r.notice_version, "at": _iso(r.at)}
-            for r in crud.consent_history(session, contact_id=cid)
-        ],
+        # Each answer with the exact notice text it was given to.
+        "consent": [{**row, "at": _iso(row["at"])} for row in consent.ledger(session, contact_id=cid)],
         "cases": [
             {
                 "id": c.id,
@@ -424,6 +421,14 @@ def export_contact(session: Session, *, contact: Contact) -> dict[str, Any]:
     }
 
 
+WORDING_JA = {
+    "chat": "チャット",
+    "mail": "メール",
+    "month-chat": "誕生月の登録",
+    "month-mail": "誕生月の登録（メール）",
+}
+
+
 def render_export(data: dict[str, Any]) -> str:
     """A plain-text summary of an export for the concierge to check and send (Japanese)."""
     contact = data["contact"]
@@ -434,10 +439,11 @@ def render_export(data: dict[str, Any]) -> str:
         "■ 同意の記録",
     ]
     status_ja = {"granted": "同意", "declined": "同意しない", "withdrawn": "取り消し"}
-    lines += [
-        f"・{r['at'][:16]} {status_ja.get(r['status'], r['status'])}（{r['notice_version']}版）"
-        for r in data["consent"]
-    ]
+    for r in data["consent"]:
+        lines.append(f"・{r['at'][:16]} {status_ja.get(r['status'], r['status'])}（{r['notice_version']}版）")
+        if r.get("notice_text"):
+            lines.append(f"    表示した同意文（{r['notice_lang']}、{WORDING_JA.get(r['notice_wording'], '')}）：")
+            lines += [f"    {line}" for line in r["notice_text"].splitlines()]
     if not data["consent"]:
         lines.append("・なし")
     lines += ["", "■ ご相談の記録"]

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 
+from handlers import consent
 from handlers.hours import OfficeHours
 from handlers.reports import count_first_reply
 from handlers.texts import t
 from handlers.types import Reply, ReplyKind, replies_to_json
 from storage import crud, queue
 from storage.db import SessionFactory, transaction
-from storage.models import Basis, CaseStatus, ConversationStateName, Message
+from storage.models import CaseStatus, ConversationStateName, Message
 
 
 class CaseNotFoundError(LookupError):
@@ -32,7 +33,7 @@ def reply_to_parent(
             raise CaseNotFoundError(case_id)
         contact = crud.get_contact(s, contact_id=case.contact_id)
         assert contact is not None
-        basis = Basis.CONSENT if crud.has_consent(s, contact_id=contact.id or 0) else Basis(case.basis)
+        basis = consent.reply_basis(s, case=case)
         count_first_reply(s, case=case, office_hours=office_hours)
         message = crud.add_message(
             s, case=case, direction="out", author=f"staff:{staff}", text=text, basis=basis, delivery="pending"

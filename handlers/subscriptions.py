@@ -20,15 +20,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from handlers import consent
+from handlers.consent import Notices
 from handlers.engine import EngineConfig, Turn
 from handlers.lifecycle import erase_contact, request_export
 from handlers.texts import t as engine_text
 from handlers.types import Choice, InboundKind, Reply, ReplyKind
 from knowledge.normalize import clean, to_hiragana
-from storage import crud
 from storage import lifecycle as store
 from storage.lifecycle import NOTICE_TOPICS, MonthKind, RequestStatus
-from storage.models import ConsentStatus
 
 AWAIT_WINDOW = dt.timedelta(minutes=10)  # how long a typed month is waited for
 LABEL_MAX = 20  # LINE quick-reply labels
@@ -77,14 +77,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "btn_month_birth": "誕生月を登録",
         "btn_month_due": "出産予定月を登録",
         "btn_month_remove": "登録を削除",
-        "month_consent": (
-            "誕生月・出産予定月の登録には、記録への同意が必要です。\n"
-            "・記録する内容：お子さんの誕生月または出産予定月（年と月だけです）\n"
-            "・目的：月齢に合わせたお知らせをお送りするため\n"
-            "・削除：いつでも「誕生月を削除」と送ると削除します。同意を取り消したときも削除します\n"
-            "この同意は、相談員へのご相談の記録への同意と共通です（内容は次のとおり）。\n{notice}\n"
-            "同意して登録しますか？"
-        ),
         "btn_month_consent": "同意して登録する",
         "btn_month_no": "登録しない",
         "month_ask_birth": (
@@ -159,14 +151,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "btn_month_birth": "Register birth month",
         "btn_month_due": "Register due month",
         "btn_month_remove": "Remove it",
-        "month_consent": (
-            "Registering a birth or due month needs your consent to a record.\n"
-            "- What: your child's birth or due month (year and month only)\n"
-            "- Why: to send notices that fit your child's age\n"
-            '- Delete: send "remove birth month" at any time; it is also deleted if you withdraw consent\n'
-            "This consent is the same as for consultation records with a concierge:\n{notice}\n"
-            "Do you agree and register?"
-        ),
         "btn_month_consent": "Agree and register",
         "btn_month_no": "Don't register",
         "month_ask_birth": 'Please send your child\'s birth month, like "2025-04". Send "cancel" to stop.',
@@ -206,6 +190,38 @@ TEXTS: dict[str, dict[str, str]] = {
             "A concierge will check it and send it in this chat during opening hours."
         ),
         "export_cancelled": "Request cancelled.",
+    },
+}
+
+# The texts worded for a mail, where they differ from the chat's.
+MAIL_TEXTS: dict[str, dict[str, str]] = {
+    "ja": {
+        "erased_partial": (
+            "記録を削除しました（受付番号 D-{id}）。ただし、緊急のご相談が続いているため、その相談の記録と、"
+            "相談員がこのメールでお返事するための連絡先は相談の終了まで残し、終了後に削除します。"
+        ),
+        "export_confirm": (
+            "このアカウントについて保存している記録（ご相談のやりとり、同意の記録、お知らせの設定）をまとめて、"
+            "相談員からこのメールでお送りします。依頼しますか？"
+        ),
+        "export_requested": (
+            "記録の開示のご依頼を受け付けました（受付番号 {case_id}）。"
+            "相談員が内容を確認し、受付時間内に順番にこのメールでお送りします。"
+        ),
+    },
+    "en": {
+        "erased_partial": (
+            "Your records are deleted (reference D-{id}). Because an urgent consultation is still open, its record and "
+            "the contact id a concierge needs to reply by email are kept until it ends, then deleted."
+        ),
+        "export_confirm": (
+            "A concierge will collect what we keep about this account (consultation messages, consent record, notice "
+            "settings) and send it to you by email. Send the request?"
+        ),
+        "export_requested": (
+            "Your request is registered (case {case_id}). "
+            "A concierge will check it and send it by email during opening hours."
+        ),
     },
 }
 
@@ -359,6 +375,7 @@ class NoticeSettings:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+        self.notices = Notices.for_config(config.notice_path, config.notice_version)
         self.commands = _Commands.build()
 
     # ----- dispatch
@@ -462,18 +479,13 @@ class NoticeSettings:
         if what == "remove":
             return self._remove_month(turn)
         if what in (MonthKind.BIRTH, MonthKind.DUE):
-            if crud.has_consent(turn.session, contact_id=cid, notice_version=self.config.notice_version):
-                return [self._ask_month(turn, MonthKind(what))]
-            return [self._month_consent(turn, MonthKind(what))]
+            if consent.must_ask(turn.session, contact_id=cid, version=self.notices.version):
+                return [self._month_consent(turn, MonthKind(what))]
+            return [self._ask_month(turn, MonthKind(what))]
         if what == "consent" and len(parts) == 2 and parts[1] in (MonthKind.BIRTH, MonthKind.DUE):
-            if not crud.has_consent(turn.session, contact_id=cid, notice_version=self.config.notice_version):
-                crud.record_consent(
-                    turn.session,
-                    contact=turn.contact,
-                    status=ConsentStatus.GRANTED,
-                    notice_version=self.config.notice_version,
-                    notice_lang=turn.lang,  # the notice's points were shown in the contact's language
-                )
+            # The month prompt was shown in the contact's language, worded for its channel.
+            shown = self.notices.shown(turn.lang, turn.contact.channel, month=True)
+            consent.grant_once(turn.session, contact=turn.contact, shown=shown)
             return [self._ask_month(turn, MonthKind(parts[1]))]
         if what in ("no", "cancel"):
             store.set_awaiting(turn.session, contact_id=cid, step=None)
@@ -494,14 +506,7 @@ class NoticeSettings:
         return [self._info(turn, text, tuple(choices))]
 
     def _month_consent(self, turn: Turn, kind: MonthKind) -> Reply:
-        notice = engine_text(
-            turn.lang,
-            "consent",
-            turn.contact.channel,
-            transcript_years=self.config.transcript_years,
-            case_years=self.config.case_years,
-        )
-        bullets = "\n".join(line for line in notice.splitlines() if line.startswith(("・", "- ")))
+        shown = self.notices.shown(turn.lang, turn.contact.channel, month=True)
         choices = (
             Choice(self._t(turn, "btn_month_consent"), f"notices:month:consent:{kind.value}"),
             Choice(self._t(turn, "btn_month_no"), "notices:month:no"),
@@ -509,10 +514,10 @@ class NoticeSettings:
         # INFO, not CONSENT: the engine's typed yes/no belongs to its own consent step; this one is answered by button.
         return Reply(
             ReplyKind.INFO,
-            self._t(turn, "month_consent", notice=bullets),
+            shown.text,
             choices=choices,
             lang=turn.lang,
-            meta={"notice": self.config.notice_version},
+            meta={"notice": shown.version},
         )
 
     def _ask_month(self, turn: Turn, kind: MonthKind) -> Reply:
@@ -562,7 +567,7 @@ class NoticeSettings:
         if (
             profile is not None
             and profile.child_month is not None
-            and not crud.has_consent(turn.session, contact_id=cid)
+            and not consent.in_force(turn.session, contact_id=cid)
         ):
             store.clear_child_month(turn.session, contact_id=cid)
 
@@ -580,7 +585,7 @@ class NoticeSettings:
                 turn.session,
                 contact=turn.contact,
                 requested_by="parent",
-                notice_version=self.config.notice_version,
+                notice_version=self.notices.version,
                 now=turn.now,
             )
             key = "erased" if result.status == RequestStatus.DONE else "erased_partial"
@@ -597,6 +602,8 @@ class NoticeSettings:
     # ----- helpers
     def _t(self, turn: Turn, key: str, **values: object) -> str:
         table = TEXTS.get(turn.lang) or TEXTS["en"]
+        if turn.contact.channel == "email":
+            table = {**table, **(MAIL_TEXTS.get(turn.lang) or MAIL_TEXTS["en"])}
         return table[key].format(**values)
 
     def _info(self, turn: Turn, text: str, choices: tuple[Choice, ...] = ()) -> Reply:

@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from knowledge.consent import check_notices
 from knowledge.loader import Problem, load_raw
 from knowledge.matcher import MatchConfig, Matcher
 from knowledge.models import KnowledgeBase
@@ -39,8 +40,10 @@ def check_kb(
     config: MatchConfig | None = None,
     languages: tuple[str, ...] = ("ja", "en"),
 ) -> list[Problem]:
-    """Every problem found: schema, references, translations, stale sources, conflicts."""
+    """Every problem found: schema, references, translations, stale sources, conflicts, and consent notices
+    changed after publication."""
     kb, problems = load_raw(path)
+    problems += check_notices(path / "consent")
     if kb is None:
         return problems
     today = today or dt.date.today()

@@ -86,6 +86,7 @@ class Entry(_Strict):
     topic: str
     questions: dict[str, list[str]]
     answer: Localized
+    mail: Localized | None = None  # the answer worded for a mail, in the languages where it differs
     contacts: list[str] = Field(default_factory=list)
     source: Source
     related: list[str] = Field(default_factory=list)
@@ -126,6 +127,7 @@ class CrisisCategory(_Strict):
     contacts: list[str]
     message: Localized
     notice: Localized | None = None  # replaces the crisis notice (DV: no promise of a call-back)
+    notice_mail: Localized | None = None  # that notice worded for a mail, where it differs
 
 
 class Crisis(_Strict):
@@ -133,6 +135,7 @@ class Crisis(_Strict):
 
     categories: list[CrisisCategory]
     notice: Localized  # added under every urgent reply (staff were alerted)
+    notice_mail: Localized | None = None  # the notice worded for a mail, where it differs
     # Shown under crisis replies in languages other than Japanese and English (interpreting desks).
     foreign_contacts: list[str] = Field(default_factory=list)
     # Training examples of the similarity signal: label ("urgent:<category>", "distress", "none") -> texts.

@@ -30,9 +30,10 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from handlers import consent
 from handlers import notices as sending
 from scheduler.core import Cron, Daily, Every, JobContext, JobEvent, JobInfo, JobSpec, Once, Policy
-from storage import crud, lifecycle
+from storage import lifecycle
 from storage import notices as store
 from storage.db import SessionFactory, transaction
 from storage.models import utcnow
@@ -189,7 +190,8 @@ def due_children(session: Session, *, notice: Notice, today: dt.date, catch_up_d
         day = reminder_date(month, notice)
         if day <= today and (today - day).days <= catch_up_days:
             out.append((contact_id, month))
-    return [(c, m) for c, m in out if crud.has_consent(session, contact_id=c)]
+    allowed = set(consent.consenting(session, {c for c, _ in out}))
+    return [(c, m) for c, m in out if c in allowed]
 
 
 def plan_age_run(

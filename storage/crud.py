@@ -79,7 +79,7 @@ def set_state(
     session.add(state)
 
 
-# --- consent ledger
+# --- consent ledger (the rules about it are handlers/consent.py's; these only read and append)
 def record_consent(
     session: Session,
     *,
@@ -87,8 +87,10 @@ def record_consent(
     status: ConsentStatus,
     notice_version: str,
     notice_lang: str | None = None,
+    notice_wording: str | None = None,
+    notice_sha256: str | None = None,
 ) -> ConsentRecord:
-    """`notice_lang`: the language the notice was shown in (a consent to an unreadable notice is none)."""
+    """`notice_lang`, `notice_wording`, `notice_sha256`: which text of the version was shown, and its digest."""
     assert contact.id is not None
     row = ConsentRecord(
         contact_id=contact.id,
@@ -96,6 +98,8 @@ def record_consent(
         notice_version=notice_version,
         status=status,
         notice_lang=notice_lang,
+        notice_wording=notice_wording,
+        notice_sha256=notice_sha256,
     )
     session.add(row)
     session.flush()
@@ -103,6 +107,7 @@ def record_consent(
 
 
 def current_consent(session: Session, *, contact_id: int) -> ConsentRecord | None:
+    """The contact's latest ledger row: the one in force."""
     return session.exec(
         select(ConsentRecord)
         .where(ConsentRecord.contact_id == contact_id)
@@ -110,11 +115,10 @@ def current_consent(session: Session, *, contact_id: int) -> ConsentRecord | Non
     ).first()
 
 
-def has_consent(session: Session, *, contact_id: int, notice_version: str | None = None) -> bool:
+def has_consent(session: Session, *, contact_id: int) -> bool:
+    """True when the contact's latest ledger row is a grant (of whatever version)."""
     row = current_consent(session, contact_id=contact_id)
-    if row is None or row.status != ConsentStatus.GRANTED:
-        return False
-    return notice_version is None or row.notice_version == notice_version
+    return row is not None and row.status == ConsentStatus.GRANTED
 
 
 def consent_history(session: Session, *, contact_id: int) -> list[ConsentRecord]:
@@ -198,12 +202,11 @@ def get_case(session: Session, *, case_id: int) -> Case | None:
     return session.get(Case, case_id)
 
 
-def escalate_case(session: Session, *, case: Case, crisis_category: str, reason: str) -> None:
+def escalate_case(session: Session, *, case: Case, crisis_category: str, basis: Basis, reason: str) -> None:
+    """Urgent from now on; `basis` (decided by handlers/consent.py) is the one the case continues under."""
     case.priority = Priority.URGENT
     case.crisis_category = crisis_category
-    # A case opened under consent whose contact no longer has it (withdrawn, or a case staff were given for
-    # a parent who never consented, as the email loop guard does) continues under the life-and-safety basis.
-    if case.basis != Basis.CONSENT or not has_consent(session, contact_id=case.contact_id):
+    if basis == Basis.LIFE_SAFETY:
         case.basis = Basis.LIFE_SAFETY
         case.basis_reason = reason
     if case.waiting_since is None:

@@ -154,11 +154,10 @@ def set_notice_lang(session: Session, *, contact_id: int, lang: str) -> None:
     session.add(profile)
 
 
-def set_child_month(
-    session: Session, *, contact_id: int, month: dt.date, kind: MonthKind, notice_version: str | None = None
-) -> NoticeProfile:
-    """Store the month (normalised to its first day); raises ConsentRequiredError without consent in force."""
-    if not crud.has_consent(session, contact_id=contact_id, notice_version=notice_version):
+def set_child_month(session: Session, *, contact_id: int, month: dt.date, kind: MonthKind) -> NoticeProfile:
+    """Store the month (normalised to its first day); raises ConsentRequiredError without consent in force
+    (the caller asks handlers/consent.py first; this guards the invariant)."""
+    if not crud.has_consent(session, contact_id=contact_id):
         raise ConsentRequiredError(contact_id)
     profile = profile_for(session, contact_id=contact_id)
     profile.child_month = month.replace(day=1)

@@ -100,6 +100,10 @@ class ConsentRecord(SQLModel, table=True):
     status: str = Field(max_length=16)
     at: dt.datetime = Field(default_factory=utcnow)
     notice_lang: str | None = Field(default=None, max_length=16)  # the language the notice was shown in
+    # Which text of the version was shown (chat, mail, month-chat, month-mail) and the SHA-256 of it: with the
+    # version and the language they point at the exact text in knowledge/kb/consent. None on a withdrawal.
+    notice_wording: str | None = Field(default=None, max_length=16)
+    notice_sha256: str | None = Field(default=None, max_length=64)
 
 
 class Case(SQLModel, table=True):

@@ -32,6 +32,7 @@ from bot.console.views import (
 )
 from bot.deps import RuntimeDep
 from handlers import appointments, staff
+from handlers.consent import status as consent_status
 from storage import crud
 from storage import staff as staffdb
 from storage.db import transaction
@@ -141,7 +142,7 @@ def case_page(
     with transaction(rt.sessions) as s:
         case = load_case(s, case_id=case_id, staff=me)
         names = staff_names(s)
-        consent = crud.current_consent(s, contact_id=case.contact_id)
+        consent = consent_status(s, contact_id=case.contact_id)
         context: dict[str, Any] = {
             "case": case,
             **transcript_context(s, case=case, console=console, kb=rt.kb, names=names),
@@ -153,7 +154,7 @@ def case_page(
             "referrals": staffdb.referrals(s, case_id=case_id),
             "steps": staffdb.complaint_steps(s, case_id=case_id),
             "slots": staffdb.slots_for_case(s, case_id=case_id),
-            "consent": labels.CONSENT.get(consent.status if consent else None, "—"),
+            "consent": labels.CONSENT.get(consent, "—"),
             "names": names,
             "assignable": [
                 a

@@ -48,6 +48,7 @@ from imapclient.imapclient import DELETED, SEEN, SocketTimeout  # type: ignore[i
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from handlers import consent
 from handlers.channels import ChannelPlugin, mail_parse
 from handlers.engine import MAX_STORED, Engine, clean_input, has_words
 from handlers.inbox import IncomingEvent
@@ -392,7 +393,7 @@ class EmailAdapter:
             crud.add_message(s, case=case, direction="in", author="parent", text=note, basis=Basis(case.basis))
             if hit is not None:
                 reason = f"life_safety:{hit.category.id}"
-                crud.escalate_case(s, case=case, crisis_category=hit.category.id, reason=reason)
+                consent.escalate(s, case=case, crisis_category=hit.category.id, reason=reason)
                 crud.add_message(
                     s, case=case, direction="in", author="parent", text=text[:MAX_STORED], basis=Basis(case.basis)
                 )
@@ -419,7 +420,7 @@ class EmailAdapter:
             return [notice]
         replies = [
             replace(r, choices=tuple(c for c in r.choices if not c.data.startswith("handoff")))
-            for r in self.engine.replies_for(decision)
+            for r in self.engine.replies_for(decision, CHANNEL)
         ]
         return [*replies, notice]
 
@@ -539,7 +540,7 @@ class EmailAdapter:
         """Readable plain text: each reply as render_plain shows it, buttons turned into what to write back."""
         blocks: list[str] = []
         for reply in replies:
-            blocks.append(_email_wording(render_plain(replace(reply, choices=())), lang))
+            blocks.append(render_plain(replace(reply, choices=())))
             blocks += self._choice_help(reply, lang)
         footer = et(lang, "footer_staff" if staff else "footer_bot")
         return "\n\n".join(b for b in blocks if b.strip()) + f"\n\n-- \n{footer}\n"
@@ -616,34 +617,6 @@ class EmailAdapter:
                 )
         except Exception as exc:  # the mail is out; a lost record only costs threading of a later reply
             log.warning("email thread record not saved: %s", type(exc).__name__)
-
-
-# The engine's texts speak of a chat ("このトークで", "in this chat"); in a mail they should say mail.
-_WORDING = {
-    "ja": [
-        (
-            "このチャットでは文字のメッセージだけを読み取れます",
-            "メールでは本文の文字だけを読み取れます（添付ファイルは開きません）",
-        ),
-        ("このトークで", "このメールで"),
-        ("このチャットでの", "メールでの"),
-        ("このチャットの", "メールの"),
-    ],
-    "en": [
-        (
-            "this chat can only read text messages",
-            "we can only read the text of your email (attachments are not opened)",
-        ),
-        ("nothing in this chat is recorded", "nothing in your emails is recorded"),
-        ("in this chat", "by email"),
-    ],
-}
-
-
-def _email_wording(text: str, lang: str) -> str:
-    for chat, mail in _WORDING.get(lang, []):
-        text = text.replace(chat, mail)
-    return text
 
 
 def recent_auto_replies(sessions: SessionFactory, *, recipient: str, within: dt.timedelta | None = None) -> int:

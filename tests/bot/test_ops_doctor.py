@@ -159,6 +159,15 @@ def test_retention_backups_office_hours_and_public_url(settings: Settings, db: E
     assert found["office_hours.holidays"].level == "warn"
 
 
+def test_retention_other_than_the_consent_notice_promises_is_an_error(settings: Settings) -> None:
+    # The notice in force (knowledge/kb/consent/2026-11.yaml) promises 1 and 5 years.
+    assert "retention.notice" not in _by_check(list(doctor.check_retention(settings)))
+    longer = settings.model_copy(update={"retention": settings.retention.model_copy(update={"case_years": 10})})
+    found = _by_check(list(doctor.check_retention(longer)))
+    assert found["retention.notice"].level == "error" and "2026-11" in found["retention.notice"].en
+    assert "retention" not in found  # no "matches the consent notice" beside it
+
+
 def test_the_command_exits_non_zero_on_errors(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

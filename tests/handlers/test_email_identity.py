@@ -174,7 +174,7 @@ def _parent_with_a_case(runtime: Runtime) -> int:
     with transaction(runtime.sessions) as s:
         contact = crud.get_or_create_contact(s, channel="email", external_id=PARENT)
         crud.record_consent(
-            s, contact=contact, status=ConsentStatus.GRANTED, notice_version=runtime.engine.config.notice_version
+            s, contact=contact, status=ConsentStatus.GRANTED, notice_version=runtime.engine.notices.version
         )
         case = crud.create_case(s, contact=contact, lang="ja", topic=None)
         crud.add_message(s, case=case, direction="in", author="parent", text="最初の相談", basis=case.basis)  # type: ignore[arg-type]

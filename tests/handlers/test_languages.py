@@ -13,6 +13,7 @@ from bot.runtime import Runtime
 from handlers.engine import Engine
 from handlers.texts import _tables, has_text, t
 from handlers.types import InboundKind, InboundMessage
+from knowledge.consent import load_notices
 from knowledge.language import LANGUAGES, choose_language, detect_language
 from knowledge.models import KnowledgeBase
 from storage import crud
@@ -66,7 +67,6 @@ def test_short_latin_replies_keep_the_contacts_language() -> None:
 REQUIRED = [
     "greeting",
     "languages",
-    "consent",
     "consent_yes",
     "consent_no",
     "consent_retry",
@@ -222,6 +222,15 @@ def test_no_mail_text_speaks_of_buttons_or_a_chat() -> None:
             ), (lang, key)
 
 
+def test_no_mail_notice_speaks_of_buttons_or_a_chat() -> None:
+    # The consent notice is data (knowledge/kb/consent): its mail wordings are written for a mail.
+    chat = re.compile(r"ボタン|このトーク|このチャット|button|in this chat")
+    notice = load_notices().current()
+    for lang in ("ja", "en"):
+        for wording in ("mail", "month-mail"):
+            assert not chat.search(notice.text(lang, wording)), (lang, wording)  # type: ignore[arg-type]
+
+
 def test_the_transcript_keeps_the_mail_wording_the_parent_received(engine: Engine, runtime: Runtime) -> None:
     d = _mail(engine)
     verify_dialog(d, [("相談員と話したい", "consent"), ("はい", "handoff ~このメールで")])
@@ -268,3 +277,23 @@ def test_the_kbs_own_questions_keep_their_language(kb: KnowledgeBase) -> None:
 def test_taglish_is_tagalog() -> None:
     assert detect_language("Saan po ang child support center?") == "tl"
     assert detect_language("Where is the child support center?") == "en"
+
+
+def test_a_crisis_by_mail_is_answered_in_the_mail_wording_and_kept_so(engine: Engine, runtime: Runtime) -> None:
+    # The mail wording comes from the KB data (`notice_mail`); the transcript keeps what the mail said.
+    d = _mail(engine)
+    (reply,) = d.send("もう死にたい")
+    assert reply.kind.value == "urgent" and "このメールでお返事します" in reply.text and "トーク" not in reply.text
+    with runtime.sessions() as s:
+        (case,) = rows(runtime, Case)
+        bot_lines = [m.text for m in crud.transcript(s, case_id=case.id or 0) if m.author == "bot"]
+    assert bot_lines == [reply.text]
+
+
+def test_an_answer_by_mail_uses_its_mail_wording(engine: Engine) -> None:
+    d = Dialog(engine, channel="email", sender="en-parent@example.jp")
+    (answer,) = d.send("Can I see what was recorded about me?")
+    assert answer.entry_id == "privacy-withdraw-delete"
+    assert 'Send "withdraw consent" by email' in answer.text and "in this chat" not in answer.text
+    (chat,) = Dialog(engine, channel="line", sender="U-en").send("Can I see what was recorded about me?")
+    assert 'Send "withdraw consent" in this chat' in chat.text

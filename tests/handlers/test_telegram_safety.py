@@ -21,6 +21,7 @@ from sqlmodel import select
 from bot.cli import _check_telegram
 from bot.runtime import Runtime
 from bot.settings import Settings
+from handlers import consent
 from handlers.telegram import TelegramBridge, check_telegram
 from handlers.types import DeliveryError, InboundMessage
 from storage import bridge as bridgedb
@@ -439,7 +440,7 @@ async def test_a_new_crisis_in_an_existing_case_alerts_again_with_its_category(
     with transaction(rt.sessions) as s:  # what the engine does for a crisis in a held case
         case = s.get(Case, case_id)
         assert case is not None
-        crud.escalate_case(s, case=case, crisis_category=category.id, reason=f"life_safety:{category.id}")
+        consent.escalate(s, case=case, crisis_category=category.id, reason=f"life_safety:{category.id}")
         crud.add_alert(s, case=case, kind="urgent")
     assert await bridge.deliver_alerts() == 1
     post = fake.in_topic(thread)[-1]
@@ -449,7 +450,7 @@ async def test_a_new_crisis_in_an_existing_case_alerts_again_with_its_category(
     with transaction(rt.sessions) as s:
         case = s.get(Case, case_id)
         assert case is not None
-        crud.escalate_case(s, case=case, crisis_category=second.id, reason=f"life_safety:{second.id}")
+        consent.escalate(s, case=case, crisis_category=second.id, reason=f"life_safety:{second.id}")
         crud.add_alert(s, case=case, kind="urgent")
     assert await bridge.deliver_alerts() == 1
     assert f"危機の種類：{second.label['ja']}" in fake.in_topic(thread)[-1].text
@@ -465,7 +466,7 @@ async def test_a_crisis_category_changed_in_the_database_alone_alerts_again(
     with transaction(rt.sessions) as s:  # escalated as the engine does it, alert included
         case = s.get(Case, case_id)
         assert case is not None
-        crud.escalate_case(s, case=case, crisis_category=first.id, reason="life_safety")
+        consent.escalate(s, case=case, crisis_category=first.id, reason="life_safety")
         crud.add_alert(s, case=case, kind="urgent")
     await bridge.deliver_alerts()
     assert await bridge.deliver_alerts() == 0  # announced: nothing more

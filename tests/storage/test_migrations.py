@@ -36,3 +36,36 @@ def test_models_and_migrations_agree(fresh_url: str) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_earlier_ledger_rows_get_the_wording_of_their_channel(fresh_url: str) -> None:
+    # Rows written before the ledger kept the wording: a mail showed the mail notice, a chat the chat one.
+    from sqlalchemy import text
+
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "c0ffee000011")
+    engine = make_engine(fresh_url)
+    try:
+        with engine.begin() as conn:
+            for i, channel in enumerate(("line", "email", "email"), 1):
+                conn.execute(
+                    text(
+                        "INSERT INTO contact (id, channel, external_id, subscribed, created_at, last_seen_at)"
+                        " VALUES (:i, :c, :e, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"i": i, "c": channel, "e": f"x{i}"},
+                )
+            for i, status in ((1, "granted"), (2, "declined"), (3, "withdrawn")):
+                conn.execute(
+                    text(
+                        "INSERT INTO consentrecord (contact_id, channel, notice_version, status, at)"
+                        " SELECT id, channel, '2026-11', :s, CURRENT_TIMESTAMP FROM contact WHERE id = :i"
+                    ),
+                    {"i": i, "s": status},
+                )
+        command.upgrade(config, "c0ffee000021")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT status, notice_wording FROM consentrecord ORDER BY contact_id")).all()
+        assert [tuple(r) for r in rows] == [("granted", "chat"), ("declined", "mail"), ("withdrawn", None)]
+    finally:
+        engine.dispose()
