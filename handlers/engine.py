@@ -517,7 +517,7 @@ class Engine:
             notice_version=self.config.notice_version,
             notice_lang=notice_lang,
         )
-        first = crud.take_pending(turn.session, contact_id=cid, now=turn.now)
+        first = crud.take_pending(turn.session, contact_id=cid, max_hold=self.config.pending_ttl, now=turn.now)
         return self._open_handoff(turn, first_message=first, topic=topic)
 
     def _open_handoff(self, turn: Turn, first_message: str | None, topic: str | None) -> list[Reply]:
