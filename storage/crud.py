@@ -264,6 +264,14 @@ def add_message(
     return row
 
 
+def has_staff_message(session: Session, *, case_id: int) -> bool:
+    """Whether staff have written on the case (its transcript has a line by staff:<name>)."""
+    found = session.exec(
+        select(Message.id).where(col(Message.case_id) == case_id, col(Message.author).startswith("staff"))
+    ).first()
+    return found is not None
+
+
 def transcript(session: Session, *, case_id: int) -> list[Message]:
     return list(session.exec(select(Message).where(Message.case_id == case_id).order_by(col(Message.id))))
 
@@ -304,9 +312,32 @@ def count_event(
     topic: str | None,
     after_hours: bool,
     at: dt.datetime | None = None,
+    seconds: int | None = None,
 ) -> None:
+    """`seconds`: for a first_reply counter, the delay until staff first answered."""
     session.add(
-        StatEvent(channel=channel, outcome=outcome, lang=lang, topic=topic, after_hours=after_hours, at=at or utcnow())
+        StatEvent(
+            channel=channel,
+            outcome=outcome,
+            lang=lang,
+            topic=topic,
+            after_hours=after_hours,
+            at=at or utcnow(),
+            seconds=seconds,
+        )
+    )
+
+
+def stat_times(
+    session: Session, *, since: dt.datetime, until: dt.datetime, outcomes: tuple[str, ...]
+) -> list[dt.datetime]:
+    """When each counter with one of `outcomes` was counted, in [since, until)."""
+    return list(
+        session.exec(
+            select(StatEvent.at).where(
+                col(StatEvent.at) >= since, col(StatEvent.at) < until, col(StatEvent.outcome).in_(outcomes)
+            )
+        )
     )
 
 

@@ -675,6 +675,33 @@ class ReplyState:
     waiting_from: dt.datetime | None
 
 
+def cases_created_between(
+    session: Session, *, start: dt.datetime, end: dt.datetime, newest_first: bool = False
+) -> list[Case]:
+    """Cases opened in [start, end), by number."""
+    order = col(Case.id).desc() if newest_first else col(Case.id)
+    return list(
+        session.exec(select(Case).where(col(Case.created_at) >= start, col(Case.created_at) < end).order_by(order))
+    )
+
+
+@dataclass(frozen=True)
+class CaseWithRecord:
+    case: Case
+    record: ConsultationRecord | None  # 相談記録, when written
+
+
+def consultation_records_between(session: Session, *, start: dt.datetime, end: dt.datetime) -> list[CaseWithRecord]:
+    """Cases opened in [start, end) with their 相談記録 (the monthly export), by number."""
+    rows = session.exec(
+        select(Case, ConsultationRecord)
+        .join(ConsultationRecord, col(ConsultationRecord.case_id) == col(Case.id), isouter=True)
+        .where(col(Case.created_at) >= start, col(Case.created_at) < end)
+        .order_by(col(Case.id))
+    )
+    return [CaseWithRecord(case=case, record=record) for case, record in rows]
+
+
 def reply_states(session: Session, *, case_ids: list[int]) -> dict[int, ReplyState]:
     """Per case, from the transcript's metadata (no text is read): a staff reply counts only once delivered."""
     if not case_ids:
