@@ -26,7 +26,6 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, SecretStr
-from sqlalchemy import text
 
 from bot.settings import Settings
 
@@ -59,7 +58,7 @@ def check_database(settings: Settings) -> Iterator[Finding]:
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import make_url
 
-    from storage.db import make_engine, normalize_url
+    from storage.db import make_engine, normalize_url, ping, schema_revision, server_time
     from storage.migrate import alembic_config
 
     url = make_url(normalize_url(settings.database_url))
@@ -79,16 +78,9 @@ def check_database(settings: Settings) -> Iterator[Finding]:
     engine = make_engine(settings.database_url, **({"connect_args": {"connect_timeout": 10}} if pg else {}))
     try:
         with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-            tables = set(engine.dialect.get_table_names(conn))
-            current = (
-                conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-                if "alembic_version" in tables
-                else None
-            )
-            db_now = (
-                conn.execute(text("SELECT CURRENT_TIMESTAMP")).scalar() if engine.dialect.name != "sqlite" else None
-            )
+            ping(conn)
+            current = schema_revision(conn)
+            db_now = server_time(conn)
     except Exception as exc:
         yield _bad(
             "database",

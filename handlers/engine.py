@@ -508,7 +508,7 @@ class Engine:
             text = t(turn.lang, "declined", turn.channel)
             return [Reply(ReplyKind.INFO, text, contacts=cards, lang=turn.lang)]
         consent.grant(turn.session, contact=turn.contact, shown=shown)
-        first = crud.take_pending(turn.session, contact_id=cid, now=turn.now)
+        first = crud.take_pending(turn.session, contact_id=cid, max_hold=self.config.pending_ttl, now=turn.now)
         return self._open_handoff(turn, first_message=first, topic=topic)
 
     def _open_handoff(self, turn: Turn, first_message: str | None, topic: str | None) -> list[Reply]:

@@ -22,48 +22,26 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
-from sqlalchemy.sql import Select
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from handlers import consent
 from storage import crud
 from storage import lifecycle as store
+from storage import retention as retention_table
 from storage.db import SessionFactory, transaction
 from storage.lifecycle import RequestKind, RequestStatus
-from storage.models import (
-    OPEN_CASE_STATUSES,
-    Case,
-    CaseStatus,
-    Contact,
-    ConversationState,
-    EventStatus,
-    InboundEvent,
-    Message,
-    OutboundMessage,
-    PendingMessage,
-    StaffAlert,
-    utcnow,
-)
+from storage.models import Contact, utcnow
+from storage.retention import Retention, years_before
+
+__all__ = ["Retention", "years_before"]  # re-exported: callers configure retention through this module
 
 log = logging.getLogger("concierge.lifecycle")
 
-CLOSED = (CaseStatus.RESOLVED, CaseStatus.REFERRED)
-FINISHED = (EventStatus.DONE, EventStatus.FAILED)
 ERASED_PREFIX = "erased:"
 
-# The kinds of the disposal log, in the order they are disposed of.
-PURGE_KINDS = (
-    "case",
-    "case_message",
-    "transcript_message",
-    "pending_message",
-    "inbound_payload",
-    "inbound_event",
-    "outbound_payload",
-    "outbound_message",
-    "child_month",
-)
+# The kinds of the disposal log, in the order they are disposed of: the retention table, then the months kept
+# without consent in force.
+PURGE_KINDS = (*(k.kind for k in retention_table.KINDS), "child_month")
 SWEEP_KINDS = ("pending_message", "child_month")
 
 LEDGER_REASON = (
@@ -73,94 +51,13 @@ CRISIS_REASON = "命や子どもの安全に関わる相談の記録は、要保
 OPEN_CRISIS_REASON = "緊急の相談が続いているため、相談員が連絡できるよう連絡先IDを相談の終了まで保存（終了後に削除）"
 
 
-@dataclass(frozen=True)
-class Retention:
-    """How long each record type is kept (from `RetentionSettings`)."""
-
-    case_years: int = 5
-    transcript_years: int = 1
-    pending_minutes: int = 30
-    processed_days: int = 30
-
-
-def years_before(moment: dt.datetime, years: int) -> dt.datetime:
-    """The same calendar moment `years` earlier (29 February becomes 28 February)."""
-    try:
-        return moment.replace(year=moment.year - years)
-    except ValueError:
-        return moment.replace(year=moment.year - years, day=28)
-
-
 # ----- disposal
-
-
-def _count(session: Session, query: Select[Any]) -> int:
-    return int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
 def _dispose(
     session: Session, *, retention: Retention, now: dt.datetime, dry_run: bool, kinds: tuple[str, ...]
 ) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    case_cutoff = years_before(now, retention.case_years)
-    if "case" in kinds:
-        due = select(Case.id).where(
-            col(Case.status).in_(CLOSED), col(Case.resolved_at).is_not(None), col(Case.resolved_at) <= case_cutoff
-        )
-        counts["case"] = _count(session, due)
-        counts["case_message"] = _count(session, select(Message.id).where(col(Message.case_id).in_(due)))
-        if not dry_run and counts["case"]:
-            session.execute(delete(Message).where(col(Message.case_id).in_(due)))
-            session.execute(delete(StaffAlert).where(col(StaffAlert.case_id).in_(due)))
-            session.execute(delete(Case).where(col(Case.id).in_(due)))
-    if "transcript_message" in kinds:
-        cutoff = years_before(now, retention.transcript_years)
-        resolved = select(Case.id).where(
-            col(Case.status).in_(CLOSED),
-            col(Case.resolved_at).is_not(None),
-            col(Case.resolved_at) <= cutoff,
-            col(Case.resolved_at) > case_cutoff,  # older cases go whole, counted above (so a dry run adds up)
-        )
-        lines = select(Message.id).where(col(Message.case_id).in_(resolved))
-        counts["transcript_message"] = _count(session, lines)
-        if not dry_run and counts["transcript_message"]:
-            session.execute(delete(Message).where(col(Message.case_id).in_(resolved)))
-    if "pending_message" in kinds:
-        held_since = now - dt.timedelta(minutes=retention.pending_minutes)
-        expired = or_(col(PendingMessage.expires_at) <= now, col(PendingMessage.created_at) <= held_since)
-        counts["pending_message"] = _count(session, select(PendingMessage.id).where(expired))
-        if not dry_run and counts["pending_message"]:
-            session.execute(delete(PendingMessage).where(expired))
-    if "inbound_payload" in kinds:
-        # Payloads are erased when an event is processed; this catches any left behind.
-        leftover = (col(InboundEvent.status).in_(FINISHED), col(InboundEvent.payload) != "")
-        counts["inbound_payload"] = _count(session, select(InboundEvent.id).where(*leftover))
-        if not dry_run and counts["inbound_payload"]:
-            session.execute(update(InboundEvent).where(*leftover).values(payload=""))
-    if "inbound_event" in kinds:
-        cutoff_at = now - dt.timedelta(days=retention.processed_days)
-        old = (
-            col(InboundEvent.status).in_(FINISHED),
-            func.coalesce(col(InboundEvent.processed_at), col(InboundEvent.received_at)) <= cutoff_at,
-        )
-        counts["inbound_event"] = _count(session, select(InboundEvent.id).where(*old))
-        if not dry_run and counts["inbound_event"]:
-            session.execute(delete(InboundEvent).where(*old))
-    if "outbound_payload" in kinds:
-        # A failed delivery is final; its text stays only in the transcript (under its basis).
-        failed = (col(OutboundMessage.status).in_(FINISHED), col(OutboundMessage.payload) != "")
-        counts["outbound_payload"] = _count(session, select(OutboundMessage.id).where(*failed))
-        if not dry_run and counts["outbound_payload"]:
-            session.execute(update(OutboundMessage).where(*failed).values(payload="", reply_token=None))
-    if "outbound_message" in kinds:
-        cutoff_at = now - dt.timedelta(days=retention.processed_days)
-        old = (
-            col(OutboundMessage.status).in_(FINISHED),
-            func.coalesce(col(OutboundMessage.sent_at), col(OutboundMessage.created_at)) <= cutoff_at,
-        )
-        counts["outbound_message"] = _count(session, select(OutboundMessage.id).where(*old))
-        if not dry_run and counts["outbound_message"]:
-            session.execute(delete(OutboundMessage).where(*old))
+    counts = retention_table.dispose(session, retention=retention, now=now, kinds=kinds, dry_run=dry_run)
     if "child_month" in kinds:
         counts["child_month"] = store.drop_months_without_consent(session, dry_run=dry_run)
     return counts
@@ -213,10 +110,7 @@ class ErasureResult:
     exceptions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def find_contact(session: Session, *, channel: str, external_id: str) -> Contact | None:
-    return session.exec(
-        select(Contact).where(col(Contact.channel) == channel, col(Contact.external_id) == external_id)
-    ).first()
+find_contact = crud.find_contact
 
 
 def _sender_key(contact: Contact) -> str:
@@ -252,45 +146,18 @@ def erase_contact(
         if n:
             counts[kind] = counts.get(kind, 0) + n
 
-    crisis = list(session.exec(select(Case).where(Case.contact_id == cid, col(Case.crisis_category).is_not(None))))
-    open_crisis = _open_crisis_cases(session, contact_id=cid)
-    erasable = select(Case.id).where(Case.contact_id == cid, col(Case.crisis_category).is_(None))
-    add("case", _count(session, erasable))
-    add("case_message", _count(session, select(Message.id).where(col(Message.case_id).in_(erasable))))
-    session.execute(delete(Message).where(col(Message.case_id).in_(erasable)))
-    session.execute(delete(StaffAlert).where(col(StaffAlert.case_id).in_(erasable)))
-    session.execute(delete(Case).where(col(Case.id).in_(erasable)))
-
-    pending = _count(session, select(PendingMessage.id).where(PendingMessage.contact_id == cid))
-    crud.clear_pending(session, contact_id=cid)
-    add("pending_message", pending)
+    crisis = store.crisis_cases(session, contact_id=cid)
+    open_crisis = store.crisis_cases(session, contact_id=cid, open_only=True)
+    for kind, n in store.delete_cases(session, contact_id=cid, keep_crisis=True).items():
+        add(kind, n)
+    add("pending_message", crud.clear_pending(session, contact_id=cid))
     add("notice_settings", store.delete_notice_settings(session, contact_id=cid))
     contact.subscribed = False
-
-    add(
-        "inbound_event",
-        _rowcount(
-            session.execute(
-                delete(InboundEvent).where(
-                    col(InboundEvent.channel) == contact.channel,
-                    col(InboundEvent.sender_key) == _sender_key(contact),
-                    col(InboundEvent.status).in_(FINISHED),
-                )
-            )
-        ),
+    traffic = store.delete_channel_traffic(
+        session, channel=contact.channel, sender_key=_sender_key(contact), recipient=contact.external_id
     )
-    add(
-        "outbound_message",
-        _rowcount(
-            session.execute(
-                delete(OutboundMessage).where(
-                    col(OutboundMessage.channel) == contact.channel,
-                    col(OutboundMessage.recipient) == contact.external_id,
-                    col(OutboundMessage.status) != EventStatus.PROCESSING,  # one being sent right now finishes
-                )
-            )
-        ),
-    )
+    for kind, n in traffic.items():
+        add(kind, n)
 
     # Erasure ends consent: nothing more is recorded under it, not even on a kept crisis case.
     consent.withdraw(session, contact=contact, version=notice_version or consent.current_version())
@@ -311,9 +178,7 @@ def erase_contact(
         exceptions.append({"record": "contact_id", "count": 1, "reason": OPEN_CRISIS_REASON})
         status = RequestStatus.PARTIAL
     else:
-        state = session.get(ConversationState, cid)
-        if state is not None:
-            session.delete(state)
+        crud.drop_state(session, contact_id=cid)
         contact.external_id = f"{ERASED_PREFIX}{cid}"
         contact.lang = None
         contact.last_seen_at = now
@@ -327,18 +192,6 @@ def erase_contact(
     return ErasureResult(request.id, status, counts, exceptions)
 
 
-def _open_crisis_cases(session: Session, *, contact_id: int) -> list[Case]:
-    return list(
-        session.exec(
-            select(Case).where(
-                Case.contact_id == contact_id,
-                col(Case.crisis_category).is_not(None),
-                col(Case.status).in_(OPEN_CASE_STATUSES),
-            )
-        )
-    )
-
-
 def complete_erasures(session: Session, *, notice_version: str | None = None, now: dt.datetime | None = None) -> int:
     """Finish partial erasures whose crisis cases are closed now; returns how many were completed."""
     done = 0
@@ -348,7 +201,7 @@ def complete_erasures(session: Session, *, notice_version: str | None = None, no
             store.finish_request(session, request=request, status=RequestStatus.DONE, at=now)
             done += 1
             continue
-        if _open_crisis_cases(session, contact_id=request.contact_ref):
+        if store.crisis_cases(session, contact_id=request.contact_ref, open_only=True):
             continue
         result = erase_contact(
             session,
@@ -370,7 +223,7 @@ def export_contact(session: Session, *, contact: Contact) -> dict[str, Any]:
     their transcripts, notice settings, and earlier erasure/export requests."""
     assert contact.id is not None
     cid = contact.id
-    cases = list(session.exec(select(Case).where(Case.contact_id == cid).order_by(col(Case.id))))
+    cases = store.cases_of(session, contact_id=cid)
     profile = store.get_profile(session, contact_id=cid)
     return {
         "contact": {
@@ -504,7 +357,3 @@ def pending_exports(session: Session) -> list[store.RecordRequest]:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)

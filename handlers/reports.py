@@ -19,12 +19,11 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-from sqlmodel import Session, col, select
-from sqlmodel.sql.sqltypes import UTCDateTime
+from sqlmodel import Session
 
 from handlers.hours import OfficeHours
-from storage.models import Case, Message, StatEvent, utcnow
+from storage import crud
+from storage.models import Case, utcnow
 
 CONSULTATION_OUTCOMES = ("answer", "clarify", "fallback", "handoff", "urgent", "distress")
 PERSON_OUTCOMES = ("handoff", "urgent")
@@ -40,19 +39,6 @@ OUTCOME_JA = {
     "distress": "つらさへの応答",  # crisis detection's distress: a kind reply and the offer of a person
     "consent_declined": "記録に同意せず",
 }
-
-# The delay column (migration c0ffee000003) is addressed by name until the model declares it.
-_SECONDS = sa.literal_column("statevent.seconds", sa.Integer())
-_STATEVENT = sa.table(
-    "statevent",
-    sa.column("at", UTCDateTime()),
-    sa.column("channel", sa.String()),
-    sa.column("topic", sa.String()),
-    sa.column("outcome", sa.String()),
-    sa.column("lang", sa.String()),
-    sa.column("after_hours", sa.Boolean()),
-    sa.column("seconds", sa.Integer()),
-)
 
 
 @dataclass(frozen=True)
@@ -137,24 +123,21 @@ def month_report(
     partial = today < end.date()
     counted_until = min(end.date(), today + dt.timedelta(days=1))
     days = open_days(office_hours, start.date(), counted_until) if start.date() <= today else 0
-    columns = (StatEvent.channel, StatEvent.topic, StatEvent.outcome, StatEvent.lang, StatEvent.after_hours)
-    rows = session.execute(
-        sa.select(*(col(c) for c in columns), _SECONDS).where(col(StatEvent.at) >= start, col(StatEvent.at) < end)
-    ).all()
-    consult = [r for r in rows if r[2] in CONSULTATION_OUTCOMES]
-    delays = sorted(r[5] for r in rows if r[2] == FIRST_REPLY and r[5] is not None)
+    rows = crud.stat_events(session, since=start, until=end)
+    consult = [r for r in rows if r.outcome in CONSULTATION_OUTCOMES]
+    delays = sorted(r.seconds for r in rows if r.outcome == FIRST_REPLY and r.seconds is not None)
     return MonthReport(
         month=f"{start.year:04d}-{start.month:02d}",
         open_days=days,
         partial=partial,
         consultations=len(consult),
-        handed_to_person=sum(1 for r in consult if r[2] in PERSON_OUTCOMES),
+        handed_to_person=sum(1 for r in consult if r.outcome in PERSON_OUTCOMES),
         daily_target=daily_target,
-        after_hours=sum(1 for r in consult if r[4]),
-        by_channel=_ranked(Counter(r[0] for r in consult)),
-        by_topic=_ranked(Counter(r[1] or NO_TOPIC for r in consult)),
-        by_outcome=_ranked(Counter(r[2] for r in rows if r[2] != FIRST_REPLY)),
-        by_lang=_ranked(Counter(r[3] for r in consult)),
+        after_hours=sum(1 for r in consult if r.after_hours),
+        by_channel=_ranked(Counter(r.channel for r in consult)),
+        by_topic=_ranked(Counter(r.topic or NO_TOPIC for r in consult)),
+        by_outcome=_ranked(Counter(r.outcome for r in rows if r.outcome != FIRST_REPLY)),
+        by_lang=_ranked(Counter(r.lang for r in consult)),
         first_reply=_first_reply(delays),
     )
 
@@ -186,24 +169,18 @@ def count_first_reply(
     an anonymous `first_reply` (channel, topic, language, whether the case came in after hours, the delay since
     it opened); returns whether it counted."""
     assert case.id is not None
-    earlier = session.exec(
-        select(Message.id).where(Message.case_id == case.id, col(Message.author).startswith("staff"))
-    ).first()
-    if earlier is not None:
+    if crud.has_staff_message(session, case_id=case.id):
         return False
     now = now or utcnow()
-    seconds = max(0, int((now - case.created_at).total_seconds()))
-    after = office_hours is not None and not office_hours.is_open(case.created_at)
-    session.execute(
-        sa.insert(_STATEVENT).values(
-            at=now,
-            channel=case.channel,
-            topic=case.topic,
-            outcome=FIRST_REPLY,
-            lang=case.lang,
-            after_hours=after,
-            seconds=seconds,
-        )
+    crud.count_event(
+        session,
+        channel=case.channel,
+        outcome=FIRST_REPLY,
+        lang=case.lang,
+        topic=case.topic,
+        after_hours=office_hours is not None and not office_hours.is_open(case.created_at),
+        at=now,
+        seconds=max(0, int((now - case.created_at).total_seconds())),
     )
     return True
 

@@ -15,11 +15,11 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from storage.db import make_engine, normalize_url
+from storage.db import advisory_unlock, make_engine, normalize_url, ping, try_advisory_lock
 
 log = logging.getLogger("concierge.scheduler")
 
@@ -51,7 +51,7 @@ class AdvisoryLock:
             return True
         conn = self._engine.connect()
         try:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar())
+            got = try_advisory_lock(conn, key=self.key)
             conn.commit()
         except Exception:
             conn.close()
@@ -66,7 +66,7 @@ class AdvisoryLock:
         if self._conn is None:
             return False
         try:
-            self._conn.execute(text("SELECT 1"))
+            ping(self._conn)
             self._conn.commit()
         except Exception as exc:
             log.warning("scheduler lock connection lost: %s", type(exc).__name__)
@@ -78,7 +78,7 @@ class AdvisoryLock:
         if self._conn is None:
             return
         with contextlib.suppress(Exception):
-            self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+            advisory_unlock(self._conn, key=self.key)
             self._conn.commit()
         self._drop()
 

@@ -25,6 +25,7 @@ from storage.models import (
     StatEvent,
     utcnow,
 )
+from storage.retention import pending_expired
 
 
 # --- contacts and conversation state
@@ -37,6 +38,12 @@ def get_or_create_contact(session: Session, *, channel: str, external_id: str) -
         session.add(contact)
         session.flush()
     return contact
+
+
+def find_contact(session: Session, *, channel: str, external_id: str) -> Contact | None:
+    return session.exec(
+        select(Contact).where(col(Contact.channel) == channel, col(Contact.external_id) == external_id)
+    ).first()
 
 
 def get_contact(session: Session, *, contact_id: int) -> Contact | None:
@@ -57,6 +64,11 @@ def get_state(session: Session, *, contact_id: int) -> ConversationState:
         session.add(state)
         session.flush()
     return state
+
+
+def drop_state(session: Session, *, contact_id: int) -> None:
+    """Forget where a contact's conversation stood (erasure)."""
+    session.execute(delete(ConversationState).where(col(ConversationState.contact_id) == contact_id))
 
 
 def set_state(
@@ -141,22 +153,26 @@ def hold_pending(
     return row
 
 
-def take_pending(session: Session, *, contact_id: int, now: dt.datetime | None = None) -> str | None:
-    """The held message if still within its window; it is erased either way."""
-    row = session.exec(select(PendingMessage).where(PendingMessage.contact_id == contact_id)).first()
-    if row is None:
-        return None
-    text = row.text if row.expires_at > (now or utcnow()) else None
+def take_pending(
+    session: Session, *, contact_id: int, max_hold: dt.timedelta, now: dt.datetime | None = None
+) -> str | None:
+    """The held message unless expired (`retention.pending_expired`: its window, or held `max_hold`); it is
+    erased either way."""
+    expired = pending_expired(now=now or utcnow(), max_hold=max_hold)
+    row = session.execute(
+        select(col(PendingMessage.text).label("text"), expired.label("expired")).where(
+            col(PendingMessage.contact_id) == contact_id
+        )
+    ).first()
     clear_pending(session, contact_id=contact_id)
-    return text
+    if row is None or row.expired:
+        return None
+    return str(row.text)
 
 
-def clear_pending(session: Session, *, contact_id: int) -> None:
-    session.execute(delete(PendingMessage).where(col(PendingMessage.contact_id) == contact_id))
-
-
-def purge_expired_pending(session: Session, *, now: dt.datetime | None = None) -> int:
-    result = session.execute(delete(PendingMessage).where(col(PendingMessage.expires_at) <= (now or utcnow())))
+def clear_pending(session: Session, *, contact_id: int) -> int:
+    """Erase a contact's held message; returns how many rows went (0 or 1)."""
+    result = session.execute(delete(PendingMessage).where(col(PendingMessage.contact_id) == contact_id))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -251,6 +267,14 @@ def add_message(
     return row
 
 
+def has_staff_message(session: Session, *, case_id: int) -> bool:
+    """Whether staff have written on the case (its transcript has a line by staff:<name>)."""
+    found = session.exec(
+        select(Message.id).where(col(Message.case_id) == case_id, col(Message.author).startswith("staff"))
+    ).first()
+    return found is not None
+
+
 def transcript(session: Session, *, case_id: int) -> list[Message]:
     return list(session.exec(select(Message).where(Message.case_id == case_id).order_by(col(Message.id))))
 
@@ -291,9 +315,32 @@ def count_event(
     topic: str | None,
     after_hours: bool,
     at: dt.datetime | None = None,
+    seconds: int | None = None,
 ) -> None:
+    """`seconds`: for a first_reply counter, the delay until staff first answered."""
     session.add(
-        StatEvent(channel=channel, outcome=outcome, lang=lang, topic=topic, after_hours=after_hours, at=at or utcnow())
+        StatEvent(
+            channel=channel,
+            outcome=outcome,
+            lang=lang,
+            topic=topic,
+            after_hours=after_hours,
+            at=at or utcnow(),
+            seconds=seconds,
+        )
+    )
+
+
+def stat_times(
+    session: Session, *, since: dt.datetime, until: dt.datetime, outcomes: tuple[str, ...]
+) -> list[dt.datetime]:
+    """When each counter with one of `outcomes` was counted, in [since, until)."""
+    return list(
+        session.exec(
+            select(StatEvent.at).where(
+                col(StatEvent.at) >= since, col(StatEvent.at) < until, col(StatEvent.outcome).in_(outcomes)
+            )
+        )
     )
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
@@ -59,3 +59,35 @@ def transaction(factory: SessionFactory) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# ----- connection-level checks and locks (the doctor, the scheduler's leader election)
+
+
+def ping(conn: Connection) -> None:
+    """Raises when the database does not answer."""
+    conn.execute(text("SELECT 1"))
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The Alembic revision the database is at; None before the first migration."""
+    if "alembic_version" not in inspect(conn).get_table_names():
+        return None
+    value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if value is None else str(value)
+
+
+def server_time(conn: Connection) -> Any:
+    """The database server's clock (None on SQLite, which has no server)."""
+    if conn.dialect.name == "sqlite":
+        return None
+    return conn.execute(text("SELECT CURRENT_TIMESTAMP")).scalar()
+
+
+def try_advisory_lock(conn: Connection, *, key: int) -> bool:
+    """PostgreSQL: take the session-level advisory lock `key` if free."""
+    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+
+
+def advisory_unlock(conn: Connection, *, key: int) -> None:
+    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})

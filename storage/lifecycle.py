@@ -22,7 +22,18 @@ from sqlalchemy import Column, Index, Text, delete, exists, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from storage import crud
-from storage.models import Contact, utcnow
+from storage.models import (
+    OPEN_CASE_STATUSES,
+    Case,
+    Contact,
+    EventStatus,
+    InboundEvent,
+    Message,
+    OutboundMessage,
+    StaffAlert,
+    utcnow,
+)
+from storage.retention import FINISHED
 
 NOTICE_TOPICS: tuple[str, ...] = ("events", "health", "nursery", "general")
 DEFAULT_ON: frozenset[str] = frozenset({"general"})  # followers get general notices until they turn them off
@@ -263,16 +274,57 @@ def audience(
     return ids
 
 
+# --- a contact's cases and channel traffic (erasure and export)
+def cases_of(session: Session, *, contact_id: int) -> list[Case]:
+    return list(session.exec(select(Case).where(col(Case.contact_id) == contact_id).order_by(col(Case.id))))
+
+
+def crisis_cases(session: Session, *, contact_id: int, open_only: bool = False) -> list[Case]:
+    """The contact's cases opened or raised by crisis detection (kept through an erasure)."""
+    query = select(Case).where(col(Case.contact_id) == contact_id, col(Case.crisis_category).is_not(None))
+    if open_only:
+        query = query.where(col(Case.status).in_(OPEN_CASE_STATUSES))
+    return list(session.exec(query.order_by(col(Case.id))))
+
+
+def delete_cases(session: Session, *, contact_id: int, keep_crisis: bool) -> dict[str, int]:
+    """Delete the contact's cases (all but crisis cases with `keep_crisis`) with their transcripts, alerts and
+    records; returns {"case": n, "case_message": m}."""
+    query = select(Case.id).where(col(Case.contact_id) == contact_id)
+    if keep_crisis:
+        query = query.where(col(Case.crisis_category).is_(None))
+    ids = [i for i in session.exec(query) if i is not None]
+    if not ids:
+        return {"case": 0, "case_message": 0}
+    lines = _rowcount(session.execute(delete(Message).where(col(Message.case_id).in_(ids))))
+    session.execute(delete(StaffAlert).where(col(StaffAlert.case_id).in_(ids)))
+    session.execute(delete(Case).where(col(Case.id).in_(ids)))  # the rest cascades
+    return {"case": len(ids), "case_message": lines}
+
+
+def delete_channel_traffic(session: Session, *, channel: str, sender_key: str, recipient: str) -> dict[str, int]:
+    """Processed inbound events from `sender_key` and deliveries to `recipient` on `channel`; a delivery being
+    sent right now finishes first. Returns {"inbound_event": n, "outbound_message": m}."""
+    inbound = session.execute(
+        delete(InboundEvent).where(
+            col(InboundEvent.channel) == channel,
+            col(InboundEvent.sender_key) == sender_key,
+            col(InboundEvent.status).in_(FINISHED),
+        )
+    )
+    outbound = session.execute(
+        delete(OutboundMessage).where(
+            col(OutboundMessage.channel) == channel,
+            col(OutboundMessage.recipient) == recipient,
+            col(OutboundMessage.status) != EventStatus.PROCESSING,
+        )
+    )
+    return {"inbound_event": _rowcount(inbound), "outbound_message": _rowcount(outbound)}
+
+
 # --- logs
 def log_disposal(session: Session, *, kind: str, count: int, source: str, at: dt.datetime | None = None) -> None:
     session.add(DisposalLog(kind=kind, count=count, source=source, at=at or utcnow()))
-
-
-def disposal_log(session: Session, *, since: dt.datetime | None = None) -> list[DisposalLog]:
-    query = select(DisposalLog)
-    if since is not None:
-        query = query.where(col(DisposalLog.at) >= since)
-    return list(session.exec(query.order_by(col(DisposalLog.id))))
 
 
 def add_request(

@@ -22,11 +22,8 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    # A plain connection: the migrations own their transaction (see env.py: SQLite's foreign-key pragma is
+    # switched around it, which an enclosing transaction would make a no-op).
+    with engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-
-
-def revision(url: str, message: str) -> None:
-    """Autogenerate a migration from the models (a developer's command)."""
-    command.revision(alembic_config(url), message=message, autogenerate=True)

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
+
+# SQLite would otherwise give a new row the largest id + 1, so deleting the newest case (erasure) would hand
+# its number to the next one and make audit rows ambiguous. PostgreSQL's sequences never go back.
+NEVER_REUSED: dict[str, Any] = {"sqlite_autoincrement": True}
 
 
 def utcnow() -> dt.datetime:
@@ -54,7 +59,10 @@ class Basis(StrEnum):
 class Contact(SQLModel, table=True):
     """A parent as a channel knows them: no name, no phone number, just the channel's id."""
 
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_contact_channel_external"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_contact_channel_external"),
+        NEVER_REUSED,
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=32)
@@ -109,7 +117,7 @@ class ConsentRecord(SQLModel, table=True):
 class Case(SQLModel, table=True):
     """A consultation handed to the concierge (the queue is the open cases)."""
 
-    __table_args__ = (Index("ix_case_queue", "status", "priority", "waiting_since"),)
+    __table_args__ = (Index("ix_case_queue", "status", "priority", "waiting_since"), NEVER_REUSED)
 
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id", index=True, ondelete="CASCADE")
@@ -130,6 +138,8 @@ class Case(SQLModel, table=True):
 
 class Message(SQLModel, table=True):
     """A line of a case's transcript; written only under a case's basis."""
+
+    __table_args__ = NEVER_REUSED
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True, ondelete="CASCADE")

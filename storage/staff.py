@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, case, 
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from storage.models import OPEN_CASE_STATUSES, Case, Contact, Message, utcnow
+from storage.models import NEVER_REUSED, OPEN_CASE_STATUSES, Case, Contact, Message, utcnow
 
 # Message.author holds "staff:<username>" in 16 characters: usernames are short, lower-case ids.
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,9}$")
@@ -108,6 +108,8 @@ class AuditEntry(SQLModel, table=True):
 class InternalNote(SQLModel, table=True):
     """Staff-only notes on a case. Never sent: no function queues them."""
 
+    __table_args__ = NEVER_REUSED
+
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True, ondelete="CASCADE")
     author: str = Field(max_length=32)
@@ -117,6 +119,8 @@ class InternalNote(SQLModel, table=True):
 
 class ConsultationRecord(SQLModel, table=True):
     """相談記録: one per case."""
+
+    __table_args__ = NEVER_REUSED
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", unique=True, ondelete="CASCADE")
@@ -134,6 +138,8 @@ class ConsultationRecord(SQLModel, table=True):
 class SupportEntry(SQLModel, table=True):
     """支援記録: the progress of the support, one entry at a time."""
 
+    __table_args__ = NEVER_REUSED
+
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True, ondelete="CASCADE")
     entry_on: dt.date
@@ -145,6 +151,8 @@ class SupportEntry(SQLModel, table=True):
 
 class CaseConference(SQLModel, table=True):
     """ケース会議記録."""
+
+    __table_args__ = NEVER_REUSED
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True, ondelete="CASCADE")
@@ -162,6 +170,8 @@ class CaseConference(SQLModel, table=True):
 class Referral(SQLModel, table=True):
     """関係機関へのつなぎ: which agency, when, what was agreed."""
 
+    __table_args__ = NEVER_REUSED
+
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True, ondelete="CASCADE")
     agency: str = Field(max_length=128)
@@ -173,6 +183,8 @@ class Referral(SQLModel, table=True):
 
 class ComplaintStep(SQLModel, table=True):
     """要望・苦情の対応経過: 受付, 対応, 結果報告."""
+
+    __table_args__ = NEVER_REUSED
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True, ondelete="CASCADE")
@@ -186,7 +198,7 @@ class ComplaintStep(SQLModel, table=True):
 class AppointmentSlot(SQLModel, table=True):
     """A time offered to a parent (原則予約制). Slots offered together share `offer_id`."""
 
-    __table_args__ = (Index("ix_appointmentslot_starts", "starts_at", "status"),)
+    __table_args__ = (Index("ix_appointmentslot_starts", "starts_at", "status"), NEVER_REUSED)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True, ondelete="CASCADE")
@@ -661,6 +673,33 @@ class ReplyState:
 
     failed: bool
     waiting_from: dt.datetime | None
+
+
+def cases_created_between(
+    session: Session, *, start: dt.datetime, end: dt.datetime, newest_first: bool = False
+) -> list[Case]:
+    """Cases opened in [start, end), by number."""
+    order = col(Case.id).desc() if newest_first else col(Case.id)
+    return list(
+        session.exec(select(Case).where(col(Case.created_at) >= start, col(Case.created_at) < end).order_by(order))
+    )
+
+
+@dataclass(frozen=True)
+class CaseWithRecord:
+    case: Case
+    record: ConsultationRecord | None  # 相談記録, when written
+
+
+def consultation_records_between(session: Session, *, start: dt.datetime, end: dt.datetime) -> list[CaseWithRecord]:
+    """Cases opened in [start, end) with their 相談記録 (the monthly export), by number."""
+    rows = session.exec(
+        select(Case, ConsultationRecord)
+        .join(ConsultationRecord, col(ConsultationRecord.case_id) == col(Case.id), isouter=True)
+        .where(col(Case.created_at) >= start, col(Case.created_at) < end)
+        .order_by(col(Case.id))
+    )
+    return [CaseWithRecord(case=case, record=record) for case, record in rows]
 
 
 def reply_states(session: Session, *, case_ids: list[int]) -> dict[int, ReplyState]:

@@ -63,6 +63,7 @@ def _wipe(engine: Engine) -> None:
         else:
             for t in tables:
                 conn.execute(t.delete())
+            conn.execute(text("DELETE FROM sqlite_sequence"))  # ids start at 1 again, as on PostgreSQL
 
 
 @pytest.fixture

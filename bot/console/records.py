@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import col, select
 
 from bot.console import labels
 from bot.console.core import SECURITY_HEADERS, Authed, ConsoleDep, ForbiddenError, StaffDep, require
@@ -19,8 +18,7 @@ from bot.console.views import staff_names, topic_label
 from bot.deps import RuntimeDep
 from storage import staff as staffdb
 from storage.db import transaction
-from storage.models import Case
-from storage.staff import ConsultationRecord, Role
+from storage.staff import Role
 
 router = APIRouter()
 
@@ -53,13 +51,7 @@ def records_page(
     first = _month(month, tz)
     start, end = _bounds(first, tz)
     with transaction(rt.sessions) as s:
-        in_month = list(
-            s.exec(
-                select(Case)
-                .where(col(Case.created_at) >= start, col(Case.created_at) < end)
-                .order_by(col(Case.id).desc())
-            )
-        )
+        in_month = staffdb.cases_created_between(s, start=start, end=end, newest_first=True)
         visible = [c for c in in_month if staffdb.can_view_case(who.staff, c)]
         ids = [c.id for c in visible if c.id is not None]
         counts = staffdb.record_counts(s, case_ids=ids)
@@ -133,13 +125,9 @@ def export_records(
         ]
     )
     with transaction(rt.sessions) as s:
-        rows = s.exec(
-            select(Case, ConsultationRecord)
-            .join(ConsultationRecord, col(ConsultationRecord.case_id) == col(Case.id), isouter=True)
-            .where(col(Case.created_at) >= start, col(Case.created_at) < end)
-            .order_by(col(Case.id))
-        ).all()
-        for case, rec in rows:
+        rows = staffdb.consultation_records_between(s, start=start, end=end)
+        for row in rows:
+            case, rec = row.case, row.record
             agencies = "、".join(r.agency for r in staffdb.referrals(s, case_id=case.id))
             writer.writerow(
                 [

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot.console import labels
 from bot.console.core import SECURITY_HEADERS, Authed, ConsoleDep, NotFoundError, require
@@ -32,9 +32,10 @@ from handlers.reports import (
     parse_month,
     to_csv,
 )
+from storage import crud
 from storage import staff as staffdb
 from storage.db import transaction
-from storage.models import StatEvent, utcnow
+from storage.models import utcnow
 from storage.staff import Role
 
 router = APIRouter()
@@ -80,13 +81,7 @@ def daily_counts(
     """Consultations per calendar day (the same outcomes the report counts), for the 5-per-day chart; returns
     the days and the y of the target line (0..100 of the plot height)."""
     start, end = month_bounds(month, office_hours.tz)
-    stamps = session.exec(
-        select(StatEvent.at).where(
-            col(StatEvent.at) >= start,
-            col(StatEvent.at) < end,
-            col(StatEvent.outcome).in_(CONSULTATION_OUTCOMES),
-        )
-    ).all()
+    stamps = crud.stat_times(session, since=start, until=end, outcomes=CONSULTATION_OUTCOMES)
     per_day = Counter(at.astimezone(office_hours.tz).date() for at in stamps)
     today = now.astimezone(office_hours.tz).date()
     top = max([target, *per_day.values()]) or 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from alembic import context
+from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 # Importing the model modules registers their tables on SQLModel.metadata.
@@ -40,22 +41,35 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _run(conn: Connection) -> None:
+    """SQLite migrates without foreign-key enforcement, so that rebuilding a table (batch mode drops the old
+    one) does not cascade into its children; the pragma only takes effect outside a transaction, so it is set
+    before the migrations begin theirs and restored after it ended. A rebuild checks the keys itself."""
+    context.configure(
+        connection=conn, target_metadata=target_metadata, render_as_batch=True, include_object=include_object
+    )
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if sqlite:
+            conn.rollback()  # nothing to undo after a commit; ends a failed transaction
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
+
+
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True, include_object=include_object
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        _run(connection)
         return
     engine = make_engine(_url())
     with engine.connect() as conn:
-        context.configure(
-            connection=conn, target_metadata=target_metadata, render_as_batch=True, include_object=include_object
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        _run(conn)
     engine.dispose()
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from storage import crud
+from sqlmodel import select
+
+from storage import crud, retention
 from storage.db import SessionFactory, transaction
-from storage.models import Basis, CaseStatus, ConsentStatus, Priority, utcnow
+from storage.models import Basis, CaseStatus, ConsentStatus, PendingMessage, Priority, utcnow
 
 
 def test_contact_is_unique_per_channel_and_id(sessions: SessionFactory) -> None:
@@ -30,17 +32,49 @@ def test_consent_ledger_latest_row_is_in_force(sessions: SessionFactory) -> None
     assert [r.status for r in history] == ["granted", "withdrawn"]
 
 
+HOLD = dt.timedelta(minutes=30)
+
+
 def test_pending_message_is_erased_when_taken_and_unusable_after_expiry(sessions: SessionFactory) -> None:
     with transaction(sessions) as s:
         contact = crud.get_or_create_contact(s, channel="line", external_id="U1")
         assert contact.id is not None
-        crud.hold_pending(s, contact_id=contact.id, text="相談です", ttl=dt.timedelta(minutes=30))
-        assert crud.take_pending(s, contact_id=contact.id) == "相談です"
-        assert crud.take_pending(s, contact_id=contact.id) is None
+        crud.hold_pending(s, contact_id=contact.id, text="相談です", ttl=HOLD)
+        assert crud.take_pending(s, contact_id=contact.id, max_hold=HOLD) == "相談です"
+        assert crud.take_pending(s, contact_id=contact.id, max_hold=HOLD) is None
         crud.hold_pending(s, contact_id=contact.id, text="古い", ttl=dt.timedelta(seconds=-1))
-        assert crud.take_pending(s, contact_id=contact.id) is None
-        crud.hold_pending(s, contact_id=contact.id, text="期限切れ", ttl=dt.timedelta(seconds=-1))
-        assert crud.purge_expired_pending(s) == 1
+        assert crud.take_pending(s, contact_id=contact.id, max_hold=HOLD) is None
+        assert s.exec(select(PendingMessage)).all() == []
+
+
+def test_one_rule_says_when_a_pre_consent_message_has_expired(sessions: SessionFactory) -> None:
+    """The engine and the sweep agree at the edges: at its window's end, or once held the retention period
+    (a window stored under a longer setting), the message is neither used nor kept."""
+    now = utcnow()
+    held = {
+        "window_ends_now": (now - dt.timedelta(minutes=10), now),
+        "held_the_full_period": (now - HOLD, now + dt.timedelta(hours=1)),
+        "just_inside": (now - HOLD + dt.timedelta(seconds=1), now + dt.timedelta(seconds=1)),
+    }
+    with transaction(sessions) as s:
+        contacts = {}
+        for name, (created, expires) in held.items():
+            contact = crud.get_or_create_contact(s, channel="line", external_id=name)
+            assert contact.id is not None
+            contacts[name] = contact.id
+            s.add(PendingMessage(contact_id=contact.id, text=name, created_at=created, expires_at=expires))
+    with transaction(sessions) as s:
+        counts = retention.dispose(s, retention=retention.Retention(), now=now, kinds=("pending_message",))
+        assert counts == {"pending_message": 2}
+        assert [p.text for p in s.exec(select(PendingMessage))] == ["just_inside"]
+    with transaction(sessions) as s:
+        for name in held:
+            s.add(
+                PendingMessage(contact_id=contacts[name], text=name, created_at=held[name][0], expires_at=held[name][1])
+            )
+    with transaction(sessions) as s:
+        taken = {name: crud.take_pending(s, contact_id=contacts[name], max_hold=HOLD, now=now) for name in held}
+    assert taken == {"window_ends_now": None, "held_the_full_period": None, "just_inside": "just_inside"}
 
 
 def test_queue_orders_urgent_first_then_longest_waiting(sessions: SessionFactory) -> None:
