@@ -25,7 +25,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from knowledge.crisis_en import match_en
-from knowledge.crisis_ja import RuleHit, fold_surface, lemma_stream, match_rules
+from knowledge.crisis_ja import RuleHit, fold_surface, ja_text, lemma_stream, match_rules
 from knowledge.crisis_similar import Neighbour, SimilarityIndex
 from knowledge.models import Crisis, CrisisCategory, KnowledgeBase
 from knowledge.normalize import Normalizer, SudachiTokenizer, Tokenizer, clean
@@ -37,9 +37,16 @@ _KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9f]")
 _SPACE_FREE_SCRIPTS = re.compile(r"[\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f\u0900-\u097f\u3040-\u30ff]")
 # A child writing: a school year, an age, or first-person words children use, in kana.
 _CHILD_WRITER = re.compile(
-    r"(?:小学|中学|中[1-3１-３]|高[1-3１-３]|小[1-6１-６]|しょうがく|ちゅうがく|[0-9０-９]+(?:さい|歳)です|ねんせい|"
+    r"(?:小学|中学|中[1-3１-３]|高[1-3１-３]|高校生|高校[1-3１-３]年|こうこうせい|小[1-6１-６]|しょうがく|ちゅうがく|[0-9０-９]+(?:さい|歳)です|ねんせい|"
     r"ぼく|ぼくの|あたし|おれ(?:の|は|を)|\bi'?m (?:[5-9]|1[0-7])\b)"
 )
+
+# Written in kana alone, naming a brother, sister or parent as a child does: a child writing.
+_KANA_CHILD = re.compile(
+    r"(?:おにいちゃん|おねえちゃん|にいに|ねえね|いもうと|おとうと|まま|ぱぱ|おかあさん|おとうさん|おかん|おとん)"
+)
+_KANJI = re.compile(r"[\u4e00-\u9fff]")
+_POLITE_TL = re.compile(r"(?<![a-z'])(?:po|ho) (?=[a-z])")
 
 
 class Level(StrEnum):
@@ -88,7 +95,8 @@ class SimilarityConfig:
 def fold_latin(text: str) -> str:
     """Case folded, diacritics removed (Vietnamese is often typed without them), đ → d."""
     text = unicodedata.normalize("NFKD", clean(text).replace("đ", "d").replace("\u2019", "'"))
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
+    # Tagalog's polite "po"/"ho" stands anywhere in a sentence: phrases are written and read without it.
+    return _POLITE_TL.sub("", "".join(ch for ch in text if not unicodedata.combining(ch)))
 
 
 class CrisisDetector:
@@ -197,7 +205,7 @@ class CrisisDetector:
         hits: list[RuleHit] = []
         if _JA.search(text):
             tok = self._tokenizer()
-            hits += match_rules(lemma_stream(tok.tokens(clean(text))), fold_surface(text))
+            hits += match_rules(lemma_stream(tok.tokens(ja_text(text))), fold_surface(text))
         if _LATIN.search(text):
             hits += match_en(clean(text).replace("\u2019", "'"))
         return hits
@@ -249,7 +257,7 @@ class CrisisDetector:
         reporting lines: switch the lead when the writer reads as a child."""
         if "child_sos" in cats or not {"dv", "abuse"} & set(cats) or "child_sos" not in self._cats:
             return cats
-        if _CHILD_WRITER.search(clean(text)):
+        if _CHILD_WRITER.search(clean(text)) or (_KANA_CHILD.search(text) and not _KANJI.search(text)):
             return ["child_sos", *[c for c in cats if c != "dv"]]
         return cats
 

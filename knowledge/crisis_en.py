@@ -8,7 +8,10 @@ import re
 
 from knowledge.crisis_ja import Rule, RuleHit, _r
 
-_KID = r"(?:child|children|kid|kids|son|daughter|baby|babies|toddler|infant|newborn|boy|girl|little one|twins?)"
+_KID = (
+    r"(?:child|children|kid|kids|son|daughter|baby|babies|toddler|infant|newborn|boy|girl|little one|twins?"
+    r"|(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)[- ](?:year|yr|month)s?[- ]old)"
+)
 _MY_KID = rf"(?:my|our|the|his|her) (?:\w+ )?{_KID}"
 _PARTNER = r"(?:husband|wife|partner|boyfriend|girlfriend|ex|ex-husband|ex husband|fianc[ée]e?|spouse)"
 _PARENT = r"(?:mom|mum|mommy|mummy|mother|dad|daddy|father|stepdad|stepfather|stepmom|stepmother|parents?)"
@@ -33,7 +36,8 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.with_child2",
         "with_child",
-        rf"\btake (?:my|our) {_KID} with me\b|\bkill (?:us both|my {_KID} and (?:me|myself))\b",
+        rf"\btake (?:my|our) {_KID} with me\b(?! to\b| for\b| on\b)|\bkill (?:us both|my {_KID} and (?:me|myself))\b"
+        rf"|\b(?:taking|take|took|bring|bringing) (?:my|our) (?:\w+ )?{_KID} with me (?:when|if|after) i (?:go|die|leave|am gone|'m gone)\b",
     ),
     _r(
         "en.with_child_place",
@@ -52,7 +56,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.not_live",
         "self_harm",
-        r"\bdon't want to (?:live|be alive|be here|exist)\b|\bno (?:reason|point) (?:to|in) (?:live|living|go on)\b|\bnot worth living\b",
+        r"\bdon't want to (?:live|be alive|be here|exist|wake up(?! early))\b|\bno (?:reason|point) (?:to|in) (?:live|living|go on)\b|\bnot worth living\b",
     ),
     _r(
         "en.no_point",
@@ -88,12 +92,13 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.parent_did",
         "parent_harm",
-        rf"\bi (?:just |accidentally |again )?{_HARM} (?:{_MY_KID})\b|\bi (?:hit|slapped|shook|kicked|punched|threw) (?:him|her) (?:hard|so hard|again)\b",
+        rf"\bi (?:just |accidentally |again )?{_HARM} (?:{_MY_KID})\b|\bi (?:hit|slapped|shook|kicked|punched|threw) (?:him|her) (?:really |very |so )?(?:hard|again)\b",
     ),
     _r(
         "en.parent_want",
         "parent_harm",
-        rf"\b(?:want|wanted|urge) to (?:shake|hit|hurt|smother|choke|throw) (?:him|her|{_MY_KID})\b",
+        rf"\b(?:want|wanted|urge) to (?:shake|hit|hurt|smother|choke|throw) (?:him|her|{_MY_KID})\b"
+        r"|\b(?:want|wanted|urge|tempted|thought about|think about|feel like|could) (?:to )?(?:\w+ ){0,2}(?:put|putting|hold|holding|press|pressing) (?:a |the )?(?:pillow|blanket|cushion|hand) over (?:his|her|their|the baby's) (?:face|mouth)\b",
     ),
     _r(
         "en.cant_stop",
@@ -151,6 +156,16 @@ EN_RULES: tuple[Rule, ...] = (
         "en.screaming",
         "abuse",
         r"\b(?:hear|heard|hearing) (?:a )?(?:child|kid|baby|children) (?:screaming|crying and (?:hitting|yelling))",
+    ),
+    _r(
+        "en.neighbour_screams",
+        "abuse",
+        rf"\b(?:upstairs|downstairs|next door|neighbou?rs?)\b.{{0,60}}\b(?:scream\w*|yell\w*|shout\w*) at (?:a|the|their|his|her) (?:\w+ )?{_KID}",
+    ),
+    _r(
+        "en.touches",
+        "abuse",
+        r"\b(?:stepfather|stepdad|step-dad|father|dad|uncle|grandfather|boyfriend|he)\b (?:\w+ )?(?:touches|touched|molests|molested|fondles|fondled) (?:her|him|me)\b(?! (?:hair|head|shoulder|cheek|hand))",
     ),
     # --- a child writing
     _r(
@@ -248,6 +263,13 @@ EN_RULES: tuple[Rule, ...] = (
         info=True,
     ),
     _r("en.poisoned", "poisoning", r"\bpoisoned\b", info=True),
+    _r(
+        "en.poison_later",
+        "poisoning",
+        r"\b(?:pills?|tablets?|medicine|medication|detergent|bleach|batter(?:y|ies)|cigarettes?|tobacco|kerosene|laundry pods?|cleaner|chemicals?)\b"
+        r".{0,80}\b(?:he|she|they|the baby|my (?:son|daughter|baby|toddler|kid)) (?:\w+ )?(?:ate|swallowed|drank|licked|chewed|took) (?:some|one|it|them|a few|a couple)\b",
+        info=True,
+    ),
     # --- distress
     _r(
         "en.struggling",
@@ -271,7 +293,8 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.alone",
         "distress",
-        r"\b(?:so |very |all )?(?:alone|lonely|isolated)\b|\bnobody (?:helps|cares|to talk)\b|\bno one (?:helps|cares|to talk)\b",
+        r"\b(?:feel|feeling|felt|so|very|completely|totally|all) (?:so |very )?alone\b|\blonel(?:y|iness)\b|\bisolated\b"
+        r"|\bnobody (?:helps|cares|to talk)\b|\bno one (?:helps|cares|to talk)\b",
         level="distress",
     ),
     _r(
@@ -292,7 +315,14 @@ EN_RULES: tuple[Rule, ...] = (
         r"\bhopeless\b|\bdespair\b|\bdepress(?:ed|ion)\b|\b(?:empty|numb|worthless)\b",
         level="distress",
     ),
-    _r("en.control", "distress", r"\blos(?:e|ing) control\b|\bbreaking down\b|\bfalling apart\b", level="distress"),
+    _r(
+        "en.control",
+        "distress",
+        r"\blos(?:e|ing) control\b|\bbreaking down\b|\bfalling apart\b|\bbreaking point\b|\b(?:i'?m|i am) losing it\b"
+        r"|\bhate (?:who i(?:'m| am) becoming|myself|who i am)\b|\bdon'?t recogni[sz]e myself\b"
+        r"|\bhaven'?t (?:talked|spoken) to (?:another|an|any) adult\b",
+        level="distress",
+    ),
 )
 
 

@@ -29,9 +29,7 @@ from knowledge.normalize import Tokenizer, clean, to_hiragana
 _OWN_CHILD = r"(?:子供|子|息子|娘|赤ちゃん|赤ん坊|赤子|長男|長女|次男|次女|三男|三女|我が子|乳児|幼児|新生児|乳飲み子|双子|坊や|ベビー|倅)"
 _SIBLING_AGENT = r"(?:上|下|兄|姉|弟|妹|お兄ちゃん|お姉ちゃん|兄弟|姉妹|友達|お友達|犬|猫)"
 _PARTNER = r"(?:夫|旦那|旦那さん|主人|ご主人|妻|嫁|奥さん|彼氏|彼|彼女|パートナー|元夫|元妻|元彼|元旦那|内縁|婚約者|配偶者|恋人|相手)"
-_PARENT = (
-    r"(?:母|父|お母さん|お父さん|母さん|父さん|ママ|パパ|親|両親|母親|父親|継父|継母|義父|義母|お袋|親父|おかん|おとん)"
-)
+_PARENT = r"(?:母|父|お母さん|お父さん|母さん|父さん|ママ|パパ|親|両親|母親|父親|継父|継母|義父|義母|お袋|親父|おかん|おとん|(?<![のた]\|)(?<!\|\|)侭)"
 _NEIGHBOUR = r"(?:隣|お隣|隣家|近所|上の階|下の階|向かい|マンション|アパート|団地|よそ|同じ\|マンション|同じ\|アパート)"
 _OTHER_CHILD = rf"(?:{_NEIGHBOUR}|親戚|姪|甥|姪っ子|甥っ子|孫|知り合い|友人|友達|ママ友)"
 _PEER = r"(?:友達|お友達|友人|クラスメート|同級生|先輩|後輩|子|子供|兄|姉|弟|妹|上の子|下の子|犬|猫)"
@@ -55,9 +53,91 @@ _FEAR_FORM = r"(?:(?:て|で)\|(?:[^|]+\|){1,3}?たい\|成る|(?:[^|]+\|){0,2}?
 _PAST_ACT = r"(?:(?:て|で)\|(?:仕舞う|もう|まう)\|(?:ます\|)?た|ちゃう\|た|じゃう\|た|(?:ます\|)?た)"
 # The act done or going on: 飲んだ, 飲んでしまいました, 飲んじゃった, 飲んでいた, 飲んでもうた
 _DONE = r"(?:(?:て|で)\|(?:仕舞う|もう|まう)\|(?:ます\|)?|ちゃう\||じゃう\||ます\|)?(?:た|て|で|居る|てる)"
+# Substances nobody gives a child to eat or drink: swallowing them is poisoning whatever the wording.
+_NON_FOOD = (
+    r"洗剤|ジェルボール|ジェル\|ボール|漂白剤|ハイター|カビキラー|柔軟剤|消臭剤|芳香剤|除光液|防虫剤|ナフタリン|入浴剤|殺虫剤|"
+    r"乾燥剤|保冷剤|灯油|農薬|ボタン\|電池|ボタン電池|電池|磁石|マグネット|タバコ|たばこ|煙草|吸い殻|電子タバコ|マニキュア|"
+    r"香水|化粧水|シャンプー|睡眠薬|降圧剤|錠剤"
+)
 _NEGATIONS = {"ない", "無い", "ず", "ぬ", "ん", "へん"}
 # ない after these is not a negation of the act: 〜かもしれない, 〜に違いない, 〜しょうがない
 _NOT_NEGATING = {"知れる", "違い", "しょう", "仕方", "限る", "堪る", "たまる", "怖い", "不安", "心配", "しか"}
+# Words that may stand between an act and its negation (叩いたことはない, 死にたいとは思わない).
+_NEG_BRIDGE = frozenset(
+    [
+        "た",
+        "だ",
+        "事",
+        "こと",
+        "は",
+        "も",
+        "と",
+        "思う",
+        "考える",
+        "ます",
+        "です",
+        "訳",
+        "わけ",
+        "で",
+        "じゃ",
+        "の",
+        "ん",
+        "居る",
+        "て",
+        "てる",
+        "決して",
+        "絶対",
+        "なんか",
+        "など",
+        "為る",
+        "れる",
+        "せる",
+        "たい",
+        "では",
+        "一度",
+        "今",
+        "まで",
+        "迄",
+        "別に",
+        "全然",
+        "一",
+        "度",
+        "気",
+        "つもり",
+        "積もり",
+        "知れる",
+        "違い",
+        "しょう",
+        "仕方",
+        "怖い",
+        "不安",
+        "心配",
+        "しか",
+        "限る",
+        "堪る",
+        "たまる",
+        "出来る",
+        "できる",
+        "仕舞う",
+        "ちゃう",
+        "成る",
+        "得る",
+        "呉れる",
+        "くれる",
+        "貰う",
+        "もらう",
+        "貰える",
+        "もらえる",
+        "有る",
+        "ある",
+        "御座る",
+    ]
+)
+# 疲れ果てるけど楽しい, 寂しいけどなんとかやってます: a hardship told with its bright side is not distress.
+_BRIGHT_AFTER = re.compile(
+    r"\|?(?:[^|]+\|){0,3}?(?:けれど|けど|が|でも)\|(?:、\|)?(?:[^|]+\|){0,2}?"
+    r"(?:楽しい|幸せ|嬉しい|可愛い|かわいい|何とか|なんとか|何\|と\|か|大丈夫|元気|頑張る\|(?:ます|て|る|たい|う))"
+)
 _NEG_STOP = {"、", "。", "けど", "が", "でも", "のに", "から", "ので", "?", "？", "!", "！"}
 # Lemma spellings folded before the rules: one form per meaning.
 LEMMA_ALIASES = {
@@ -71,14 +151,17 @@ LEMMA_ALIASES = {
     "轢く": "ひく",
     "撥ねる": "はねる",
     "跳ねる": "はねる",
+    "つれる": "連れる",
+    "噛じる": "齧る",
 }
 # 死にたいくらい恥ずかしい, 死ぬほど眠い: a figure of speech, when what follows is light.
 _HYPERBOLE = re.compile(
     r"^\|?(?:[^|]+\|){0,1}?(?:くらい|ぐらい|位|ほど|程)\|(?:[^|]+\|){0,1}?"
-    r"(?:恥ずかしい|眠い|忙しい|暇|面白い|嬉しい|可愛い|かわいい|美味しい|暑い|寒い|笑う|笑い|好き)"
+    r"(?:恥ずかしい|眠い|忙しい|暇|面白い|嬉しい|可愛い|かわいい|美味しい|暑い|寒い|笑う|笑い|好き|混む|混雑|並ぶ|待つ|待たす)"
 )
 _INFO = re.compile(
-    r"(?:窓口|相談先|連絡先|通報先|電話番号|番号|どこ|何処|教える|方法|とは|場合|時間|受付|制度|予防|防ぐ|防止|対策|為|ため|普通)"
+    r"(?:窓口|相談先|連絡先|通報先|電話番号|番号|どこ|何処|方法|とは|場合|時間|受付|制度|予防|防ぐ|防止|対策|対処|"
+    r"\|為\||\|ため\||普通|時\|の|\|際\||注意|気\|を\|付ける|コツ|こつ)"
 )
 _WORD = "[^|、。,.!?！？…]+"
 _CLAUSE = re.compile(r"\|(?:[、。,.!?！？…]|けど|けれど|が\|、)\|")
@@ -127,7 +210,7 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "with_child.together",
         "with_child",
-        rf"{_OWN_CHILD}\|(?:と|を\|連れる\|て)\|(?:[^|]+\|){{0,3}}(?:死ぬ|消える|心中)",
+        rf"{_OWN_CHILD}\|(?:と|(?:を\|)?連れる\|て)\|(?:[^|]+\|){{0,3}}(?:死ぬ|消える|心中)",
     ),
     _r(
         "with_child.together2",
@@ -138,10 +221,17 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "with_child.no_return",
         "with_child",
-        rf"{_OWN_CHILD}\|(?:と|を\|連れる\|て)\|(?:[^|]+\|){{0,4}}?(?:海|川|湖|崖|線路|樹海|橋)\|(?:(?:[^|]+|、)\|){{0,6}}?(?:(?:そのまま|二度と|もう)\|(?:[^|]+\|){{0,1}}?(?:帰る|戻る)\|ない|消える|死ぬ|飛び込む|入る\|(?:う|よう))",
+        rf"{_OWN_CHILD}\|(?:と|(?:を\|)?連れる\|て)\|(?:[^|]+\|){{0,4}}?(?:海|川|湖|崖|線路|樹海|橋)\|(?:(?:[^|]+|、)\|){{0,6}}?(?:(?:そのまま|二度と|もう)\|(?:[^|]+\|){{0,1}}?(?:帰る|戻る)\|ない|消える|死ぬ|飛び込む|入る\|(?:う|よう))",
         negatable=False,
     ),
     _r("with_child.shinju", "with_child", r"(?:心中|道連れ|無理心中|親子心中)"),
+    _r(
+        "with_child.two_of_us",
+        "with_child",
+        r"(?:二人|親子|一緒)\|(?:で|に)\|(?:[^|]+\|){0,2}?(?:海|川|湖|線路|崖|踏切)\|(?:に|へ|から)\|"
+        r"(?:入る|飛び込む|飛び下りる|身\|を\|投げる)\|(?:[^|]+\|){0,2}?(?:仕舞う\|ば|ば\|楽|たら\|楽|楽|死ぬ|消える)",
+        negatable=False,
+    ),
     _r(
         "with_child.water",
         "with_child",
@@ -166,7 +256,7 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "self.suicide",
         "self_harm",
-        r"(?:自殺|自死|自傷|リストカット|リスカ|遺書|希死念慮|首吊り|首つり|ＯＤ|od|オーバードーズ)",
+        r"(?:自殺|自死|自傷|リストカット|リスト\|カット|リスカ|遺書|希死念慮|首吊り|首つり|ＯＤ|od|オーバードーズ)",
         info=True,
     ),
     _r("self.disappear", "self_harm", r"\|消える\|(?:(?:て|で)\|仕舞う\|)?(?:たい|う|よう|る\|しか)\|"),
@@ -183,7 +273,10 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "self.jump",
         "self_harm",
-        r"(?:飛び下りる|飛び降りる|飛び込む|身投げ)\|(?:たい|う|よう|た|か|たら|ば|と|積もり|つもり)?",
+        r"(?:飛び下りる|飛び降りる|身投げ)\|(?:(?:て\|)?仕舞う\|)?(?:(?:たい|う|よう|積もり|つもり|しか|そう)\||か\|(?:と\|)?(?:な|考える|迷う|思う))"
+        r"|(?:飛び下りる|飛び込む)\|(?:ば|たら|た\|ら)\|(?:[^|]+\|){0,3}?(?:終わる|楽|死ぬ|消える)"
+        r"|飛び込む\|(?:(?:て\|)?仕舞う\|)?(?:たい|積もり|つもり|しか)\||身投げ",
+        agent_block=rf"(?:{_OWN_CHILD}|{_SIBLING_AGENT})\|(?:が|は|も)\|",
     ),
     _r(
         "self.pills",
@@ -215,7 +308,9 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r("self.leave_child", "self_harm", rf"{_OWN_CHILD}\|を\|(?:残す|置く)\|て\|(?:死ぬ|消える|逝く)"),
     # 死んだら楽になる, 死ねば楽: dying imagined as relief
     _r(
-        "self.dead_easy", "self_harm", r"(?:死ぬ|消える)\|(?:た|ば)\|(?:[^|]+\|){0,3}?楽\|(?:だ\||に\|)?(?:成る|なれる)"
+        "self.dead_easy",
+        "self_harm",
+        r"(?:死ぬ|消える|飛び下りる|飛び込む)\|(?:た|ば)\|(?:[^|]+\|){0,3}?楽\|(?:だ\||に\|)?(?:成る|なれる)",
     ),
     # 今夜で終わりにしよう: an end set for a time, with no object ending (卒乳を今日で終わりにしよう is ordinary)
     _r(
@@ -298,7 +393,7 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "abuse.outside",
         "abuse",
-        rf"{_OTHER_CHILD}\|(?:[^|]+\|){{0,16}}?(?:外|ベランダ|玄関)\|(?:に\|)?(?:(?:[^|]+\|){{0,5}})?(?:出す\|れる|締め出す|立たせる\|れる|待たせる\|れる|立つ\|せる\|れる|放置|追い出す)",
+        rf"{_OTHER_CHILD}\|(?:[^|]{{1,}}\|){{0,16}}?(?:外|ベランダ|玄関)\|(?:に\|)?(?:(?:[^|]+\|){{0,5}})?(?:出す\|れる|締め出す|立たせる\|れる|待たせる\|れる|立つ\|せる\|れる|放置|追い出す)",
     ),
     _r(
         "abuse.shut_out",
@@ -308,7 +403,7 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "abuse.bruises",
         "abuse",
-        rf"(?:{_OTHER_CHILD}|{_OWN_CHILD}|園児|児童|生徒|教え子)\|(?:[^|]+\|){{0,9}}?(?:あざ|痣|火傷|やけど|傷|跡)\|(?:[^|]+\|){{0,3}}?(?:有る|ある|だらけ|沢山|たくさん|いっぱい|一杯|いつも|ある)",
+        rf"(?:{_OTHER_CHILD}|{_OWN_CHILD}|園児|児童|生徒|教え子)\|(?:[^|]{{1,}}\|){{0,14}}?(?:あざ|痣|火傷|やけど|傷|跡)\|(?:[^|]+\|){{0,3}}?(?:有る|ある|だらけ|沢山|たくさん|いっぱい|一杯|いつも|幾つ|複数|何箇所|何か所)",
         agent_block=r"(?:転ぶ|ぶつける|落ちる)",
     ),
     _r(
@@ -324,11 +419,39 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r("abuse.left_alone", "abuse", r"(?:何日|何時間|ずっと|毎日)\|(?:も\|)?(?:[^|]+\|){0,3}?放置\|為る\|れる"),
     _r("abuse.neglect_word", "abuse", r"(?:ネグレクト|育児放棄)\|(?:為る\|れる|さ|て\|居る)"),
     _r("abuse.sexual", "abuse", r"(?:性的\|虐待|性的\|な\|悪戯|性的\|ないたずら)"),
+    # marks no fall leaves: a cigarette burn, a hand- or finger-shaped bruise
+    _r(
+        "abuse.marks",
+        "abuse",
+        r"(?:タバコ|たばこ|煙草)\|(?:を\|)?(?:[^|]+\|){0,2}?押し付ける|根性\|焼き"
+        r"|(?:指|手)\|の\|(?:形|跡)\|(?:[^|]+\|){0,3}?(?:痣|あざ|跡)",
+        negatable=False,
+    ),
+    # an adult at night in a child's room, touching (母の彼氏が夜に部屋に入ってきて体をさわってきます)
+    _r(
+        "abuse.touching",
+        "abuse",
+        r"(?:体|胸|お尻|尻|下着|股|胸元)\|(?:を|に)\|(?:[^|]+\|){0,2}?(?:触る|撫でる|脱がす)\|(?:て\|)?(?:来る|れる)"
+        rf"|(?:{_PARENT}\|の\|(?:彼氏|恋人|再婚\|相手)|継父|義父|叔父|伯父)\|(?:が|は)\|(?:[^|]+\|){{0,6}}?(?:部屋|布団)\|に\|(?:[^|]+\|){{0,1}}?入る\|て\|来る",
+    ),
+    # children alone for days (3日おとながいない)
+    _r(
+        "abuse.alone_days",
+        "abuse",
+        rf"(?:[0-9]+|何|数|二|三|四|五)\|(?:日|日間|晩)\|(?:[^|]+\|){{0,3}}?(?:大人|{_PARENT}|誰)\|(?:が|も|は)\|(?:[^|]+\|){{0,2}}?(?:居る\|ない|帰る\|て\|来る\|ない)",
+        negatable=False,
+    ),
     # --- a child writing about a parent (the writer is hit, shut out, not fed)
     _r(
         "child.parent_hits_me",
         "child_sos",
         rf"{_PARENT}\|(?:の\|(?:彼氏|恋人)\|)?(?:に|から)\|(?:[^|]+\|){{0,5}}?{_HARM}\|れる",
+    ),
+    _r(
+        "child.parent_ga_passive",
+        "child_sos",
+        rf"{_PARENT}\|(?:が|は)\|(?:[^|]+\|){{0,4}}?{_HARM}\|れる",
+        agent_block=r"(?:夫|旦那|主人|彼氏)\|(?:に|から)\|",
     ),
     _r(
         "child.parent_does_me",
@@ -422,6 +545,12 @@ LEMMA_RULES: tuple[Rule, ...] = (
         "dv",
         r"\|(?:殴る|蹴る|ぶつ|打つ|ど突く|しばく)\|れる\|",
         agent_block=rf"(?:{_OWN_CHILD}|{_PEER}|友達)\|(?:が|は|も)\||(?:学校|幼稚園|保育園|園)\|で\|",
+    ),
+    _r(
+        "dv.next_you",
+        "dv",
+        r"(?:次|今度)\|は\|(?:御前|お前|おまえ|てめえ|貴様)\|(?:だ|の\|番)|(?:御前|お前|おまえ)\|も\|(?:同じ\|目|こう\|為る)",
+        negatable=False,
     ),
     _r("dv.cant_go_home", "dv", r"(?:怖い|恐い)\|て\|家\|に\|帰る\|(?:れる|へん|ない)"),
     # --- medical emergencies, accidents, a missing child
@@ -526,6 +655,22 @@ LEMMA_RULES: tuple[Rule, ...] = (
         info=True,
     ),
     _r(
+        "med.weak_response",
+        "child_danger",
+        r"(?:反応|返事)\|(?:が\||も\|)?(?:薄い|鈍い|乏しい|弱い|おかしい|可笑しい)",
+        negatable=False,
+        info=True,
+    ),
+    # the child missing and searched for (むすめがいない！…もう30分さがしてる)
+    _r(
+        "med.missing_search",
+        "child_danger",
+        rf"{_OWN_CHILD}\|(?:が|も)\|居る\|(?:ない|ず)\|(?:[^|]{{1,}}\|){{0,24}}?(?:探す|捜す)\|(?:て\|)?(?:居る|てる|ても|ます|た)"
+        rf"|目\|を\|離す\|た\|(?:隙|好き)\|(?:[^|]{{1,}}\|){{0,6}}?(?:居る\|ない|見える\|ない)",
+        negatable=False,
+        info=True,
+    ),
+    _r(
         "med.call_no_answer",
         "child_danger",
         r"呼ぶ\|(?:て|で)\|も\|(?:[^|]+\|){0,3}?(?:目\|を\|開ける|反応|起きる|返事|泣く)\|(?:為る\|)?(?:ます\|)?(?:ない|ず|へん|ん)",
@@ -611,14 +756,19 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "med.car",
         "child_danger",
-        rf"(?:車|車内)\|(?:の\|中\|)?(?:に|で)\|(?:[^|]+\|){{0,3}}?(?:{_OWN_CHILD}|置き去り|閉じ込める)",
+        rf"(?:車|車内)\|(?:の\|中\|)?(?:に|で)\|(?:[^|]+\|){{0,5}}?(?:置き去り|閉じ込める|閉じ込む|残す|置く\|て\|(?:行く|来る|出る|出かける|買い物)|置く\|た\|(?:まま|侭)|寝る\|(?:て\|居る\||た\|)?(?:まま|侭))"
+        rf"|{_OWN_CHILD}\|を\|(?:[^|]+\|){{0,2}}?車\|(?:の\|中\|)?に\|(?:[^|]+\|){{0,2}}?(?:置き去り|閉じ込める|残す|置く\|た\|(?:まま|侭))",
     ),
-    _r("med.locked_in", "child_danger", rf"{_OWN_CHILD}\|(?:を|が)\|(?:[^|]+\|){{0,3}}?(?:置く\|た\|まま|閉じ込める)"),
+    _r(
+        "med.locked_in",
+        "child_danger",
+        rf"{_OWN_CHILD}\|(?:を|が)\|(?:[^|]+\|){{0,3}}?(?:置く\|た\|(?:まま|侭)|閉じ込める)",
+    ),
     # --- poisoning and swallowed objects
     _r(
         "poison.swallowed",
         "poisoning",
-        rf"(?:洗剤|ジェルボール|漂白剤|ウイスキー|ビール|ワイン|焼酎|日本酒|防虫剤|ナフタリン|芳香剤|入浴剤|シャンプー|マニキュア|化粧品|香水|電子タバコ|ハイター|カビキラー|柔軟剤|消臭剤|除光液|薬|錠剤|睡眠薬|ボタン電池|電池|磁石|マグネット|煙草|たばこ|タバコ|吸い殻|灯油|殺虫剤|乾燥剤|保冷剤|化粧水|酒|お酒|アルコール|毒|農薬)\|(?:[^|]+\|){{0,4}}?(?:飲む|飲み込む|食べる|舐める|嘗める|齧る|口\|に\|入れる|誤飲|誤食)\|{_DONE}",
+        rf"(?:洗剤|ジェルボール|ジェル\|ボール|漂白剤|ウイスキー|ビール|ワイン|焼酎|日本酒|防虫剤|ナフタリン|芳香剤|入浴剤|シャンプー|マニキュア|化粧品|香水|電子タバコ|ハイター|カビキラー|柔軟剤|消臭剤|除光液|薬|錠剤|睡眠薬|ボタン電池|電池|磁石|マグネット|煙草|たばこ|タバコ|吸い殻|灯油|殺虫剤|乾燥剤|保冷剤|化粧水|酒|お酒|アルコール|毒|農薬)\|(?:[^|]+\|){{0,4}}?(?:飲む|飲み込む|食べる|舐める|嘗める|齧る|噛む|しゃぶる|口\|に\|入れる|誤飲|誤食)\|{_DONE}",
         info=True,
     ),
     _r(
@@ -627,13 +777,30 @@ LEMMA_RULES: tuple[Rule, ...] = (
         rf"\|[^|]*(?:剤|薬|スプレー|液|シロップ|クリーナー|オイル|洗剤|電池)\|(?:[^|]+\|){{0,7}}?(?:飲む|飲み込む|舐める|嘗める|齧る)\|{_DONE}",
         info=True,
     ),
+    # the thing named in one sentence, the swallowing in the next (ボタン電池が1個足りない。たぶん飲み込んだ;
+    # 灯油、子どもが飲んだかも): only substances nobody eats or drinks on purpose
+    _r(
+        "poison.later",
+        "poisoning",
+        rf"(?:{_NON_FOOD})\|(?:[^|]{{1,}}\|){{0,12}}?(?:飲む|飲み込む|食べる|舐める|齧る|噛む|口\|に\|入れる|誤飲|誤食)\|{_DONE}",
+        info=True,
+    ),
+    # in the mouth: 口の中にタバコの葉っぱが入ってた, 洗剤を口に入れていた
+    _r(
+        "poison.in_mouth",
+        "poisoning",
+        rf"口\|(?:の\|中\|)?(?:に|から)\|(?:[^|]+\|){{0,3}}?(?:{_NON_FOOD}|薬|錠剤)\|(?:[^|]+\|){{0,3}}?(?:入る|入れる|出る|出す|付く)\|{_DONE}"
+        rf"|(?:{_NON_FOOD})\|(?:[^|]+\|){{0,3}}?口\|(?:の\|中\|)?に\|(?:[^|]+\|){{0,1}}?(?:入る|入れる)\|{_DONE}",
+        info=True,
+    ),
     _r("poison.word", "poisoning", r"(?:誤飲|誤食|中毒)\|(?:為る\|)?(?:た|て\|仕舞う|ちゃう)", info=True),
     # --- distress (kindness and the offer of a person; never a case without consent)
     _r("distress.limit", "distress", r"(?:限界|げんかい)(?!\|集落)", level="distress", negatable=False),
     _r(
         "distress.exhausted",
         "distress",
-        r"(?:疲れ果てる|疲れ切る|くたくた|ヘトヘト|へとへと|ボロボロ|ぼろぼろ|燃え尽きる)",
+        r"(?:疲れ果てる|疲れ切る|疲れる\|(?:果てる|切る)|くたくた|ヘトヘト|へとへと|ボロボロ|ぼろぼろ|燃え尽きる)"
+        r"|(?:怖い|こわい|異常|おかしい|可笑しい)\|(?:くらい|ぐらい|ほど)\|疲れる",
         level="distress",
     ),
     _r(
@@ -658,7 +825,18 @@ LEMMA_RULES: tuple[Rule, ...] = (
         r"(?:毎日|毎晩|ずっと|一人|ひとり|夜)\|(?:[^|]+\|){0,4}?泣く\|(?:て\|)?(?:居る|てる|ばかり|ます|た|仕舞う)",
         level="distress",
     ),
-    _r("distress.tears", "distress", r"(?:涙|なみだ)\|が\|(?:止まる\|ない|出る)", level="distress"),
+    _r("distress.tears", "distress", r"(?:涙|なみだ)\|が\|(?:[^|]+\|){0,1}?(?:止まる\|ない|出る)", level="distress"),
+    # what one cannot be or see any more (いいお母さんになれなくて, 先が見えない, 自分が何なのか分からなくなった)
+    _r(
+        "distress.failing",
+        "distress",
+        r"(?:良い|いい)\|(?:お母さん|母親|ママ|親|父親|お父さん|パパ|母|父)\|に\|(?:なれる|成る\|れる)\|(?:ない|ず)"
+        r"|先\|が\|見える\|(?:ます\|)?(?:ない|ず)|自分\|が\|(?:何|誰)\|(?:[^|]+\|){0,3}?分かる\|(?:ない|ず)\|成る"
+        r"|(?:寝顔|子供|娘|息子)\|に\|(?:[^|]+\|){0,1}?謝る\|(?:て\|)?(?:居る|てる|ます|ばかり)"
+        r"|(?:まとも|正面|ろく|碌)\|(?:だ\||に\|)?(?:寝る|眠る)\|(?:て\|)?(?:居る\||てる\|)?(?:ない|ず)",
+        level="distress",
+        negatable=False,
+    ),
     _r(
         "distress.lonely",
         "distress",
@@ -755,7 +933,8 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "distress.too_tired",
         "distress",
-        r"疲れる\|過ぎる|泣く\|ながら|(?:話|気持ち)\|を\|聞く\|て\|欲しい|苦痛|しんどい\|過ぎる|辛い\|過ぎる",
+        r"疲れる\|過ぎる|泣く\|ながら|(?:話|気持ち)\|を\|聞く\|て\|(?:欲しい|貰う)|苦痛|しんどい\|過ぎる|辛い\|過ぎる"
+        r"|誰\|か\|に\|(?:[^|]+\|){0,2}?聞く\|て\|(?:欲しい|貰う)|気\|が\|付く\|と\|(?:[^|]+\|){0,3}?泣く",
         level="distress",
     ),
     _r(
@@ -801,6 +980,13 @@ SURFACE_RULES: tuple[Rule, ...] = (
         r"(?:いえ|おうち|うち)に(?:かえりたくない|いたくない)|(?:かえりたくない|いたくない)(?:.{0,10})(?:こわい|たすけて)",
     ),
     _r("child.scared_parent", "child_sos", r"(?:おかあさん|おとうさん|まま|ぱぱ|おや)(?:が|は)(?:こわい|こわくて)"),
+    # a child told it is bad and left without food (ぼくがわるいこだからごはんもらえない)
+    _r(
+        "child.no_food4",
+        "child_sos",
+        r"(?:ぼく|わたし|あたし|おれ|うち|僕|私|俺)(?:が|は|も).{0,14}(?:ごはん|ご飯|ばんごはん|ゆうごはん)(?:を|が|も)?"
+        r"(?:もらえない|もらえなかった|たべさせてもらえない|ぬき|くれない)",
+    ),
     _r(
         "child.mama_gone",
         "child_sos",
@@ -878,7 +1064,9 @@ SURFACE_RULES: tuple[Rule, ...] = (
     _r(
         "abuse.kana_neighbour",
         "abuse",
-        r"(?:となり|きんじょ|よそ)の(?:いえの)?(?:こ|こども|子|子ども|あかちゃん|赤ちゃん)(?:が|は)?.{0,12}(?:そとに(?:だされ|しめだされ)|なぐられ|たたかれ|どなられ|たたく(?:おと|音)|ひめい|さけんで|(?:おや|親|まま|ぱぱ|だれも)(?:が)?いない)",
+        r"(?:となり|きんじょ|よそ)の(?:いえの)?(?:こ|こども|子|子ども|あかちゃん|赤ちゃん)(?:が|は)?.{0,30}"
+        r"(?:そとに(?:だされ|しめだされ)|なぐられ|たたかれ|どなられ|たたく(?:おと|音)|ひめい|さけんで|"
+        r"(?:よなか|まよなか|しんや|まいばん|まいよ)(?:に)?.{0,6}(?:ないて|なきさけ|さけんで)|(?:おや|親|まま|ぱぱ|だれも)(?:が|は|も)?いない)",
     ),
     _r(
         "child.kana_touched",
@@ -933,8 +1121,18 @@ def lemma_stream(tokens: Sequence[tuple[str, str, str, str]]) -> str:
     return "|" + "|".join(parts) + "|"
 
 
+# A small vowel kana ending a word is a tone of voice (いたぃ, おもぅ), not a sound: read it full size.
+_SMALL_VOWEL = re.compile(r"(?<=[\u3041-\u3096])([ぁぃぅぇぉ])(?![\u3041-\u3096])")
+_FULL_VOWEL = str.maketrans("ぁぃぅぇぉ", "あいうえお")
+
+
+def ja_text(text: str) -> str:
+    """The cleaned text the Japanese rules read: small word-final vowels written full size."""
+    return _SMALL_VOWEL.sub(lambda m: m.group(1).translate(_FULL_VOWEL), clean(text))
+
+
 def fold_surface(text: str) -> str:
-    return to_hiragana(clean(text)).replace(" ", "")
+    return to_hiragana(ja_text(text)).replace(" ", "")
 
 
 def _clauses(stream: str) -> list[tuple[int, str]]:
@@ -948,13 +1146,21 @@ def _clauses(stream: str) -> list[tuple[int, str]]:
 
 
 def _negated(after: str) -> bool:
-    """A negation of the matched act within the next few words (叩いたことはない, 死にたいとは思わない)."""
-    words = [w for w in after.split("|") if w][:5]
+    """A negation of the matched act within the next few words (叩いたことはない, 死にたいとは思わない).
+    Only function words may stand between (a later verb has its own negation: いなくなって30分見つからない),
+    and 〜ないか is a fear, not a negation (殺してしまうんじゃないか)."""
+    words = [w for w in after.split("|") if w][:6]
     for i, w in enumerate(words):
         if w in _NEG_STOP:
             return False
         if w in _NEGATIONS:
-            return not (i > 0 and words[i - 1] in _NOT_NEGATING)
+            if i + 1 < len(words) and words[i + 1] in ("か", "かしら", "かな"):
+                return False
+            # the word the negation belongs to, polite auxiliaries skipped (かもしれません: 知れる|ます|ず)
+            before = [p for p in words[:i] if p not in ("ます", "です")]
+            return not (before and before[-1] in _NOT_NEGATING)
+        if w not in _NEG_BRIDGE and not w.isdigit():
+            return False
     return False
 
 
@@ -965,7 +1171,7 @@ def _applies(rule: Rule, clause: str, m: re.Match[str], info: bool) -> bool:
         # The agent block looks at the clause up to the end of the match: 「上の子が赤ちゃんを叩きそう」
         # has its agent inside the match of the object.
         return False
-    if rule.category == "self_harm" and _HYPERBOLE.search(clause[m.end() :]):
+    if rule.category in ("self_harm", "with_child") and _HYPERBOLE.search(clause[m.end() :]):
         return False
     return not (rule.negatable and _negated(clause[m.end() :]))
 
@@ -1015,6 +1221,8 @@ def match_rules(stream: str, surface: str, *, prefilter: bool = True) -> list[Ru
             local = rule.pattern.match(clause, m.start() - offset)
             if local is None:  # a rule whose context may span clauses (隣の部屋から…、…泣き叫んで)
                 clause, local = stream, m
+            if rule.level == "distress" and _BRIGHT_AFTER.match(stream, m.end()):
+                continue
             if _applies(rule, clause, local, info):
                 hits.append(RuleHit(rule, m.start()))
                 seen.add(rule.id)

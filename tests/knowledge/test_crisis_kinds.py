@@ -1,0 +1,122 @@
+"""Kinds of wording the detector once missed or misread: dropped particles, small kana typed for tone,
+a negation that belongs to a later verb, 〜ないか as a fear, a question asking what to do now, the
+substance named one sentence before the swallowing, an adult told as ママ in kana, a child's grammar,
+the parent's partner at night, children alone for days, English ages as nouns, and the ordinary worries
+that look like them (a car ride, a jumping game, a hardship told with its bright side)."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.crisis import CrisisDetector, Level
+from knowledge.models import KnowledgeBase
+from knowledge.normalize import Normalizer
+
+
+@pytest.fixture(scope="module")
+def detector(kb: KnowledgeBase) -> CrisisDetector:
+    return CrisisDetector.for_kb(kb, Normalizer(kb.synonyms))
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # a particle dropped, a small kana typed for tone
+        ("むすこ連れて死のうかな", "with_child"),
+        ("むすめと しのうとおもぅ", "with_child"),
+        # imagined relief with the child: the two of us into the river
+        ("寝顔を見ていると、親子で川に飛び込んでしまえば楽なのにと思う", "with_child"),
+        # a negation belonging to a later verb does not cancel the act
+        ("3歳の息子がいなくなって20分たっても見つかりません", "child_danger"),
+        # 〜んじゃないか: a fear, not a negation
+        ("このままだと娘を叩いてしまうんじゃないか", "parent_harm"),
+        # asking what to do now is not a general question
+        ("1歳の子が漂白剤をなめてしまいました。どうしたらいいですか", "poisoning"),
+        # the thing named first, the swallowing in the next sentence
+        ("おもちゃの磁石がひとつ足りない。下の子が飲み込んだかも", "poisoning"),
+        ("灯油のポリタンク、娘が少し飲んだみたい", "poisoning"),
+        ("気づいたら口の中に洗剤が入っていた", "poisoning"),
+        # a child left in the car
+        ("車に赤ちゃんを残して買い物に行ってしまった、戻ったら泣いていない", "child_danger"),
+        ("呼びかけても反応が鈍い、顔色も悪い", "child_danger"),
+        ("公園で目を離した隙に娘がいない", "child_danger"),
+        # a child's grammar: が with a passive, ママ read as 侭 in kana
+        ("ままが ぼくを けって いたい。ままに なげられた", "child_sos"),
+        ("ぱぱが おこって たたかれた", "child_sos"),
+        ("わたしは わるいこ だから ばんごはん もらえない", "child_sos"),
+        ("いもうとと ふたりだけ。5にち おとなが いない", "child_sos"),
+        # marks no fall leaves, an adult at night
+        ("姪の腕にタバコを押し付けた跡がある", "abuse"),
+        ("預かった甥の首に指の形のあざがいくつもあった", "abuse"),
+        ("母の恋人が夜中に布団に入ってくる。高校生です", "child_sos"),
+        ("向かいの家の子、雪の日なのに夜玄関の外に出されてる", "abuse"),
+        ("となりのあかちゃん まよなかに ずっと ないてる。おやが いないみたい", "abuse"),
+        # DV: the threat of being next
+        ("皿を割ったあと、今度はお前の番だと言われた", "dv"),
+        # self-harm in indirect words
+        ("屋上から飛び降りようかと考えている", "self_harm"),
+        ("踏切に飛び込んだら楽になれるのかな", "self_harm"),
+        ("腕をリストカットしてしまった", "self_harm"),
+        # English: an age as the noun, a pillow, a substance told before
+        ("I kicked my 6 year old and he is crying in his room", "parent_harm"),
+        ("When he won't stop crying I think about holding a pillow over his face", "parent_harm"),
+        ("There was an open box of my iron tablets on the floor and I think she swallowed some", "poisoning"),
+        ("Every night the man next door yells at a little boy and then it goes silent", "abuse"),
+        ("My cousin said her stepdad touches her when mom is at work", "abuse"),
+        ("I keep thinking about taking my daughter with me when I die", "with_child"),
+        ("I really don't want to wake up tomorrow", "self_harm"),
+        # other languages: polite particles and compound phrasings
+        ("Nakainom ho ng lason ang anak ko", "poisoning"),
+        ("我想带着孩子一起去死", "with_child"),
+    ],
+)
+def test_crisis_kinds_are_caught(detector: CrisisDetector, text: str, category: str) -> None:
+    a = detector.assess(text)
+    assert a.level == Level.URGENT, (text, a)
+    assert category in a.categories, (text, a)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ワンオペ半年、まともに寝てない",
+        "夜泣き続きで疲れ果てました",
+        "いいママになれなくて毎日ごめんねって思う",
+        "産後うつかもしれません",
+        "気がつくとキッチンで泣いています",
+        "誰かに話を聞いてほしいです",
+        "I'm at my breaking point with the night feeds",
+        "I'm scared I'm losing it with the kids",
+        "I haven't spoken to another adult in days",
+    ],
+)
+def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level in (Level.DISTRESS, Level.URGENT), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "車で子どもを保育園に送っています",
+        "車に子どもを乗せるときのチャイルドシートは？",
+        "ソファから飛び降りる遊びをやめさせたい",
+        "子どもを叩いたことはありません",
+        "薬を飲んでくれない時のコツは？",
+        "お酒を飲んだ後の授乳は何時間あければいい？",
+        "子どもを連れて死ぬほど混んでる水族館に行った",
+    ],
+)
+def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level != Level.URGENT, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "孫が来ると疲れ果てるけど楽しいです",
+        "単身赴任で寂しいけど、なんとかやってます",
+        "Can I go to the kids' plaza alone with both kids?",
+    ],
+)
+def test_bright_side_and_plain_alone_are_not_distress(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level == Level.NONE, text
