@@ -10,9 +10,12 @@ Signals, strongest first:
    negation, and questions about where to report kept apart from a crisis happening now;
 2. curated phrases per category and language in knowledge/kb/crisis.yaml (the only signal for the other
    languages: zh-Hans, zh-Hant, ko, vi, tl, pt, ne, id, th);
-3. similarity to curated examples (knowledge/crisis_similar.py). It may only *add* distress where the
-   rules found nothing, or confirm urgent when an urgent example is very close and no ordinary one is:
-   the figures in bench/crisis.py decide the thresholds.
+3. similarity to curated examples (knowledge/crisis_similar.py), off by default: it may only *add*
+   distress where the rules found nothing, or urgent when an urgent example is very close and no ordinary
+   one is. bench/crisis.py measures it next to the rules alone; once the rules covered the kinds it used
+   to catch it added nothing on any bench set and cost more than the rules, so it is switched off.
+
+`screen` is the cheap superset check of the LINE intake (knowledge/crisis_screen.py).
 """
 
 from __future__ import annotations
@@ -84,8 +87,9 @@ class CrisisHit:
 
 @dataclass(frozen=True, slots=True)
 class SimilarityConfig:
-    """Thresholds of the similarity signal (chosen on bench/crisis_dev.yaml, see bench/crisis.py)."""
+    """The similarity signal: off unless enabled; thresholds chosen on bench/crisis_dev.yaml (bench/crisis.py)."""
 
+    enabled: bool = False
     k: int = 5
     urgent_min: float = 0.62  # an urgent example at least this close...
     urgent_margin: float = 0.15  # ...and closer than any ordinary example by this much
@@ -126,7 +130,7 @@ class CrisisDetector:
         self._dense_re = _alternation(dense, words=False)
         self._latin_re = _alternation(latin, words=True)
         examples = [(text, label) for label, texts in crisis.examples.items() for text in texts]
-        self._index = SimilarityIndex(examples)
+        self._index = SimilarityIndex(examples if self._config.enabled else [])
         self._assess = lru_cache(maxsize=2048)(self._assess_uncached)
 
     @classmethod

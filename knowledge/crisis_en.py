@@ -306,7 +306,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.bad_parent",
         "distress",
-        r"\b(?:terrible|bad|awful|horrible|useless) (?:mother|mom|mum|father|dad|parent)\b|\bnot cut out\b",
+        r"\b(?:terrible|bad|awful|horrible|useless) (?:mother|mom|mum|father|dad|parent)\b|\bnot cut out\b|\b(?:feel like|i'?m|i am) (?:such |a total |a complete )?a failure\b",
         level="distress",
     ),
     _r(

@@ -65,6 +65,9 @@ def detector(kb: KnowledgeBase) -> CrisisDetector:
         ("My cousin said her stepdad touches her when mom is at work", "abuse"),
         ("I keep thinking about taking my daughter with me when I die", "with_child"),
         ("I really don't want to wake up tomorrow", "self_harm"),
+        # caught by the rules alone now that the similarity signal is off
+        ("下の階の部屋から子どもを叩く音がする", "abuse"),
+        ("夜泣きが続くと鼻と口を塞いでしまいそう", "parent_harm"),
         # other languages: polite particles and compound phrasings
         ("Nakainom ho ng lason ang anak ko", "poisoning"),
         ("我想带着孩子一起去死", "with_child"),
@@ -88,6 +91,7 @@ def test_crisis_kinds_are_caught(detector: CrisisDetector, text: str, category: 
         "I'm at my breaking point with the night feeds",
         "I'm scared I'm losing it with the kids",
         "I haven't spoken to another adult in days",
+        "Some days I feel like a failure as a mum",
     ],
 )
 def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str) -> None:
