@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from knowledge.crisis_en import match_en
-from knowledge.crisis_ja import RuleHit, fold_surface, ja_text, lemma_stream, match_rules
+from knowledge.crisis_en import match_en, may_be_urgent_en
+from knowledge.crisis_ja import RuleHit, fold_surface, ja_text, lemma_stream, match_rules, surface_may_be_urgent
+from knowledge.crisis_screen import ja_stem_pattern, kana_only
 from knowledge.crisis_similar import Neighbour, SimilarityIndex
 from knowledge.models import Crisis, CrisisCategory, KnowledgeBase
 from knowledge.normalize import Normalizer, SudachiTokenizer, Tokenizer, clean
@@ -132,6 +133,8 @@ class CrisisDetector:
         examples = [(text, label) for label, texts in crisis.examples.items() for text in texts]
         self._index = SimilarityIndex(examples if self._config.enabled else [])
         self._assess = lru_cache(maxsize=2048)(self._assess_uncached)
+        self._stems = ja_stem_pattern(fold_surface)
+        self._urgent_cats = {c.id for c in crisis.categories if c.level == Level.URGENT.value}
 
     @classmethod
     def for_kb(
@@ -164,6 +167,23 @@ class CrisisDetector:
     def detect(self, text: str) -> CrisisHit | None:
         """A hit only for urgent messages (the LINE intake lets these jump the queue)."""
         return self.hit_for(self.assess(text))
+
+    def screen(self, text: str) -> bool:
+        """Could this message be urgent? Never false when `detect` would flag it, and far cheaper: no
+        analyser (knowledge/crisis_screen.py). For the intake lane only; `assess` still decides."""
+        text = text[:MAX_CHARS]
+        if not text.strip():
+            return False
+        if self._config.enabled:  # the similarity signal has no cheap stand-in
+            return self.detect(text) is not None
+        if any(cat in self._urgent_cats for cat, _lang in self._phrases(text)):
+            return True
+        if _LATIN.search(text) and may_be_urgent_en(clean(text).replace("\u2019", "'")):
+            return True
+        if not _JA.search(text):
+            return False
+        surface = fold_surface(text)
+        return bool(self._stems.search(surface)) or kana_only(text) or surface_may_be_urgent(surface)
 
     def hit_for(self, assessment: Assessment) -> CrisisHit | None:
         if assessment.level != Level.URGENT or assessment.category not in self._cats:

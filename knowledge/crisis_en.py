@@ -341,3 +341,8 @@ def match_en(text: str) -> list[RuleHit]:
             hits.append(RuleHit(rule, m.start()))
             break
     return hits
+
+
+def may_be_urgent_en(text: str) -> bool:
+    """Whether an urgent English rule matches, negation and question guards left out (a superset)."""
+    return any(rule.level == "urgent" and rule.pattern.search(text) for rule in EN_RULES)

@@ -1248,3 +1248,8 @@ def _question_end(stream: str) -> bool:
 
 def tokens_of(tokenizer: Tokenizer, text: str) -> list[tuple[str, str, str, str]]:
     return tokenizer.tokens(clean(text))
+
+
+def surface_may_be_urgent(surface: str) -> bool:
+    """Whether an urgent rule over the folded surface matches, its guards left out (a superset)."""
+    return any(rule.level == "urgent" and rule.pattern.search(surface) for rule in SURFACE_RULES)

@@ -18,61 +18,61 @@ def detector(kb: KnowledgeBase) -> CrisisDetector:
     return CrisisDetector.for_kb(kb, Normalizer(kb.synonyms))
 
 
-@pytest.mark.parametrize(
-    ("text", "category"),
-    [
-        # a particle dropped, a small kana typed for tone
-        ("むすこ連れて死のうかな", "with_child"),
-        ("むすめと しのうとおもぅ", "with_child"),
-        # imagined relief with the child: the two of us into the river
-        ("寝顔を見ていると、親子で川に飛び込んでしまえば楽なのにと思う", "with_child"),
-        # a negation belonging to a later verb does not cancel the act
-        ("3歳の息子がいなくなって20分たっても見つかりません", "child_danger"),
-        # 〜んじゃないか: a fear, not a negation
-        ("このままだと娘を叩いてしまうんじゃないか", "parent_harm"),
-        # asking what to do now is not a general question
-        ("1歳の子が漂白剤をなめてしまいました。どうしたらいいですか", "poisoning"),
-        # the thing named first, the swallowing in the next sentence
-        ("おもちゃの磁石がひとつ足りない。下の子が飲み込んだかも", "poisoning"),
-        ("灯油のポリタンク、娘が少し飲んだみたい", "poisoning"),
-        ("気づいたら口の中に洗剤が入っていた", "poisoning"),
-        # a child left in the car
-        ("車に赤ちゃんを残して買い物に行ってしまった、戻ったら泣いていない", "child_danger"),
-        ("呼びかけても反応が鈍い、顔色も悪い", "child_danger"),
-        ("公園で目を離した隙に娘がいない", "child_danger"),
-        # a child's grammar: が with a passive, ママ read as 侭 in kana
-        ("ままが ぼくを けって いたい。ままに なげられた", "child_sos"),
-        ("ぱぱが おこって たたかれた", "child_sos"),
-        ("わたしは わるいこ だから ばんごはん もらえない", "child_sos"),
-        ("いもうとと ふたりだけ。5にち おとなが いない", "child_sos"),
-        # marks no fall leaves, an adult at night
-        ("姪の腕にタバコを押し付けた跡がある", "abuse"),
-        ("預かった甥の首に指の形のあざがいくつもあった", "abuse"),
-        ("母の恋人が夜中に布団に入ってくる。高校生です", "child_sos"),
-        ("向かいの家の子、雪の日なのに夜玄関の外に出されてる", "abuse"),
-        ("となりのあかちゃん まよなかに ずっと ないてる。おやが いないみたい", "abuse"),
-        # DV: the threat of being next
-        ("皿を割ったあと、今度はお前の番だと言われた", "dv"),
-        # self-harm in indirect words
-        ("屋上から飛び降りようかと考えている", "self_harm"),
-        ("踏切に飛び込んだら楽になれるのかな", "self_harm"),
-        ("腕をリストカットしてしまった", "self_harm"),
-        # English: an age as the noun, a pillow, a substance told before
-        ("I kicked my 6 year old and he is crying in his room", "parent_harm"),
-        ("When he won't stop crying I think about holding a pillow over his face", "parent_harm"),
-        ("There was an open box of my iron tablets on the floor and I think she swallowed some", "poisoning"),
-        ("Every night the man next door yells at a little boy and then it goes silent", "abuse"),
-        ("My cousin said her stepdad touches her when mom is at work", "abuse"),
-        ("I keep thinking about taking my daughter with me when I die", "with_child"),
-        ("I really don't want to wake up tomorrow", "self_harm"),
-        # caught by the rules alone now that the similarity signal is off
-        ("下の階の部屋から子どもを叩く音がする", "abuse"),
-        ("夜泣きが続くと鼻と口を塞いでしまいそう", "parent_harm"),
-        # other languages: polite particles and compound phrasings
-        ("Nakainom ho ng lason ang anak ko", "poisoning"),
-        ("我想带着孩子一起去死", "with_child"),
-    ],
-)
+URGENT_KINDS = [
+    # a particle dropped, a small kana typed for tone
+    ("むすこ連れて死のうかな", "with_child"),
+    ("むすめと しのうとおもぅ", "with_child"),
+    # imagined relief with the child: the two of us into the river
+    ("寝顔を見ていると、親子で川に飛び込んでしまえば楽なのにと思う", "with_child"),
+    # a negation belonging to a later verb does not cancel the act
+    ("3歳の息子がいなくなって20分たっても見つかりません", "child_danger"),
+    # 〜んじゃないか: a fear, not a negation
+    ("このままだと娘を叩いてしまうんじゃないか", "parent_harm"),
+    # asking what to do now is not a general question
+    ("1歳の子が漂白剤をなめてしまいました。どうしたらいいですか", "poisoning"),
+    # the thing named first, the swallowing in the next sentence
+    ("おもちゃの磁石がひとつ足りない。下の子が飲み込んだかも", "poisoning"),
+    ("灯油のポリタンク、娘が少し飲んだみたい", "poisoning"),
+    ("気づいたら口の中に洗剤が入っていた", "poisoning"),
+    # a child left in the car
+    ("車に赤ちゃんを残して買い物に行ってしまった、戻ったら泣いていない", "child_danger"),
+    ("呼びかけても反応が鈍い、顔色も悪い", "child_danger"),
+    ("公園で目を離した隙に娘がいない", "child_danger"),
+    # a child's grammar: が with a passive, ママ read as 侭 in kana
+    ("ままが ぼくを けって いたい。ままに なげられた", "child_sos"),
+    ("ぱぱが おこって たたかれた", "child_sos"),
+    ("わたしは わるいこ だから ばんごはん もらえない", "child_sos"),
+    ("いもうとと ふたりだけ。5にち おとなが いない", "child_sos"),
+    # marks no fall leaves, an adult at night
+    ("姪の腕にタバコを押し付けた跡がある", "abuse"),
+    ("預かった甥の首に指の形のあざがいくつもあった", "abuse"),
+    ("母の恋人が夜中に布団に入ってくる。高校生です", "child_sos"),
+    ("向かいの家の子、雪の日なのに夜玄関の外に出されてる", "abuse"),
+    ("となりのあかちゃん まよなかに ずっと ないてる。おやが いないみたい", "abuse"),
+    # DV: the threat of being next
+    ("皿を割ったあと、今度はお前の番だと言われた", "dv"),
+    # self-harm in indirect words
+    ("屋上から飛び降りようかと考えている", "self_harm"),
+    ("踏切に飛び込んだら楽になれるのかな", "self_harm"),
+    ("腕をリストカットしてしまった", "self_harm"),
+    # English: an age as the noun, a pillow, a substance told before
+    ("I kicked my 6 year old and he is crying in his room", "parent_harm"),
+    ("When he won't stop crying I think about holding a pillow over his face", "parent_harm"),
+    ("There was an open box of my iron tablets on the floor and I think she swallowed some", "poisoning"),
+    ("Every night the man next door yells at a little boy and then it goes silent", "abuse"),
+    ("My cousin said her stepdad touches her when mom is at work", "abuse"),
+    ("I keep thinking about taking my daughter with me when I die", "with_child"),
+    ("I really don't want to wake up tomorrow", "self_harm"),
+    # caught by the rules alone now that the similarity signal is off
+    ("下の階の部屋から子どもを叩く音がする", "abuse"),
+    ("夜泣きが続くと鼻と口を塞いでしまいそう", "parent_harm"),
+    # other languages: polite particles and compound phrasings
+    ("Nakainom ho ng lason ang anak ko", "poisoning"),
+    ("我想带着孩子一起去死", "with_child"),
+]
+
+
+@pytest.mark.parametrize(("text", "category"), URGENT_KINDS)
 def test_crisis_kinds_are_caught(detector: CrisisDetector, text: str, category: str) -> None:
     a = detector.assess(text)
     assert a.level == Level.URGENT, (text, a)
