@@ -21,6 +21,8 @@ _INFO = re.compile(
     r"\b(?:where|how (?:do|can|to|should)|what should|when should|who (?:do|can|should)|prevent|avoid|childproof|tips|report(?:ing)?)\b"
 )
 
+_BRIGHT = re.compile(r"[^.!?]{0,40}?\bbut (?:\w+ ){0,3}(?:excited|happy|fine|good|okay|ok|enjoy\w*|grateful|great)\b")
+
 EN_RULES: tuple[Rule, ...] = (
     # --- dying together with the child
     _r(
@@ -37,6 +39,8 @@ EN_RULES: tuple[Rule, ...] = (
         "en.with_child2",
         "with_child",
         rf"\btake (?:my|our) {_KID} with me\b(?! to\b| for\b| on\b)|\bkill (?:us both|my {_KID} and (?:me|myself))\b"
+        rf"|\b(?:die|dying|dead|kill myself|end it|i'?m gone)\b.{{0,60}}\b(?:take|taking|took) (?:my|our|the) (?:\w+ )?{_KID} with me\b"
+        rf"|\b(?:driv\w*|jump\w*|walk\w*) (?:the car |us )?(?:into|off|in front of) (?:the |a )?(?:sea|ocean|river|lake|cliff|bridge|train)\b.{{0,40}}\b(?:with|and) (?:my|our) (?:\w+ )?{_KID}"
         rf"|\b(?:taking|take|took|bring|bringing) (?:my|our) (?:\w+ )?{_KID} with me (?:when|if|after) i (?:go|die|leave|am gone|'m gone)\b",
     ),
     _r(
@@ -77,7 +81,17 @@ EN_RULES: tuple[Rule, ...] = (
         r"\b(?:took|taken|take|swallowed) (?:a lot of|too many|all (?:my|the)|a bunch of|lots of) (?:pills|tablets|medicine|sleeping pills)\b|\boverdos\w*",
     ),
     _r("en.disappear", "self_harm", r"\b(?:want|wanna) to disappear\b|\bdisappear forever\b"),
-    _r("en.jump", "self_harm", r"\b(?:jump|jumping) (?:off|from|in front of)\b"),
+    _r(
+        "en.jump",
+        "self_harm",
+        r"\b(?:jump|jumping) (?:off|from) (?:a |the |my |our )?(?:\w+ )?(?:bridge|building|roof|balcony|cliff|window|tower|platform|ledge)\b"
+        r"|\bjump(?:ing)? in front of (?:a |the )?(?:train|car|truck|bus)\b",
+    ),
+    _r(
+        "en.stop_all",
+        "self_harm",
+        r"\bwant (?:it all|everything|the pain|my life) to (?:stop|end)\b|\bif i (?:wasn'?t|weren'?t|was not|were not) (?:around|here|alive)\b",
+    ),
     # --- a parent who fears harming the child, or has
     _r(
         "en.parent_fear",
@@ -93,6 +107,11 @@ EN_RULES: tuple[Rule, ...] = (
         "en.parent_did",
         "parent_harm",
         rf"\bi (?:just |accidentally |again )?{_HARM} (?:{_MY_KID})\b|\bi (?:hit|slapped|shook|kicked|punched|threw) (?:him|her) (?:really |very |so )?(?:hard|again)\b",
+    ),
+    _r(
+        "en.parent_neck",
+        "parent_harm",
+        rf"\bi (?:grabbed|squeezed|held|pinned) (?:{_MY_KID}|him|her) (?:by|around) the (?:neck|throat)\b",
     ),
     _r(
         "en.parent_want",
@@ -241,7 +260,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.missing",
         "child_danger",
-        rf"\b(?:can'?t|cannot) find (?:my|our) {_KID}\b|\blost my {_KID}\b|\b{_KID} (?:is |went )missing\b|\bhas(?:n't| not) come home\b",
+        rf"\b(?:can'?t|cannot) find (?:my|our) {_KID}\b|\b(?:can'?t|cannot) find (?:him|her|them) anywhere\b|\bwandered off\b.{{0,60}}\b(?:can'?t|cannot) find\b|\blost my {_KID}\b|\b{_KID} (?:is |went )missing\b|\bhas(?:n't| not) come home\b",
         info=True,
     ),
     _r(
@@ -280,7 +299,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.limit",
         "distress",
-        r"\bat my limit\b|\bcan'?t (?:do this|take (?:it|this)|cope|go on) (?:anymore|any more)?\b|\bcan'?t cope\b",
+        r"\bat my limit\b|\bend of my (?:rope|tether)\b|\bcan'?t (?:do this|take (?:it|this)|cope|go on) (?:anymore|any more)?\b|\bcan'?t cope\b",
         level="distress",
         negatable=False,
     ),
@@ -300,7 +319,8 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.crying",
         "distress",
-        r"\bcry(?:ing)? (?:every|all) (?:day|night|the time)\b|\bcan'?t stop crying\b",
+        r"\bcry(?:ing)? (?:every|all) (?:day|night|the time)\b|\bcan'?t stop crying\b"
+        r"|\b(?:sit|sat|hide|hid|lock myself|locked myself)\b(?: \w+){0,5} and cry\b",
         level="distress",
     ),
     _r(
@@ -337,6 +357,8 @@ def match_en(text: str) -> list[RuleHit]:
             if rule.negatable and _NEGATION.search(text[max(0, m.start() - 30) : m.start()]):
                 continue
             if rule.agent_block is not None and rule.agent_block.search(text[max(0, m.start() - 40) : m.start()]):
+                continue
+            if rule.level == "distress" and _BRIGHT.match(text, m.end()):
                 continue
             hits.append(RuleHit(rule, m.start()))
             break
