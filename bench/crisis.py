@@ -3,8 +3,10 @@
 Prints, for the development set (bench/crisis_dev.yaml, tuned on), the held-out set
 (bench/crisis_heldout.yaml, written before tuning and never tuned on), a second held-out set
 (bench/crisis_heldout2.yaml, written by another author without seeing the detector or the other sets; the
-rules were later tuned on the kinds it missed, so it is held out no longer) and a third
-(bench/crisis_heldout3.yaml, written after that tuning and committed before the detector first ran on it):
+rules were later tuned on the kinds it missed, so it is held out no longer), a third
+(bench/crisis_heldout3.yaml, written after that tuning and committed before the detector first ran on it;
+its first-run figures are kept in the heading, then the rules were tuned on it too) and a fourth
+(bench/crisis_heldout4.yaml, written after all tuning, never tuned on: the held-out figure):
 - per category: urgent recall (the message got the emergency reply) and the right category;
 - distress: the share offered a person (a distress or urgent reply);
 - ordinary look-alike worries: the share raised to urgent (a false alarm: a record opened without consent)
@@ -41,8 +43,10 @@ DEV = ROOT / "bench" / "crisis_dev.yaml"
 HELDOUT = ROOT / "bench" / "crisis_heldout.yaml"
 # A second held-out set written by another author, apart from the detector and the other sets.
 HELDOUT2 = ROOT / "bench" / "crisis_heldout2.yaml"
-# Written after the rules were tuned on HELDOUT2 (no longer held out) and committed before the first run.
+# Written after the rules were tuned on HELDOUT2 and committed before the first run; tuned on since.
 HELDOUT3 = ROOT / "bench" / "crisis_heldout3.yaml"
+# Written after the rules were tuned on HELDOUT3 and committed before the first run: the held-out figure.
+HELDOUT4 = ROOT / "bench" / "crisis_heldout4.yaml"
 BASELINE = ROOT / "bench" / "crisis_baseline.yaml"
 # The old detector had four categories; the new ones map onto them for "right category".
 OLD_CATEGORY = {
@@ -282,7 +286,11 @@ def main() -> None:
         ("development set (tuned on)", DEV),
         ("held-out set (never tuned on)", HELDOUT),
         ("second held-out set (another author; tuned on since, no longer held out)", HELDOUT2),
-        ("third held-out set (written after that tuning, never tuned on)", HELDOUT3),
+        (
+            "third held-out set (first run: urgent 74.5 %, ordinary->urgent 3.1 %, distress 65 %; tuned on since)",
+            HELDOUT3,
+        ),
+        ("fourth held-out set (written after all tuning, never tuned on)", HELDOUT4),
     )
     for name, path in sets:
         items = load_items(path)
@@ -295,7 +303,7 @@ def main() -> None:
                 print("  MISS ", line)
             for line in s_new.alarms:
                 print("  ALARM", line)
-    texts = [i.text for p in (DEV, HELDOUT, HELDOUT2, HELDOUT3) for i in load_items(p)]
+    texts = [i.text for p in (DEV, HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4) for i in load_items(p)]
     p50, p99, c50, c99 = latency(new, texts)
     long_text = "。".join(texts[:60])[:2000]
     lp50, lp99, lc50, lc99 = latency(new, [long_text], rounds=50)

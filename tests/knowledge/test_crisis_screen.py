@@ -38,7 +38,7 @@ def detector(kb: KnowledgeBase) -> CrisisDetector:
 
 def test_bench_sets_are_all_read() -> None:
     names = {p.name for p in BENCH.glob("crisis_*.yaml")}
-    assert {"crisis_dev.yaml", "crisis_heldout.yaml", "crisis_heldout2.yaml", "crisis_heldout3.yaml"} <= names
+    assert {f"crisis_{n}.yaml" for n in ("dev", "heldout", "heldout2", "heldout3", "heldout4")} <= names
 
 
 def test_screen_never_misses_an_urgent_message(detector: CrisisDetector, kb: KnowledgeBase) -> None:
