@@ -66,6 +66,36 @@ URGENT_KINDS = [
     # caught by the rules alone now that the similarity signal is off
     ("下の階の部屋から子どもを叩く音がする", "abuse"),
     ("夜泣きが続くと鼻と口を塞いでしまいそう", "parent_harm"),
+    # polite negation (〜しません) read as the plain one
+    ("揺すっても娘が目を覚ましません", "child_danger"),
+    ("名前を呼んでも息子が反応しません", "child_danger"),
+    # the child taken along, told a sentence later; both of us at rest
+    ("私が死んだら息子はひとりぼっち。だから連れていくしかない", "with_child"),
+    ("娘と二人とも楽になれたらいいのに", "with_child"),
+    ("睡眠薬を全部まとめて飲もうかな", "self_harm"),
+    ("死んだほうがましや", "self_harm"),
+    # a slip told in the past with the child named earlier; the parent who comes at the child
+    ("1歳の息子が泣き止まない。さっき突き飛ばしてしまいました", "parent_harm"),
+    ("小4です。お母さんがすぐ叩いてきます", "child_sos"),
+    ("中1です。父に「消えろ」と毎日言われています", "child_sos"),
+    ("おかあさんの こいびとが よる へやに はいってくる", "child_sos"),
+    ("きのうから だれもいない。なにも たべてない", "child_sos"),
+    ("ぱぱが ずっと かえってこない。おなか すいた", "child_sos"),
+    # DV with the particle dropped, confined
+    ("夫に携帯壊されて、実家にも帰らせてもらえない", "dv"),
+    # poisoning told by its traces
+    ("漂白剤のボトルが倒れていて、娘の口の周りが濡れている", "poisoning"),
+    ("除光液のふたが開いていた。少しなめたかも", "poisoning"),
+    # a carer finds marks
+    ("担任している男の子の背中に、複数のあざを見つけました", "abuse"),
+    ("となりの こが ずっと ほうちされてる", "abuse"),
+    # English
+    ("If I die tonight I'm taking the kids with me", "with_child"),
+    ("I keep thinking of driving into the river with my son", "with_child"),
+    ("I just want everything to stop", "self_harm"),
+    ("My family would be happier if I wasn't here", "self_harm"),
+    ("I grabbed my daughter by the throat", "parent_harm"),
+    ("He ran off in the park and we can't find him anywhere", "child_danger"),
     # other languages: polite particles and compound phrasings
     ("Nakainom ho ng lason ang anak ko", "poisoning"),
     ("我想带着孩子一起去死", "with_child"),
@@ -92,6 +122,16 @@ def test_crisis_kinds_are_caught(detector: CrisisDetector, text: str, category: 
         "I'm scared I'm losing it with the kids",
         "I haven't spoken to another adult in days",
         "Some days I feel like a failure as a mum",
+        "何もしたくない",
+        "気分の落ち込みがひどいです",
+        "笑えなくなりました",
+        "ママやめたい",
+        "朝が来るのが怖い",
+        "毎日しんどうて、誰も分かってくれへん",
+        "まいにち ないてばかり",
+        "なんのために生きてるのか分からない",
+        "I'm at the end of my tether",
+        "I sit in the bathroom and cry every evening",
     ],
 )
 def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str) -> None:
@@ -108,6 +148,9 @@ def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str
         "薬を飲んでくれない時のコツは？",
         "お酒を飲んだ後の授乳は何時間あければいい？",
         "子どもを連れて死ぬほど混んでる水族館に行った",
+        "昨日ソファから落ちたけど、すぐに泣いて元気に遊んでいます",
+        "My son likes to jump off the bed onto the pillows",
+        "I'm taking the baby with me to the health check",
     ],
 )
 def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
@@ -120,6 +163,8 @@ def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None
         "孫が来ると疲れ果てるけど楽しいです",
         "単身赴任で寂しいけど、なんとかやってます",
         "Can I go to the kids' plaza alone with both kids?",
+        "もう無理！ってくらい笑った",
+        "I'm exhausted from the trip but happy to be home",
     ],
 )
 def test_bright_side_and_plain_alone_are_not_distress(detector: CrisisDetector, text: str) -> None:
