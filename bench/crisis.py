@@ -45,7 +45,7 @@ HELDOUT = ROOT / "bench" / "crisis_heldout.yaml"
 HELDOUT2 = ROOT / "bench" / "crisis_heldout2.yaml"
 # Written after the rules were tuned on HELDOUT2 and committed before the first run; tuned on since.
 HELDOUT3 = ROOT / "bench" / "crisis_heldout3.yaml"
-# Written after the rules were tuned on HELDOUT3 and committed before the first run: the held-out figure.
+# Written after the rules were tuned on HELDOUT3 and committed before the first run; tuned on since.
 HELDOUT4 = ROOT / "bench" / "crisis_heldout4.yaml"
 BASELINE = ROOT / "bench" / "crisis_baseline.yaml"
 # The old detector had four categories; the new ones map onto them for "right category".
@@ -290,7 +290,10 @@ def main() -> None:
             "third held-out set (first run: urgent 74.5 %, ordinary->urgent 3.1 %, distress 65 %; tuned on since)",
             HELDOUT3,
         ),
-        ("fourth held-out set (written after all tuning, never tuned on)", HELDOUT4),
+        (
+            "fourth held-out set (first run: urgent 83.7 %, ordinary->urgent 1.5 %, distress 85 %; tuned on since)",
+            HELDOUT4,
+        ),
     )
     for name, path in sets:
         items = load_items(path)

@@ -40,6 +40,8 @@ EN_RULES: tuple[Rule, ...] = (
         "with_child",
         rf"\btake (?:my|our) {_KID} with me\b(?! to\b| for\b| on\b)|\bkill (?:us both|my {_KID} and (?:me|myself))\b"
         rf"|\b(?:die|dying|dead|kill myself|end it|i'?m gone)\b.{{0,60}}\b(?:take|taking|took) (?:my|our|the) (?:\w+ )?{_KID} with me\b"
+        r"|\b(?:die|dying|kill myself|end it)\b.{0,80}\b(?:she'?s|he'?s|they'?re|she is|he is|they are) coming with me\b"
+        r"|\bend(?:ing)? it for (?:both )?(?:me and my|us both|both of us)\b"
         rf"|\b(?:driv\w*|jump\w*|walk\w*) (?:the car |us )?(?:into|off|in front of) (?:the |a )?(?:sea|ocean|river|lake|cliff|bridge|train)\b.{{0,40}}\b(?:with|and) (?:my|our) (?:\w+ )?{_KID}"
         rf"|\b(?:taking|take|took|bring|bringing) (?:my|our) (?:\w+ )?{_KID} with me (?:when|if|after) i (?:go|die|leave|am gone|'m gone)\b",
     ),
@@ -78,7 +80,9 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.pills",
         "self_harm",
-        r"\b(?:took|taken|take|swallowed) (?:a lot of|too many|all (?:my|the)|a bunch of|lots of) (?:pills|tablets|medicine|sleeping pills)\b|\boverdos\w*",
+        r"\b(?:took|taken|take|swallowed) (?:a lot of|too many|all (?:my|the)|a bunch of|lots of) (?:pills|tablets|medicine|sleeping pills)\b|\boverdos\w*"
+        r"|\b(?:took|taken|swallowed) (?:a whole|the whole|an entire|a full) (?:strip|bottle|box|pack|packet) of\b"
+        r"|\b(?:standing|sitting|i'?m) (?:on|at) (?:the )?(?:edge of )?(?:the |a )?(?:bridge|roof|ledge|cliff|railing)\b.{0,20}\b(?:right now|now)\b",
     ),
     _r("en.disappear", "self_harm", r"\b(?:want|wanna) to disappear\b|\bdisappear forever\b"),
     _r(
@@ -144,7 +148,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.abuse_neighbour2",
         "abuse",
-        rf"\bneighbou?rs?(?:'s?)? (?:\w+ ){{0,2}}(?:leaves?|left|hits?|beats?|abuses?|locks?) (?:her|his|their|the) (?:\w+ )?{_KID}",
+        rf"\bneighbou?rs?(?:'s?)? (?:\w+ ){{0,2}}(?:leaves?|left|hits?|hitting|beats?|beating|abuses?|abusing|locks?) (?:her|his|their|the) (?:\w+ )?{_KID}",
     ),
     _r(
         "en.abuse_relative",
@@ -155,6 +159,7 @@ EN_RULES: tuple[Rule, ...] = (
         "en.being_abused",
         "abuse",
         rf"\b(?:{_KID}|he|she|they) (?:is|are|was|were|being|gets|get) (?:being )?(?:abused|beaten|neglected|starved)\b",
+        info=True,
     ),
     _r(
         "en.bruises",
@@ -190,7 +195,8 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.child_parent_hits",
         "child_sos",
-        rf"\b(?:my )?{_PARENT} (?:\w+ )?(?:{_HARM}|locks|locked|touches|touched) me\b",
+        rf"\b(?:my )?{_PARENT} (?:\w+ )?(?:{_HARM}|locks|locked|touches|touched) me\b"
+        rf"|\b(?:{_PARENT}'s|her|my) (?:boyfriend|partner|husband) (?:keeps |kept )?(?:touching|touches|touched) me\b",
     ),
     _r(
         "en.child_no_food",
