@@ -140,6 +140,14 @@ _BRIGHT_AFTER = re.compile(
 _WELL_AGAIN = re.compile(
     r"元気|普段\|通り|いつも\|通り|変わる\|(?:無い|ない)|遊ぶ\|(?:で|て)\|(?:居る|てる)|直ぐ\|に\|泣く"
 )
+# A danger framed as a what-if (洗剤を飲んだときのために, 息をしていないときの方法, 起きたら救急車を呼ぶべき,
+# 車に残すのは何分まで): a question about preparing, not an emergency now.
+_WHAT_IF = re.compile(
+    r"\|?(?:[^|、。!?！？]+\|){0,3}?(?:時|とき|場合|際)\|(?:の\|(?:為|ため|対処|対処法|方法|応急|心肺|準備)|は\|(?:どう|何|救急)|に\|(?:どう|備える))"
+    r"|\|?(?:[^|、。!?！？]+\|){0,1}?たら\|(?:[^|、。!?！？]+\|){0,4}?(?:べし|べき|どう\|為る|良い\|の\|か)"
+    r"|\|?の\|は\|(?:何|いつ|どの|幾つ)|\|?(?:[^|、。!?！？]+\|){0,4}?(?:べし|べき)\|(?:です\|)?か"
+)
+_WHAT_IF_CATEGORIES = {"child_danger", "poisoning"}
 _FALL_RULES = {"med.fall_high", "med.fall_hurt", "med.head"}
 _NEG_STOP = {"、", "。", "けど", "が", "でも", "のに", "から", "ので", "?", "？", "!", "！"}
 # Lemma spellings folded before the rules: one form per meaning.
@@ -1301,6 +1309,8 @@ def match_rules(stream: str, surface: str, *, prefilter: bool = True) -> list[Ru
             if rule.level == "distress" and _BRIGHT_AFTER.match(stream, m.start()):
                 continue
             if rule.id in _FALL_RULES and _WELL_AGAIN.search(stream, m.end()):
+                continue
+            if rule.category in _WHAT_IF_CATEGORIES and _WHAT_IF.match(stream, m.end()):
                 continue
             if _applies(rule, clause, local, info):
                 hits.append(RuleHit(rule, m.start()))

@@ -96,6 +96,9 @@ URGENT_KINDS = [
     ("My family would be happier if I wasn't here", "self_harm"),
     ("I grabbed my daughter by the throat", "parent_harm"),
     ("He ran off in the park and we can't find him anywhere", "child_danger"),
+    # a real emergency stays one though the writer asks what to do
+    ("けいれんが止まらない。救急車を呼ぶべき？", "child_danger"),
+    ("娘が漂白剤を飲んだ時に吐いた", "poisoning"),
     # other languages: polite particles and compound phrasings
     ("Nakainom ho ng lason ang anak ko", "poisoning"),
     ("我想带着孩子一起去死", "with_child"),
@@ -151,6 +154,11 @@ def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str
         "昨日ソファから落ちたけど、すぐに泣いて元気に遊んでいます",
         "My son likes to jump off the bed onto the pillows",
         "I'm taking the baby with me to the health check",
+        # a danger framed as a what-if is a question about preparing
+        "誤飲したときのために応急手当を覚えたい",
+        "ひきつけを起こしたら病院に行くべきですか",
+        "チャイルドシートに子どもを残すのは何歳まで？",
+        "赤ちゃんが息をしていない場合の対処法を知りたい",
     ],
 )
 def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
