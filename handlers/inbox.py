@@ -81,7 +81,10 @@ class Inbox:
             return queue.store_events(s, channel=channel, events=rows)
 
     def _lane(self, text: str | None) -> int:
-        if text and self.engine.crisis.detect(text) is not None:
+        # The cheap screen first: most messages have no crisis word at all and skip the analyser here
+        # (the engine assesses every message in full anyway).
+        crisis = self.engine.crisis
+        if text and crisis.screen(text) and crisis.detect(text) is not None:
             return queue.CRISIS_LANE
         return queue.NORMAL_LANE
 

@@ -10,9 +10,12 @@ Signals, strongest first:
    negation, and questions about where to report kept apart from a crisis happening now;
 2. curated phrases per category and language in knowledge/kb/crisis.yaml (the only signal for the other
    languages: zh-Hans, zh-Hant, ko, vi, tl, pt, ne, id, th);
-3. similarity to curated examples (knowledge/crisis_similar.py). It may only *add* distress where the
-   rules found nothing, or confirm urgent when an urgent example is very close and no ordinary one is:
-   the figures in bench/crisis.py decide the thresholds.
+3. similarity to curated examples (knowledge/crisis_similar.py), off by default: it may only *add*
+   distress where the rules found nothing, or urgent when an urgent example is very close and no ordinary
+   one is. bench/crisis.py measures it next to the rules alone; once the rules covered the kinds it used
+   to catch it added nothing on any bench set and cost more than the rules, so it is switched off.
+
+`screen` is the cheap superset check of the LINE intake (knowledge/crisis_screen.py).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from knowledge.crisis_en import match_en
-from knowledge.crisis_ja import RuleHit, fold_surface, lemma_stream, match_rules
+from knowledge.crisis_en import match_en, may_be_urgent_en
+from knowledge.crisis_ja import RuleHit, fold_surface, ja_text, lemma_stream, match_rules, surface_may_be_urgent
+from knowledge.crisis_screen import ja_stem_pattern, kana_only
 from knowledge.crisis_similar import Neighbour, SimilarityIndex
 from knowledge.models import Crisis, CrisisCategory, KnowledgeBase
 from knowledge.normalize import Normalizer, SudachiTokenizer, Tokenizer, clean
@@ -37,9 +41,16 @@ _KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9f]")
 _SPACE_FREE_SCRIPTS = re.compile(r"[\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f\u0900-\u097f\u3040-\u30ff]")
 # A child writing: a school year, an age, or first-person words children use, in kana.
 _CHILD_WRITER = re.compile(
-    r"(?:小学|中学|中[1-3１-３]|高[1-3１-３]|小[1-6１-６]|しょうがく|ちゅうがく|[0-9０-９]+(?:さい|歳)です|ねんせい|"
+    r"(?:小学|中学|中[1-3１-３]|高[1-3１-３]|高校生|高校[1-3１-３]年|こうこうせい|小[1-6１-６]|しょうがく|ちゅうがく|[0-9０-９]+(?:さい|歳)です|ねんせい|"
     r"ぼく|ぼくの|あたし|おれ(?:の|は|を)|\bi'?m (?:[5-9]|1[0-7])\b)"
 )
+
+# Written in kana alone, naming a brother, sister or parent as a child does: a child writing.
+_KANA_CHILD = re.compile(
+    r"(?:おにいちゃん|おねえちゃん|にいに|ねえね|いもうと|おとうと|まま|ぱぱ|おかあさん|おとうさん|おかん|おとん)"
+)
+_KANJI = re.compile(r"[\u4e00-\u9fff]")
+_POLITE_TL = re.compile(r"(?<![a-z'])(?:po|ho) (?=[a-z])")
 
 
 class Level(StrEnum):
@@ -77,8 +88,9 @@ class CrisisHit:
 
 @dataclass(frozen=True, slots=True)
 class SimilarityConfig:
-    """Thresholds of the similarity signal (chosen on bench/crisis_dev.yaml, see bench/crisis.py)."""
+    """The similarity signal: off unless enabled; thresholds chosen on bench/crisis_dev.yaml (bench/crisis.py)."""
 
+    enabled: bool = False
     k: int = 5
     urgent_min: float = 0.62  # an urgent example at least this close...
     urgent_margin: float = 0.15  # ...and closer than any ordinary example by this much
@@ -88,7 +100,8 @@ class SimilarityConfig:
 def fold_latin(text: str) -> str:
     """Case folded, diacritics removed (Vietnamese is often typed without them), đ → d."""
     text = unicodedata.normalize("NFKD", clean(text).replace("đ", "d").replace("\u2019", "'"))
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
+    # Tagalog's polite "po"/"ho" stands anywhere in a sentence: phrases are written and read without it.
+    return _POLITE_TL.sub("", "".join(ch for ch in text if not unicodedata.combining(ch)))
 
 
 class CrisisDetector:
@@ -118,8 +131,10 @@ class CrisisDetector:
         self._dense_re = _alternation(dense, words=False)
         self._latin_re = _alternation(latin, words=True)
         examples = [(text, label) for label, texts in crisis.examples.items() for text in texts]
-        self._index = SimilarityIndex(examples)
+        self._index = SimilarityIndex(examples if self._config.enabled else [])
         self._assess = lru_cache(maxsize=2048)(self._assess_uncached)
+        self._stems = ja_stem_pattern(fold_surface)
+        self._urgent_cats = {c.id for c in crisis.categories if c.level == Level.URGENT.value}
 
     @classmethod
     def for_kb(
@@ -152,6 +167,23 @@ class CrisisDetector:
     def detect(self, text: str) -> CrisisHit | None:
         """A hit only for urgent messages (the LINE intake lets these jump the queue)."""
         return self.hit_for(self.assess(text))
+
+    def screen(self, text: str) -> bool:
+        """Could this message be urgent? Never false when `detect` would flag it, and far cheaper: no
+        analyser (knowledge/crisis_screen.py). For the intake lane only; `assess` still decides."""
+        text = text[:MAX_CHARS]
+        if not text.strip():
+            return False
+        if self._config.enabled:  # the similarity signal has no cheap stand-in
+            return self.detect(text) is not None
+        if any(cat in self._urgent_cats for cat, _lang in self._phrases(text)):
+            return True
+        if _LATIN.search(text) and may_be_urgent_en(clean(text).replace("\u2019", "'")):
+            return True
+        if not _JA.search(text):
+            return False
+        surface = fold_surface(text)
+        return bool(self._stems.search(surface)) or kana_only(text) or surface_may_be_urgent(surface)
 
     def hit_for(self, assessment: Assessment) -> CrisisHit | None:
         if assessment.level != Level.URGENT or assessment.category not in self._cats:
@@ -197,7 +229,7 @@ class CrisisDetector:
         hits: list[RuleHit] = []
         if _JA.search(text):
             tok = self._tokenizer()
-            hits += match_rules(lemma_stream(tok.tokens(clean(text))), fold_surface(text))
+            hits += match_rules(lemma_stream(tok.tokens(ja_text(text))), fold_surface(text))
         if _LATIN.search(text):
             hits += match_en(clean(text).replace("\u2019", "'"))
         return hits
@@ -249,7 +281,7 @@ class CrisisDetector:
         reporting lines: switch the lead when the writer reads as a child."""
         if "child_sos" in cats or not {"dv", "abuse"} & set(cats) or "child_sos" not in self._cats:
             return cats
-        if _CHILD_WRITER.search(clean(text)):
+        if _CHILD_WRITER.search(clean(text)) or (_KANA_CHILD.search(text) and not _KANJI.search(text)):
             return ["child_sos", *[c for c in cats if c != "dv"]]
         return cats
 

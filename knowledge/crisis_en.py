@@ -8,7 +8,10 @@ import re
 
 from knowledge.crisis_ja import Rule, RuleHit, _r
 
-_KID = r"(?:child|children|kid|kids|son|daughter|baby|babies|toddler|infant|newborn|boy|girl|little one|twins?)"
+_KID = (
+    r"(?:child|children|kid|kids|son|daughter|baby|babies|toddler|infant|newborn|boy|girl|little one|twins?"
+    r"|(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)[- ](?:year|yr|month)s?[- ]old)"
+)
 _MY_KID = rf"(?:my|our|the|his|her) (?:\w+ )?{_KID}"
 _PARTNER = r"(?:husband|wife|partner|boyfriend|girlfriend|ex|ex-husband|ex husband|fianc[ée]e?|spouse)"
 _PARENT = r"(?:mom|mum|mommy|mummy|mother|dad|daddy|father|stepdad|stepfather|stepmom|stepmother|parents?)"
@@ -17,6 +20,8 @@ _NEGATION = re.compile(r"\b(?:never|not|don't|dont|didn't|didnt|wouldn't|won't|n
 _INFO = re.compile(
     r"\b(?:where|how (?:do|can|to|should)|what should|when should|who (?:do|can|should)|prevent|avoid|childproof|tips|report(?:ing)?)\b"
 )
+
+_BRIGHT = re.compile(r"[^.!?]{0,40}?\bbut (?:\w+ ){0,3}(?:excited|happy|fine|good|okay|ok|enjoy\w*|grateful|great)\b")
 
 EN_RULES: tuple[Rule, ...] = (
     # --- dying together with the child
@@ -33,7 +38,12 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.with_child2",
         "with_child",
-        rf"\btake (?:my|our) {_KID} with me\b|\bkill (?:us both|my {_KID} and (?:me|myself))\b",
+        rf"\btake (?:my|our) {_KID} with me\b(?! to\b| for\b| on\b)|\bkill (?:us both|my {_KID} and (?:me|myself))\b"
+        rf"|\b(?:die|dying|dead|kill myself|end it|i'?m gone)\b.{{0,60}}\b(?:take|taking|took) (?:my|our|the) (?:\w+ )?{_KID} with me\b"
+        r"|\b(?:die|dying|kill myself|end it)\b.{0,80}\b(?:she'?s|he'?s|they'?re|she is|he is|they are) coming with me\b"
+        r"|\bend(?:ing)? it for (?:both )?(?:me and my|us both|both of us)\b"
+        rf"|\b(?:driv\w*|jump\w*|walk\w*) (?:the car |us )?(?:into|off|in front of) (?:the |a )?(?:sea|ocean|river|lake|cliff|bridge|train)\b.{{0,40}}\b(?:with|and) (?:my|our) (?:\w+ )?{_KID}"
+        rf"|\b(?:taking|take|took|bring|bringing) (?:my|our) (?:\w+ )?{_KID} with me (?:when|if|after) i (?:go|die|leave|am gone|'m gone)\b",
     ),
     _r(
         "en.with_child_place",
@@ -52,7 +62,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.not_live",
         "self_harm",
-        r"\bdon't want to (?:live|be alive|be here|exist)\b|\bno (?:reason|point) (?:to|in) (?:live|living|go on)\b|\bnot worth living\b",
+        r"\bdon't want to (?:live|be alive|be here|exist|wake up(?! early))\b|\bno (?:reason|point) (?:to|in) (?:live|living|go on)\b|\bnot worth living\b",
     ),
     _r(
         "en.no_point",
@@ -70,10 +80,22 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.pills",
         "self_harm",
-        r"\b(?:took|taken|take|swallowed) (?:a lot of|too many|all (?:my|the)|a bunch of|lots of) (?:pills|tablets|medicine|sleeping pills)\b|\boverdos\w*",
+        r"\b(?:took|taken|take|swallowed) (?:a lot of|too many|all (?:my|the)|a bunch of|lots of) (?:pills|tablets|medicine|sleeping pills)\b|\boverdos\w*"
+        r"|\b(?:took|taken|swallowed) (?:a whole|the whole|an entire|a full) (?:strip|bottle|box|pack|packet) of\b"
+        r"|\b(?:standing|sitting|i'?m) (?:on|at) (?:the )?(?:edge of )?(?:the |a )?(?:bridge|roof|ledge|cliff|railing)\b.{0,20}\b(?:right now|now)\b",
     ),
     _r("en.disappear", "self_harm", r"\b(?:want|wanna) to disappear\b|\bdisappear forever\b"),
-    _r("en.jump", "self_harm", r"\b(?:jump|jumping) (?:off|from|in front of)\b"),
+    _r(
+        "en.jump",
+        "self_harm",
+        r"\b(?:jump|jumping) (?:off|from) (?:a |the |my |our )?(?:\w+ )?(?:bridge|building|roof|balcony|cliff|window|tower|platform|ledge)\b"
+        r"|\bjump(?:ing)? in front of (?:a |the )?(?:train|car|truck|bus)\b",
+    ),
+    _r(
+        "en.stop_all",
+        "self_harm",
+        r"\bwant (?:it all|everything|the pain|my life) to (?:stop|end)\b|\bif i (?:wasn'?t|weren'?t|was not|were not) (?:around|here|alive)\b",
+    ),
     # --- a parent who fears harming the child, or has
     _r(
         "en.parent_fear",
@@ -88,12 +110,18 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.parent_did",
         "parent_harm",
-        rf"\bi (?:just |accidentally |again )?{_HARM} (?:{_MY_KID})\b|\bi (?:hit|slapped|shook|kicked|punched|threw) (?:him|her) (?:hard|so hard|again)\b",
+        rf"\bi (?:just |accidentally |again )?{_HARM} (?:{_MY_KID})\b|\bi (?:hit|slapped|shook|kicked|punched|threw) (?:him|her) (?:really |very |so )?(?:hard|again)\b",
+    ),
+    _r(
+        "en.parent_neck",
+        "parent_harm",
+        rf"\bi (?:grabbed|squeezed|held|pinned) (?:{_MY_KID}|him|her) (?:by|around) the (?:neck|throat)\b",
     ),
     _r(
         "en.parent_want",
         "parent_harm",
-        rf"\b(?:want|wanted|urge) to (?:shake|hit|hurt|smother|choke|throw) (?:him|her|{_MY_KID})\b",
+        rf"\b(?:want|wanted|urge) to (?:shake|hit|hurt|smother|choke|throw) (?:him|her|{_MY_KID})\b"
+        r"|\b(?:want|wanted|urge|tempted|thought about|think about|feel like|could) (?:to )?(?:\w+ ){0,2}(?:put|putting|hold|holding|press|pressing) (?:a |the )?(?:pillow|blanket|cushion|hand) over (?:his|her|their|the baby's) (?:face|mouth)\b",
     ),
     _r(
         "en.cant_stop",
@@ -120,7 +148,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.abuse_neighbour2",
         "abuse",
-        rf"\bneighbou?rs?(?:'s?)? (?:\w+ ){{0,2}}(?:leaves?|left|hits?|beats?|abuses?|locks?) (?:her|his|their|the) (?:\w+ )?{_KID}",
+        rf"\bneighbou?rs?(?:'s?)? (?:\w+ ){{0,2}}(?:leaves?|left|hits?|hitting|beats?|beating|abuses?|abusing|locks?) (?:her|his|their|the) (?:\w+ )?{_KID}",
     ),
     _r(
         "en.abuse_relative",
@@ -131,6 +159,7 @@ EN_RULES: tuple[Rule, ...] = (
         "en.being_abused",
         "abuse",
         rf"\b(?:{_KID}|he|she|they) (?:is|are|was|were|being|gets|get) (?:being )?(?:abused|beaten|neglected|starved)\b",
+        info=True,
     ),
     _r(
         "en.bruises",
@@ -152,11 +181,22 @@ EN_RULES: tuple[Rule, ...] = (
         "abuse",
         r"\b(?:hear|heard|hearing) (?:a )?(?:child|kid|baby|children) (?:screaming|crying and (?:hitting|yelling))",
     ),
+    _r(
+        "en.neighbour_screams",
+        "abuse",
+        rf"\b(?:upstairs|downstairs|next door|neighbou?rs?)\b.{{0,60}}\b(?:scream\w*|yell\w*|shout\w*) at (?:a|the|their|his|her) (?:\w+ )?{_KID}",
+    ),
+    _r(
+        "en.touches",
+        "abuse",
+        r"\b(?:stepfather|stepdad|step-dad|father|dad|uncle|grandfather|boyfriend|he)\b (?:\w+ )?(?:touches|touched|molests|molested|fondles|fondled) (?:her|him|me)\b(?! (?:hair|head|shoulder|cheek|hand))",
+    ),
     # --- a child writing
     _r(
         "en.child_parent_hits",
         "child_sos",
-        rf"\b(?:my )?{_PARENT} (?:\w+ )?(?:{_HARM}|locks|locked|touches|touched) me\b",
+        rf"\b(?:my )?{_PARENT} (?:\w+ )?(?:{_HARM}|locks|locked|touches|touched) me\b"
+        rf"|\b(?:{_PARENT}'s|her|my) (?:boyfriend|partner|husband) (?:keeps |kept )?(?:touching|touches|touched) me\b",
     ),
     _r(
         "en.child_no_food",
@@ -226,7 +266,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.missing",
         "child_danger",
-        rf"\b(?:can'?t|cannot) find (?:my|our) {_KID}\b|\blost my {_KID}\b|\b{_KID} (?:is |went )missing\b|\bhas(?:n't| not) come home\b",
+        rf"\b(?:can'?t|cannot) find (?:my|our) {_KID}\b|\b(?:can'?t|cannot) find (?:him|her|them) anywhere\b|\bwandered off\b.{{0,60}}\b(?:can'?t|cannot) find\b|\blost my {_KID}\b|\b{_KID} (?:is |went )missing\b|\bhas(?:n't| not) come home\b",
         info=True,
     ),
     _r(
@@ -248,6 +288,13 @@ EN_RULES: tuple[Rule, ...] = (
         info=True,
     ),
     _r("en.poisoned", "poisoning", r"\bpoisoned\b", info=True),
+    _r(
+        "en.poison_later",
+        "poisoning",
+        r"\b(?:pills?|tablets?|medicine|medication|detergent|bleach|batter(?:y|ies)|cigarettes?|tobacco|kerosene|laundry pods?|cleaner|chemicals?)\b"
+        r".{0,80}\b(?:he|she|they|the baby|my (?:son|daughter|baby|toddler|kid)) (?:\w+ )?(?:ate|swallowed|drank|licked|chewed|took) (?:some|one|it|them|a few|a couple)\b",
+        info=True,
+    ),
     # --- distress
     _r(
         "en.struggling",
@@ -258,7 +305,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.limit",
         "distress",
-        r"\bat my limit\b|\bcan'?t (?:do this|take (?:it|this)|cope|go on) (?:anymore|any more)?\b|\bcan'?t cope\b",
+        r"\bat my limit\b|\bend of my (?:rope|tether)\b|\bcan'?t (?:do this|take (?:it|this)|cope|go on) (?:anymore|any more)?\b|\bcan'?t cope\b",
         level="distress",
         negatable=False,
     ),
@@ -271,19 +318,21 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.alone",
         "distress",
-        r"\b(?:so |very |all )?(?:alone|lonely|isolated)\b|\bnobody (?:helps|cares|to talk)\b|\bno one (?:helps|cares|to talk)\b",
+        r"\b(?:feel|feeling|felt|so|very|completely|totally|all) (?:so |very )?alone\b|\blonel(?:y|iness)\b|\bisolated\b"
+        r"|\bnobody (?:helps|cares|to talk)\b|\bno one (?:helps|cares|to talk)\b",
         level="distress",
     ),
     _r(
         "en.crying",
         "distress",
-        r"\bcry(?:ing)? (?:every|all) (?:day|night|the time)\b|\bcan'?t stop crying\b",
+        r"\bcry(?:ing)? (?:every|all) (?:day|night|the time)\b|\bcan'?t stop crying\b"
+        r"|\b(?:sit|sat|hide|hid|lock myself|locked myself)\b(?: \w+){0,5} and cry\b",
         level="distress",
     ),
     _r(
         "en.bad_parent",
         "distress",
-        r"\b(?:terrible|bad|awful|horrible|useless) (?:mother|mom|mum|father|dad|parent)\b|\bnot cut out\b",
+        r"\b(?:terrible|bad|awful|horrible|useless) (?:mother|mom|mum|father|dad|parent)\b|\bnot cut out\b|\b(?:feel like|i'?m|i am) (?:such |a total |a complete )?a failure\b",
         level="distress",
     ),
     _r(
@@ -292,7 +341,14 @@ EN_RULES: tuple[Rule, ...] = (
         r"\bhopeless\b|\bdespair\b|\bdepress(?:ed|ion)\b|\b(?:empty|numb|worthless)\b",
         level="distress",
     ),
-    _r("en.control", "distress", r"\blos(?:e|ing) control\b|\bbreaking down\b|\bfalling apart\b", level="distress"),
+    _r(
+        "en.control",
+        "distress",
+        r"\blos(?:e|ing) control\b|\bbreaking down\b|\bfalling apart\b|\bbreaking point\b|\b(?:i'?m|i am) losing it\b"
+        r"|\bhate (?:who i(?:'m| am) becoming|myself|who i am)\b|\bdon'?t recogni[sz]e myself\b"
+        r"|\bhaven'?t (?:talked|spoken) to (?:another|an|any) adult\b",
+        level="distress",
+    ),
 )
 
 
@@ -308,6 +364,13 @@ def match_en(text: str) -> list[RuleHit]:
                 continue
             if rule.agent_block is not None and rule.agent_block.search(text[max(0, m.start() - 40) : m.start()]):
                 continue
+            if rule.level == "distress" and _BRIGHT.match(text, m.end()):
+                continue
             hits.append(RuleHit(rule, m.start()))
             break
     return hits
+
+
+def may_be_urgent_en(text: str) -> bool:
+    """Whether an urgent English rule matches, negation and question guards left out (a superset)."""
+    return any(rule.level == "urgent" and rule.pattern.search(text) for rule in EN_RULES)

@@ -1,0 +1,179 @@
+"""Kinds of wording the detector once missed or misread: dropped particles, small kana typed for tone,
+a negation that belongs to a later verb, 〜ないか as a fear, a question asking what to do now, the
+substance named one sentence before the swallowing, an adult told as ママ in kana, a child's grammar,
+the parent's partner at night, children alone for days, English ages as nouns, and the ordinary worries
+that look like them (a car ride, a jumping game, a hardship told with its bright side)."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.crisis import CrisisDetector, Level
+from knowledge.models import KnowledgeBase
+from knowledge.normalize import Normalizer
+
+
+@pytest.fixture(scope="module")
+def detector(kb: KnowledgeBase) -> CrisisDetector:
+    return CrisisDetector.for_kb(kb, Normalizer(kb.synonyms))
+
+
+URGENT_KINDS = [
+    # a particle dropped, a small kana typed for tone
+    ("むすこ連れて死のうかな", "with_child"),
+    ("むすめと しのうとおもぅ", "with_child"),
+    # imagined relief with the child: the two of us into the river
+    ("寝顔を見ていると、親子で川に飛び込んでしまえば楽なのにと思う", "with_child"),
+    # a negation belonging to a later verb does not cancel the act
+    ("3歳の息子がいなくなって20分たっても見つかりません", "child_danger"),
+    # 〜んじゃないか: a fear, not a negation
+    ("このままだと娘を叩いてしまうんじゃないか", "parent_harm"),
+    # asking what to do now is not a general question
+    ("1歳の子が漂白剤をなめてしまいました。どうしたらいいですか", "poisoning"),
+    # the thing named first, the swallowing in the next sentence
+    ("おもちゃの磁石がひとつ足りない。下の子が飲み込んだかも", "poisoning"),
+    ("灯油のポリタンク、娘が少し飲んだみたい", "poisoning"),
+    ("気づいたら口の中に洗剤が入っていた", "poisoning"),
+    # a child left in the car
+    ("車に赤ちゃんを残して買い物に行ってしまった、戻ったら泣いていない", "child_danger"),
+    ("呼びかけても反応が鈍い、顔色も悪い", "child_danger"),
+    ("公園で目を離した隙に娘がいない", "child_danger"),
+    # a child's grammar: が with a passive, ママ read as 侭 in kana
+    ("ままが ぼくを けって いたい。ままに なげられた", "child_sos"),
+    ("ぱぱが おこって たたかれた", "child_sos"),
+    ("わたしは わるいこ だから ばんごはん もらえない", "child_sos"),
+    ("いもうとと ふたりだけ。5にち おとなが いない", "child_sos"),
+    # marks no fall leaves, an adult at night
+    ("姪の腕にタバコを押し付けた跡がある", "abuse"),
+    ("預かった甥の首に指の形のあざがいくつもあった", "abuse"),
+    ("母の恋人が夜中に布団に入ってくる。高校生です", "child_sos"),
+    ("向かいの家の子、雪の日なのに夜玄関の外に出されてる", "abuse"),
+    ("となりのあかちゃん まよなかに ずっと ないてる。おやが いないみたい", "abuse"),
+    # DV: the threat of being next
+    ("皿を割ったあと、今度はお前の番だと言われた", "dv"),
+    # self-harm in indirect words
+    ("屋上から飛び降りようかと考えている", "self_harm"),
+    ("踏切に飛び込んだら楽になれるのかな", "self_harm"),
+    ("腕をリストカットしてしまった", "self_harm"),
+    # English: an age as the noun, a pillow, a substance told before
+    ("I kicked my 6 year old and he is crying in his room", "parent_harm"),
+    ("When he won't stop crying I think about holding a pillow over his face", "parent_harm"),
+    ("There was an open box of my iron tablets on the floor and I think she swallowed some", "poisoning"),
+    ("Every night the man next door yells at a little boy and then it goes silent", "abuse"),
+    ("My cousin said her stepdad touches her when mom is at work", "abuse"),
+    ("I keep thinking about taking my daughter with me when I die", "with_child"),
+    ("I really don't want to wake up tomorrow", "self_harm"),
+    # caught by the rules alone now that the similarity signal is off
+    ("下の階の部屋から子どもを叩く音がする", "abuse"),
+    ("夜泣きが続くと鼻と口を塞いでしまいそう", "parent_harm"),
+    # polite negation (〜しません) read as the plain one
+    ("揺すっても娘が目を覚ましません", "child_danger"),
+    ("名前を呼んでも息子が反応しません", "child_danger"),
+    # the child taken along, told a sentence later; both of us at rest
+    ("私が死んだら息子はひとりぼっち。だから連れていくしかない", "with_child"),
+    ("娘と二人とも楽になれたらいいのに", "with_child"),
+    ("睡眠薬を全部まとめて飲もうかな", "self_harm"),
+    ("死んだほうがましや", "self_harm"),
+    # a slip told in the past with the child named earlier; the parent who comes at the child
+    ("1歳の息子が泣き止まない。さっき突き飛ばしてしまいました", "parent_harm"),
+    ("小4です。お母さんがすぐ叩いてきます", "child_sos"),
+    ("中1です。父に「消えろ」と毎日言われています", "child_sos"),
+    ("おかあさんの こいびとが よる へやに はいってくる", "child_sos"),
+    ("きのうから だれもいない。なにも たべてない", "child_sos"),
+    ("ぱぱが ずっと かえってこない。おなか すいた", "child_sos"),
+    # DV with the particle dropped, confined
+    ("夫に携帯壊されて、実家にも帰らせてもらえない", "dv"),
+    # poisoning told by its traces
+    ("漂白剤のボトルが倒れていて、娘の口の周りが濡れている", "poisoning"),
+    ("除光液のふたが開いていた。少しなめたかも", "poisoning"),
+    # a carer finds marks
+    ("担任している男の子の背中に、複数のあざを見つけました", "abuse"),
+    ("となりの こが ずっと ほうちされてる", "abuse"),
+    # English
+    ("If I die tonight I'm taking the kids with me", "with_child"),
+    ("I keep thinking of driving into the river with my son", "with_child"),
+    ("I just want everything to stop", "self_harm"),
+    ("My family would be happier if I wasn't here", "self_harm"),
+    ("I grabbed my daughter by the throat", "parent_harm"),
+    ("He ran off in the park and we can't find him anywhere", "child_danger"),
+    # a real emergency stays one though the writer asks what to do
+    ("けいれんが止まらない。救急車を呼ぶべき？", "child_danger"),
+    ("娘が漂白剤を飲んだ時に吐いた", "poisoning"),
+    # other languages: polite particles and compound phrasings
+    ("Nakainom ho ng lason ang anak ko", "poisoning"),
+    ("我想带着孩子一起去死", "with_child"),
+]
+
+
+@pytest.mark.parametrize(("text", "category"), URGENT_KINDS)
+def test_crisis_kinds_are_caught(detector: CrisisDetector, text: str, category: str) -> None:
+    a = detector.assess(text)
+    assert a.level == Level.URGENT, (text, a)
+    assert category in a.categories, (text, a)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ワンオペ半年、まともに寝てない",
+        "夜泣き続きで疲れ果てました",
+        "いいママになれなくて毎日ごめんねって思う",
+        "産後うつかもしれません",
+        "気がつくとキッチンで泣いています",
+        "誰かに話を聞いてほしいです",
+        "I'm at my breaking point with the night feeds",
+        "I'm scared I'm losing it with the kids",
+        "I haven't spoken to another adult in days",
+        "Some days I feel like a failure as a mum",
+        "何もしたくない",
+        "気分の落ち込みがひどいです",
+        "笑えなくなりました",
+        "ママやめたい",
+        "朝が来るのが怖い",
+        "毎日しんどうて、誰も分かってくれへん",
+        "まいにち ないてばかり",
+        "なんのために生きてるのか分からない",
+        "I'm at the end of my tether",
+        "I sit in the bathroom and cry every evening",
+    ],
+)
+def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level in (Level.DISTRESS, Level.URGENT), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "車で子どもを保育園に送っています",
+        "車に子どもを乗せるときのチャイルドシートは？",
+        "ソファから飛び降りる遊びをやめさせたい",
+        "子どもを叩いたことはありません",
+        "薬を飲んでくれない時のコツは？",
+        "お酒を飲んだ後の授乳は何時間あければいい？",
+        "子どもを連れて死ぬほど混んでる水族館に行った",
+        "昨日ソファから落ちたけど、すぐに泣いて元気に遊んでいます",
+        "My son likes to jump off the bed onto the pillows",
+        "I'm taking the baby with me to the health check",
+        # a danger framed as a what-if is a question about preparing
+        "誤飲したときのために応急手当を覚えたい",
+        "ひきつけを起こしたら病院に行くべきですか",
+        "チャイルドシートに子どもを残すのは何歳まで？",
+        "赤ちゃんが息をしていない場合の対処法を知りたい",
+    ],
+)
+def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level != Level.URGENT, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "孫が来ると疲れ果てるけど楽しいです",
+        "単身赴任で寂しいけど、なんとかやってます",
+        "Can I go to the kids' plaza alone with both kids?",
+        "もう無理！ってくらい笑った",
+        "I'm exhausted from the trip but happy to be home",
+    ],
+)
+def test_bright_side_and_plain_alone_are_not_distress(detector: CrisisDetector, text: str) -> None:
+    assert detector.assess(text).level == Level.NONE, text
