@@ -40,7 +40,7 @@ def adapter_for(port: int, **overrides: object) -> EmailAdapter:
         "email_max_replies_per_hour": 0,  # the loop guard reads the database: tested in test_email_guard.py
     }
     values.update(overrides)
-    settings = EmailSettings(_env_file=None, **values)  # type: ignore[arg-type]
+    settings = EmailSettings(**values)  # type: ignore[arg-type]
     questions = {"kidsplaza-hours": "キッズプラザの開館時間と休館日は？"}
     return EmailAdapter(settings, no_db, question_for=lambda entry, lang: questions.get(entry))
 
