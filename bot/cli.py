@@ -123,7 +123,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
     runtime = bootstrap(settings)
     channel = ConsoleChannel(sys.stdout)
-    sys.stdout.write("子育て支援コンシェルジュ（はこだてキッズプラザ）です。ご質問をどうぞ。終了は Ctrl-D。\n")
+    sys.stdout.write(f"子育て支援コンシェルジュ（{settings.office_name('ja')}）です。ご質問をどうぞ。終了は Ctrl-D。\n")
     try:
         for line in sys.stdin:
             channel.show(runtime.engine.handle(channel.parse(args.user, line)))

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
@@ -315,6 +316,8 @@ class Settings(BaseSettings):
     default_language: str = _ENGINE.default_lang
     languages: list[str] = Field(default_factory=lambda: list(_ENGINE.languages))
     public_url: str = "http://127.0.0.1:8000"
+    # The office's name per language; unset: `name` in the KB's deployment.yaml (README: configuration).
+    office_names: dict[str, str] = Field(default_factory=dict)
     max_body_bytes: int = 1_000_000
 
     match: MatchSettings = Field(default_factory=MatchSettings)
@@ -349,3 +352,17 @@ class Settings(BaseSettings):
             transcript_years=self.retention.transcript_years,
             case_years=self.retention.case_years,
         )
+
+    def deployment_names(self) -> dict[str, str]:
+        """The office's name per language: OFFICE_NAMES, else the KB's `deployment.yaml`."""
+        if self.office_names:
+            return dict(self.office_names)
+        path = self.kb_path / "deployment.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+        names = (data or {}).get("name") or {}
+        return {str(lang): str(name) for lang, name in names.items()}
+
+    def office_name(self, lang: str) -> str:
+        """The office's name in `lang` (English, then Japanese, where it has none)."""
+        names = self.deployment_names()
+        return names.get(lang) or names.get("en") or names.get("ja") or ""

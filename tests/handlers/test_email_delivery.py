@@ -9,7 +9,7 @@ from email.header import decode_header, make_header
 import pytest
 from sqlmodel import Session
 
-from bot.settings import EmailSettings
+from bot.settings import EmailSettings, Settings
 from handlers.channels.email import EmailAdapter, Thread
 from handlers.types import Choice, ContactCard, Delivery, DeliveryError, Reply, ReplyKind
 from tests.fakes.mailservers import CONCIERGE, SMTPSink, free_port
@@ -42,7 +42,8 @@ def adapter_for(port: int, **overrides: object) -> EmailAdapter:
     values.update(overrides)
     settings = EmailSettings(**values)  # type: ignore[arg-type]
     questions = {"kidsplaza-hours": "キッズプラザの開館時間と休館日は？"}
-    return EmailAdapter(settings, no_db, question_for=lambda entry, lang: questions.get(entry))
+    names = Settings(_env_file=None).deployment_names()  # type: ignore[call-arg]
+    return EmailAdapter(settings, no_db, question_for=lambda entry, lang: questions.get(entry), office_names=names)
 
 
 def thread(**overrides: object) -> str:
