@@ -51,6 +51,7 @@ from sqlmodel import col, select
 from handlers.channels import ChannelPlugin, mail_parse
 from handlers.engine import MAX_STORED, Engine, clean_input, has_words
 from handlers.inbox import IncomingEvent
+from handlers.texts import t
 from handlers.types import (
     Delivery,
     DeliveryError,
@@ -89,45 +90,6 @@ SMTP_TIMEOUT = 60.0
 IDLE_RENEW = 300.0  # re-issue IDLE well within the 29 minutes of RFC 2177 (and NAT idle timeouts)
 MAX_FETCH_BYTES = 40_000_000  # larger messages: only the headers are fetched (the rest is an attachment)
 
-EMAIL_TEXTS: dict[str, dict[str, str]] = {
-    "ja": {
-        "from_name": "{office} 子育て支援コンシェルジュ",
-        "subject": "子育て支援コンシェルジュからのご連絡",
-        "reply_yes_no": "このメールに「はい」か「いいえ」とご返信ください。",
-        "reply_number": "このメールに番号（1〜{n}）だけを書いてご返信ください。",
-        "reply_handoff": "相談員と話したいときは、このメールに「相談員と話したい」とご返信ください。",
-        "related": "関連するご質問（知りたいことをそのまま書いてご返信ください）：",
-        "footer_bot": (
-            "このメールは、{office} 子育て支援コンシェルジュの自動応答です。\n"
-            "このメールに返信して、続けてご質問いただけます。"
-        ),
-        "footer_staff": "{office} 子育て支援コンシェルジュ\nこのメールに返信してお返事いただけます。",
-        "attachment": "［添付ファイル{n}件を受け取りました（内容は保存していません）］",
-        "unverified": (
-            "このメールは差出人を確認できなかったため、個別のご相談としてはお受けできません。"
-            "ご相談やご登録内容に関することは、お電話か窓口でお問い合わせください。"
-        ),
-    },
-    "en": {
-        "from_name": "{office} Child-rearing Concierge",
-        "subject": "A message from the child-rearing support concierge",
-        "reply_yes_no": 'Please reply "yes" or "no" to this email.',
-        "reply_number": "Please reply to this email with just the number (1-{n}).",
-        "reply_handoff": 'To talk to a concierge, reply "talk to a person" to this email.',
-        "related": "Related questions (reply with what you want to know):",
-        "footer_bot": (
-            "This is an automatic reply from the {office} child-rearing support concierge.\n"
-            "Reply to this email to ask more."
-        ),
-        "footer_staff": "{office} child-rearing support concierge\nReply to this email to answer.",
-        "attachment": "[{n} attachment(s) received (not stored)]",
-        "unverified": (
-            "We could not verify the sender of this email, so we cannot take it as a personal consultation. "
-            "For a consultation or anything about your records, please call or visit us."
-        ),
-    },
-}
-
 
 # Notes on the staff side (case transcripts): what happened to a mail, never its text unless life and safety.
 STAFF_NOTES = {
@@ -154,8 +116,8 @@ def is_automatic(reply: Reply) -> bool:
 
 
 def et(lang: str, key: str, **values: object) -> str:
-    table = EMAIL_TEXTS.get(lang) or EMAIL_TEXTS["en"]
-    return table[key].format(**values)
+    """The mail's own wording (sender, subject, instructions, footers), from the text files (`mail_*`)."""
+    return t(lang, f"mail_{key}", CHANNEL, **values)
 
 
 # ----- the thread a reply belongs to
