@@ -209,7 +209,7 @@ async def process_stored(database_url: str, fake_url: str) -> tuple[int, float]:
     from handlers.channels.line import LineAdapter
     from handlers.inbox import Inbox
 
-    settings = Settings(database_url=database_url, line=LineSettings(_env_file=None))
+    settings = Settings(database_url=database_url, line=LineSettings())
     runtime = bootstrap(settings, migrate=False)
     adapter = LineAdapter(TOKEN, api_base_url=fake_url)
     inbox = Inbox(runtime.sessions, runtime.engine, {"line": adapter})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,12 +16,9 @@ from bot.console import mount_console
 from bot.deps import RuntimeDep
 from bot.logs import RequestId, configure
 from bot.metrics import CONTENT_TYPE_LATEST, DatabaseCollector, Metrics, WebhookCounter, allowed, health_details
-from bot.runtime import Runtime, bootstrap
+from bot.runtime import Runtime, bootstrap, build_services
 from bot.settings import Settings
-from handlers.channels import build_channels
 from handlers.channels.console import ConsoleChannel
-from handlers.inbox import Inbox
-from scheduler.jobs import build_service as build_scheduler
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None, console: bool = False) -> FastAPI:
@@ -37,53 +33,21 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime if runtime is not None else await anyio.to_thread.run_sync(bootstrap, settings)
-        inbox = Inbox(rt.sessions, rt.engine, {})
-        plugins = build_channels(settings, inbox)
-        for plugin in plugins:
-            inbox.adapters[plugin.adapter.name] = plugin.adapter
-            if plugin.router is not None:
-                app.include_router(plugin.router)
-        app.state.runtime = rt
-        app.state.inbox = inbox
-        bridge = None  # the Telegram staff bridge (handlers/telegram.py), when configured
-        if settings.telegram.enabled:
-            from bot.console.waiting import office_minutes
-            from handlers import telegram
-
-            bridge = telegram.build(settings, rt.sessions, kb=rt.kb, on_reply=inbox.wake, office_minutes=office_minutes)
-            if settings.telegram.mode == "webhook":
-                app.include_router(bridge.router(settings.max_body_bytes))
-            await bridge.start()
-        app.state.telegram = bridge
         # Jobs: every web process competes for the leader lock; only the holder runs them (scheduler/).
-        scheduler = build_scheduler(settings, rt.sessions) if settings.scheduler.mode == "auto" else None
-        if scheduler is not None:
-            scheduler.start()
-        app.state.scheduler = scheduler
-        inbox_task = asyncio.create_task(inbox.run(), name="inbox")
-        tasks = [asyncio.create_task(job(), name="channel") for plugin in plugins for job in plugin.tasks]
+        services = build_services(rt, settings)  # inbox, channels, Telegram bridge, scheduler (bot/runtime.py)
+        for router in services.routers():
+            app.include_router(router)
+        app.state.runtime = rt
+        app.state.inbox = services.inbox
+        app.state.telegram = services.bridge
+        app.state.scheduler = services.scheduler
+        await services.start()
         if console:
-            tasks.append(asyncio.create_task(_console_loop(rt), name="console"))
+            services.loops.append(asyncio.create_task(_console_loop(rt), name="console"))
         try:
             yield
         finally:
-            inbox.stop()  # let the event or delivery in hand finish, so nothing is sent twice
-            try:
-                await asyncio.wait_for(asyncio.shield(inbox_task), timeout=15)
-            except (TimeoutError, asyncio.CancelledError):
-                inbox_task.cancel()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if scheduler is not None:
-                await anyio.to_thread.run_sync(scheduler.stop)
-            for plugin in plugins:
-                if plugin.close is not None:
-                    await plugin.close()
-            if bridge is not None:
-                await bridge.stop()
+            await services.stop()
             if runtime is None:
                 rt.close()
 

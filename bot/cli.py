@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
-    code: int = args.func(args)
+    # The settings are read once per command, here, and handed to it.
+    code: int = args.func(args, Settings())
     return code
 
 
@@ -78,12 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _ask(args: argparse.Namespace) -> int:
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import build_matcher
     from handlers.engine import Engine
     from handlers.types import render_plain
 
-    settings = Settings()
     matcher = build_matcher(settings)
     engine = Engine(matcher.kb, matcher, sessions=_no_sessions, config=settings.engine_config())
     out = sys.stdout
@@ -117,13 +117,13 @@ def _no_sessions() -> NoReturn:
     raise RuntimeError("concierge ask is stateless and opens no database")
 
 
-def _chat(args: argparse.Namespace) -> int:
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import bootstrap
     from handlers.channels.console import ConsoleChannel
 
-    runtime = bootstrap(Settings())
+    runtime = bootstrap(settings)
     channel = ConsoleChannel(sys.stdout)
-    sys.stdout.write("子育て支援コンシェルジュ（はこだてキッズプラザ）です。ご質問をどうぞ。終了は Ctrl-D。\n")
+    sys.stdout.write(f"子育て支援コンシェルジュ（{settings.office_name('ja')}）です。ご質問をどうぞ。終了は Ctrl-D。\n")
     try:
         for line in sys.stdin:
             channel.show(runtime.engine.handle(channel.parse(args.user, line)))
@@ -169,15 +169,13 @@ def channel_report(settings: Settings) -> list[str]:
     return out
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
     import uvicorn
 
     from bot.app import create_app
     from bot.hardening import server_options
-
-    settings = Settings()
     from bot.logs import configure
 
     configure(settings.log)  # one line per event, text or JSON, with request ids (bot/logs.py)
@@ -240,10 +238,9 @@ def _check_telegram(settings: Settings) -> bool:
     return True
 
 
-def _kb_check(args: argparse.Namespace) -> int:
+def _kb_check(args: argparse.Namespace, settings: Settings) -> int:
     from knowledge.lint import check_kb
 
-    settings = Settings()
     problems = check_kb(
         args.path or settings.kb_path,
         max_source_age_days=args.max_age or settings.kb_max_source_age_days,
@@ -257,11 +254,11 @@ def _kb_check(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _kb_export(args: argparse.Namespace) -> int:
+def _kb_export(args: argparse.Namespace, settings: Settings) -> int:
     from knowledge.exchange import export_csv, export_json
     from knowledge.loader import load_kb
 
-    kb = load_kb(Settings().kb_path)
+    kb = load_kb(settings.kb_path)
     text = export_json(kb) if args.format == "json" else export_csv(kb)
     if args.output:
         args.output.write_text(text, encoding="utf-8", newline="")
@@ -270,12 +267,12 @@ def _kb_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kb_import(args: argparse.Namespace) -> int:
+def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
     from knowledge.exchange import merge_csv, read_csv, read_json, write_back
     from knowledge.loader import load_kb
     from knowledge.models import Contact
 
-    path = args.path or Settings().kb_path
+    path = args.path or settings.kb_path
     kb = load_kb(path)
     fmt = args.format or ("csv" if args.file.suffix.lower() == ".csv" else "json")
     data = args.file.read_bytes()
@@ -301,10 +298,9 @@ def _kb_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _line_richmenu(args: argparse.Namespace) -> int:
+def _line_richmenu(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.channels.line import upload_rich_menu
 
-    settings = Settings()
     if not settings.line.enabled:
         print("set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN first", file=sys.stderr)
         return 2
@@ -313,11 +309,11 @@ def _line_richmenu(args: argparse.Namespace) -> int:
     return 0
 
 
-def _db_upgrade(args: argparse.Namespace) -> int:
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import make_engine
     from storage.migrate import upgrade
 
-    engine = make_engine(Settings().database_url)
+    engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
     print("database is at the latest schema")
@@ -366,10 +362,9 @@ def _database(settings: Settings) -> tuple[Any, Any]:
     return engine, session_factory(engine)
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.reports import month_report, render_text, to_csv
 
-    settings = Settings()
     engine, sessions = _database(settings)
     try:
         with sessions() as session:
@@ -391,14 +386,13 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scheduler(args: argparse.Namespace) -> int:
+def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
     import logging
     import signal
     import threading
 
     from scheduler.jobs import build_service
 
-    settings = Settings()
     engine, sessions = _database(settings)
     service = build_service(settings, sessions)
     if args.list:
@@ -419,11 +413,10 @@ def _scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
-def _records_purge(args: argparse.Namespace) -> int:
+def _records_purge(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.lifecycle import purge_records
     from scheduler.jobs import retention
 
-    settings = Settings()
     engine, sessions = _database(settings)
     counts = purge_records(
         sessions,
@@ -439,11 +432,10 @@ def _records_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _records_erase(args: argparse.Namespace) -> int:
+def _records_erase(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.lifecycle import erase_contact, find_contact
     from storage.db import transaction
 
-    settings = Settings()
     engine, sessions = _database(settings)
     try:
         with transaction(sessions) as session:
@@ -465,11 +457,10 @@ def _records_erase(args: argparse.Namespace) -> int:
     return 0
 
 
-def _records_export(args: argparse.Namespace) -> int:
+def _records_export(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.lifecycle import find_contact, record_export, render_export
     from storage.db import transaction
 
-    settings = Settings()
     engine, sessions = _database(settings)
     try:
         with transaction(sessions) as session:
@@ -488,10 +479,9 @@ def _records_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _records_requests(args: argparse.Namespace) -> int:
+def _records_requests(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.lifecycle import pending_exports
 
-    settings = Settings()
     engine, sessions = _database(settings)
     with sessions() as session:
         rows = pending_exports(session)
@@ -522,10 +512,10 @@ def _notice_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     resume.set_defaults(func=_notices_resume)
 
 
-def _notices_list(args: argparse.Namespace) -> int:
+def _notices_list(args: argparse.Namespace, settings: Settings) -> int:
     from storage import notices as store
 
-    engine, sessions = _database(Settings())
+    engine, sessions = _database(settings)
     with sessions() as session:
         rows = store.list_notices(session, status=args.status, limit=1000)
     engine.dispose()
@@ -540,11 +530,10 @@ def _notices_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _notices_show(args: argparse.Namespace) -> int:
+def _notices_show(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.notices import line_quota
     from storage import notices as store
 
-    settings = Settings()
     engine, sessions = _database(settings)
     try:
         with sessions() as session:
@@ -574,12 +563,11 @@ def _notices_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _notices_send_now(args: argparse.Namespace) -> int:
+def _notices_send_now(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.notices import send_now
     from storage import notices as store
     from storage.models import utcnow
 
-    settings = Settings()
     engine, sessions = _database(settings)
     try:
         with sessions() as session:
@@ -600,11 +588,10 @@ def _run_line(r: Any) -> str:
     return f"run {r.run_id}: sent {r.sent}, failed {r.failed}, skipped {r.skipped}, pending {r.pending}"
 
 
-def _notices_resume(args: argparse.Namespace) -> int:
+def _notices_resume(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.notices import resume, retry_failed
     from storage.db import transaction
 
-    settings = Settings()
     engine, sessions = _database(settings)
     try:
         if args.retry_failed:

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, SecretStr
 
-from bot.settings import Settings
+from bot.settings import FLAT_SECTIONS, Settings, ignored_spellings
 
 Level = Literal["ok", "warn", "error", "skip"]
 TIMEOUT = 10.0
@@ -145,9 +145,8 @@ def _env_name(path: str) -> str:
     section, _, field = path.partition(".")
     if not field:
         return section.upper()
-    prefixes = {"line": "LINE_", "telegram": "TELEGRAM_", "console": "CONSOLE_", "email": ""}
-    if section in prefixes:
-        return (prefixes[section] + field).upper()
+    if section in FLAT_SECTIONS:
+        return (FLAT_SECTIONS[section] + field).upper()
     return f"{section}__{field}".upper()
 
 
@@ -243,6 +242,23 @@ def check_secrets(settings: Settings, environ: Mapping[str, str] | None = None) 
         )
     if not bad:
         yield _ok("secrets", "設定された秘密情報はすべて空ではありません", "every secret that is set has a value")
+
+
+def check_spellings(env_file: Path | None = Path(".env")) -> Iterator[Finding]:
+    """A channel setting spelt the nested way (`LINE__CHANNEL_SECRET`) is ignored: say so, and how to write it."""
+    names = ignored_spellings(env_file)
+    if not names:
+        yield _ok("settings.spelling", "設定名の綴りはすべて有効です", "every setting name is spelt the read way")
+        return
+    listed = ", ".join(names)
+    yield _bad(
+        "settings.spelling",
+        "warn",
+        f"読まれない設定名があります: {listed}",
+        f"these settings are ignored: {listed}",
+        "チャネルの設定は LINE_CHANNEL_SECRET、IMAP_HOST、TELEGRAM_BOT_TOKEN、CONSOLE_… の形で書いてください",
+        "write channel settings as LINE_CHANNEL_SECRET, IMAP_HOST, TELEGRAM_BOT_TOKEN, CONSOLE_… (see the README)",
+    )
 
 
 # ----- public URL and channels
@@ -718,6 +734,7 @@ def run_checks(settings: Settings, *, online: bool = False, now: dt.datetime | N
     results += check_clock(now)
     results += check_database(settings)
     results += check_secrets(settings)
+    results += check_spellings()
     results += check_public_url(settings)
     results += check_office_hours(settings, now.date())
     results += check_retention(settings)

@@ -33,12 +33,11 @@ def ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     doc.set_defaults(func=_doctor)
 
 
-def _backup(args: argparse.Namespace) -> int:
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
     from scheduler.backups import secret_for
     from storage import backup
     from storage.db import make_engine
 
-    settings = Settings()
     try:
         secret = None if args.plain else secret_for(settings)
         engine = make_engine(settings.database_url)
@@ -57,13 +56,12 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
-def _restore(args: argparse.Namespace) -> int:
+def _restore(args: argparse.Namespace, settings: Settings) -> int:
     from scheduler.backups import secret_for
     from storage import backup
     from storage.db import make_engine
     from storage.migrate import upgrade
 
-    settings = Settings()
     try:
         secret = secret_for(settings)
         engine = make_engine(settings.database_url)
@@ -89,9 +87,9 @@ def _restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _doctor(args: argparse.Namespace) -> int:
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     from bot.doctor import exit_code, render, run_checks
 
-    results = run_checks(Settings(), online=args.online)
+    results = run_checks(settings, online=args.online)
     sys.stdout.write(render(results, as_json=args.json))
     return exit_code(results)

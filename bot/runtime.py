@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+import anyio
 from sqlalchemy import Engine as DBEngine
 from sqlalchemy import text
 
 from bot.settings import Settings
 from handlers.engine import Engine, Extension
+from handlers.inbox import Inbox
 from knowledge.loader import load_kb
 from knowledge.matcher import Matcher
 from knowledge.models import KnowledgeBase
 from knowledge.normalize import Normalizer
 from storage.db import SessionFactory, make_engine, session_factory
 from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from handlers.channels import ChannelPlugin
+    from handlers.telegram import TelegramBridge
+    from scheduler.service import SchedulerService
 
 
 @dataclass
@@ -59,3 +71,88 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Runtime:
     extensions.append(NoticeSettings(settings.engine_config()))
     engine = Engine(kb, matcher, sessions, settings.engine_config(), extensions=extensions)
     return Runtime(settings, db, sessions, kb, matcher, engine)
+
+
+@dataclass
+class Services:
+    """Everything that runs beside the web routes, built from one runtime: the inbox, the channel adapters,
+    the Telegram staff bridge and the job scheduler (with the notice sender among its jobs). `start()` and
+    `stop()` run them in order; the web app, the CLI and the test harnesses use this one wiring."""
+
+    runtime: Runtime
+    settings: Settings
+    inbox: Inbox
+    plugins: list[ChannelPlugin]
+    bridge: TelegramBridge | None = None
+    scheduler: SchedulerService | None = None
+    loops: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def routers(self) -> list[APIRouter]:
+        """The webhook routes of the channels (and of the bridge in webhook mode), for the app to mount."""
+        routes = [p.router for p in self.plugins if p.router is not None]
+        settings = self.settings
+        if self.bridge is not None and settings.telegram.mode == "webhook":
+            routes.append(self.bridge.router(settings.max_body_bytes))
+        return routes
+
+    async def start(self, *, loops: bool = True) -> None:
+        """The bridge, the scheduler, then (with `loops`) the inbox worker and the channels' own loops."""
+        if self.bridge is not None:
+            await self.bridge.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+        if loops:
+            self.loops.append(asyncio.create_task(self.inbox.run(), name="inbox"))
+            self.loops += [asyncio.create_task(job(), name="channel") for p in self.plugins for job in p.tasks]
+
+    async def stop(self, *, grace: float = 15.0) -> None:
+        """In reverse: the inbox finishes the event or delivery in hand (so nothing is sent twice), the loops
+        end, then the scheduler, the channels' clients and the bridge close."""
+        self.inbox.stop()
+        if self.loops:
+            inbox_task, *others = self.loops
+            try:
+                await asyncio.wait_for(asyncio.shield(inbox_task), timeout=grace)
+            except (TimeoutError, asyncio.CancelledError):
+                inbox_task.cancel()
+            for task in others:
+                task.cancel()
+            for task in self.loops:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.loops.clear()
+        if self.scheduler is not None:
+            await anyio.to_thread.run_sync(self.scheduler.stop)
+        for plugin in self.plugins:
+            if plugin.close is not None:
+                await plugin.close()
+        if self.bridge is not None:
+            await self.bridge.stop()
+
+
+def build_services(
+    runtime: Runtime, settings: Settings | None = None, *, scheduler: bool | None = None, **inbox_options: Any
+) -> Services:
+    """Wire the inbox, the channels the settings (default: the runtime's) switch on, the Telegram bridge (when
+    configured) and the scheduler (default: when SCHEDULER__MODE is auto). Nothing runs until `start()`."""
+    from handlers.channels import build_channels
+
+    settings = settings or runtime.settings
+    inbox = Inbox(runtime.sessions, runtime.engine, {}, **inbox_options)
+    plugins = build_channels(settings, inbox)
+    for plugin in plugins:
+        inbox.adapters[plugin.adapter.name] = plugin.adapter
+    bridge = None
+    if settings.telegram.enabled:
+        from bot.console.waiting import office_minutes
+        from handlers import telegram
+
+        bridge = telegram.build(
+            settings, runtime.sessions, kb=runtime.kb, on_reply=inbox.wake, office_minutes=office_minutes
+        )
+    jobs = None
+    if scheduler if scheduler is not None else settings.scheduler.mode == "auto":
+        from scheduler.jobs import build_service
+
+        jobs = build_service(settings, runtime.sessions)
+    return Services(runtime, settings, inbox, plugins, bridge, jobs)

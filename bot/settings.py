@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import yaml
+from dotenv import dotenv_values
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from handlers.engine import EngineConfig
 from handlers.hours import OfficeHours
 from knowledge.loader import DEFAULT_KB_PATH
 from knowledge.matcher import MatchConfig
+from storage.retention import Retention
 
-ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+# The domain's own defaults: the settings read them from here instead of repeating them.
+_ENGINE = EngineConfig()
+_RETENTION = Retention()
+_HOURS = OfficeHours()
+_MATCH = MatchConfig()
 
 
 def _unset_if_blank(value: object) -> object:
@@ -32,9 +47,7 @@ def _unset_if_blank(value: object) -> object:
 Secret = Annotated[SecretStr | None, BeforeValidator(_unset_if_blank)]
 
 
-class LineSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LINE_", **ENV)
-
+class LineSettings(BaseModel):
     channel_secret: Secret = None
     channel_access_token: Secret = None
     api_base_url: str | None = None
@@ -44,9 +57,7 @@ class LineSettings(BaseSettings):
         return self.channel_secret is not None and self.channel_access_token is not None
 
 
-class TelegramSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TELEGRAM_", **ENV)
-
+class TelegramSettings(BaseModel):
     bot_token: Secret = None
     staff_chat_id: int | None = None
     api_base_url: str | None = None
@@ -63,10 +74,8 @@ class TelegramSettings(BaseSettings):
         return self.bot_token is not None and self.staff_chat_id is not None
 
 
-class ConsoleSettings(BaseSettings):
+class ConsoleSettings(BaseModel):
     """The staff web console (CONSOLE_*)."""
-
-    model_config = SettingsConfigDict(env_prefix="CONSOLE_", **ENV)
 
     session_secret: Secret = None  # keys session digests and login-form tokens; unset: random per start
     idle_timeout_minutes: float = 30.0
@@ -83,13 +92,8 @@ class ConsoleSettings(BaseSettings):
     stream_seconds: float = 300.0  # a live-update stream is closed after this long; the browser reconnects
 
 
-_MATCH = MatchConfig()
-
-
-class EmailSettings(BaseSettings):
+class EmailSettings(BaseModel):
     """The concierge mailbox: IMAP intake, SMTP replies. The channel is on when IMAP_HOST is set."""
-
-    model_config = SettingsConfigDict(**ENV)
 
     email_address: str | None = None
     imap_host: str | None = None
@@ -136,12 +140,12 @@ class MatchSettings(BaseModel):
 
 
 class OfficeHoursSettings(BaseModel):
-    timezone: str = "Asia/Tokyo"
-    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6])
-    opens: dt.time = dt.time(10, 0)
-    closes: dt.time = dt.time(17, 0)
-    closed_dates: list[dt.date] = Field(default_factory=list)
-    closed_on_holidays: bool = False
+    timezone: str = _HOURS.timezone
+    days: list[int] = Field(default_factory=lambda: list(_HOURS.days))
+    opens: dt.time = _HOURS.opens
+    closes: dt.time = _HOURS.closes
+    closed_dates: list[dt.date] = Field(default_factory=lambda: sorted(_HOURS.closed_dates))
+    closed_on_holidays: bool = _HOURS.closed_on_holidays
 
     def config(self) -> OfficeHours:
         return OfficeHours(
@@ -155,10 +159,10 @@ class OfficeHoursSettings(BaseModel):
 
 
 class RetentionSettings(BaseModel):
-    case_years: int = 5
-    transcript_years: int = 1
-    pending_minutes: int = 30
-    processed_days: int = 30  # processed channel events and deliveries (redelivery checks, troubleshooting)
+    case_years: int = _RETENTION.case_years
+    transcript_years: int = _RETENTION.transcript_years
+    pending_minutes: int = _RETENTION.pending_minutes
+    processed_days: int = _RETENTION.processed_days  # processed channel events and deliveries
 
 
 class SchedulerSettings(BaseModel):
@@ -243,18 +247,79 @@ class LogSettings(BaseModel):
     level: str = "INFO"
 
 
-class Settings(BaseSettings):
-    """Everything the composition root needs. Nested values: `MATCH__ANSWER_THRESHOLD=65` and so on."""
+# The channel sections are spelt flat, as they always were documented: `LINE_CHANNEL_SECRET`, `IMAP_HOST`,
+# `CONSOLE_IDLE_TIMEOUT_MINUTES` (the email fields carry their own prefixes). Every other section is nested
+# with `__` (`MATCH__ANSWER_THRESHOLD`). Each variable has exactly one spelling: `LINE__CHANNEL_SECRET` or a
+# JSON `LINE=...` is ignored (`concierge doctor` warns about it).
+FLAT_SECTIONS: dict[str, str] = {"line": "line_", "telegram": "telegram_", "console": "console_", "email": ""}
 
-    model_config = SettingsConfigDict(env_nested_delimiter="__", **ENV)
+
+class _FlatSections(PydanticBaseSettingsSource):
+    """One source (the environment or the .env file) with the channel sections read by their flat names."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: EnvSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        values = {k: v for k, v in self._inner().items() if k not in FLAT_SECTIONS}
+        env = self._inner.env_vars
+        for section, prefix in FLAT_SECTIONS.items():
+            model = self.settings_cls.model_fields[section].annotation
+            assert isinstance(model, type) and issubclass(model, BaseModel)
+            found = {name: env[prefix + name] for name in model.model_fields if env.get(prefix + name) is not None}
+            if found:
+                values[section] = found
+        return values
+
+
+def ignored_spellings(env_file: Path | None = Path(".env")) -> list[str]:
+    """Variables in the environment or `env_file` that spell a channel setting the nested way (ignored)."""
+    names = set(os.environ)
+    if env_file is not None and env_file.is_file():
+        names |= set(dotenv_values(env_file))
+    sections = tuple(section.upper() for section in FLAT_SECTIONS)
+    nested = tuple(f"{section}__" for section in sections)
+    return sorted(n for n in names if n.upper() in sections or n.upper().startswith(nested))
+
+
+class Settings(BaseSettings):
+    """Everything the composition root needs. Nested values: `MATCH__ANSWER_THRESHOLD=65` and so on; the
+    channel sections by their flat names (FLAT_SECTIONS). `Settings(_env_file=None)` reads no .env at all."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_nested_delimiter="__"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        assert isinstance(env_settings, EnvSettingsSource) and isinstance(dotenv_settings, DotEnvSettingsSource)
+        return (
+            init_settings,
+            _FlatSections(settings_cls, env_settings),
+            _FlatSections(settings_cls, dotenv_settings),
+            file_secret_settings,
+        )
 
     database_url: str = "sqlite:///./var/concierge.db"
     kb_path: Path = DEFAULT_KB_PATH
     kb_max_source_age_days: int = 365
-    consent_notice_version: str | None = None  # None: the latest version in the KB's consent/ folder
-    default_language: str = "ja"
-    languages: list[str] = Field(default_factory=lambda: ["ja", "en"])
+    consent_notice_version: str | None = _ENGINE.notice_version  # None: the latest version in the KB's consent/
+    default_language: str = _ENGINE.default_lang
+    languages: list[str] = Field(default_factory=lambda: list(_ENGINE.languages))
     public_url: str = "http://127.0.0.1:8000"
+    # The office's name per language; unset: `name` in the KB's deployment.yaml (README: configuration).
+    office_names: dict[str, str] = Field(default_factory=dict)
     max_body_bytes: int = 1_000_000
 
     match: MatchSettings = Field(default_factory=MatchSettings)
@@ -288,3 +353,17 @@ class Settings(BaseSettings):
             default_lang=self.default_language,
             languages=tuple(self.languages),
         )
+
+    def deployment_names(self) -> dict[str, str]:
+        """The office's name per language: OFFICE_NAMES, else the KB's `deployment.yaml`."""
+        if self.office_names:
+            return dict(self.office_names)
+        path = self.kb_path / "deployment.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+        names = (data or {}).get("name") or {}
+        return {str(lang): str(name) for lang, name in names.items()}
+
+    def office_name(self, lang: str) -> str:
+        """The office's name in `lang` (English, then Japanese, where it has none)."""
+        names = self.deployment_names()
+        return names.get(lang) or names.get("en") or names.get("ja") or ""

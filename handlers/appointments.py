@@ -17,6 +17,7 @@ from handlers import consent
 from handlers.engine import Turn
 from handlers.hours import format_when
 from handlers.staff import CaseNotFoundError
+from handlers.texts import t
 from handlers.types import Choice, InboundKind, Reply, ReplyKind, replies_to_json
 from storage import crud, queue
 from storage import staff as staffdb
@@ -27,69 +28,10 @@ POSTBACK = "slot"
 MAX_SLOTS = 12  # LINE shows at most 13 quick replies: the slots and "none of these"
 ALERT_KIND = "appointment"
 
-TEXTS: dict[str, dict[str, str]] = {
-    "ja": {
-        "offer": "面談のご予約について、ご都合のよい日時を下のボタンから1つお選びください。",
-        "place": "場所：{place}",
-        "minutes": "（{minutes}分程度）",
-        "none": "都合が合わない",
-        "booked": (
-            "ご予約を承りました。\n日時：{when}{minutes}\n{place}ご都合が悪くなったときは、このトークでお知らせください。"
-        ),
-        "already": "このご予約は承り済みです（{when}）。",
-        "gone": "申し訳ありません。その日時は選べなくなりました。相談員からあらためてご連絡します。",
-        "none_ack": (
-            "承知しました。相談員から別の日時をご案内します。"
-            "ご希望の曜日や時間帯があれば、このトークでお知らせください。"
-        ),
-        "picked": "［予約：{when} を選択］",
-        "picked_none": "［予約：提示した日時はどれも都合が合わないと回答］",
-    },
-    "en": {
-        "offer": "About your appointment: please choose one of the times below.",
-        "place": "Place: {place}",
-        "minutes": " (about {minutes} min)",
-        "none": "None of these work",
-        "booked": (
-            "Your appointment is booked.\nWhen: {when}{minutes}\n"
-            "{place}If you cannot come, please tell us in this chat."
-        ),
-        "already": "This appointment is already booked ({when}).",
-        "gone": "Sorry, that time can no longer be chosen. A concierge will contact you again.",
-        "none_ack": (
-            "Understood. A concierge will suggest other times. Tell us in this chat which days or times suit you."
-        ),
-        "picked": "[Appointment: chose {when}]",
-        "picked_none": "[Appointment: none of the offered times suit]",
-    },
-}
-
-
-# The same texts worded for a mail, where they differ (a mail is not a chat).
-MAIL_TEXTS: dict[str, dict[str, str]] = {
-    "ja": {
-        "booked": (
-            "ご予約を承りました。\n日時：{when}{minutes}\n{place}ご都合が悪くなったときは、このメールでお知らせください。"
-        ),
-        "none_ack": (
-            "承知しました。相談員から別の日時をご案内します。"
-            "ご希望の曜日や時間帯があれば、このメールでお知らせください。"
-        ),
-    },
-    "en": {
-        "booked": (
-            "Your appointment is booked.\nWhen: {when}{minutes}\n{place}If you cannot come, please tell us by email."
-        ),
-        "none_ack": "Understood. A concierge will suggest other times. Tell us by email which days or times suit you.",
-    },
-}
-
 
 def _t(lang: str, key: str, channel: str | None = None, **values: object) -> str:
-    table = TEXTS.get(lang) or TEXTS["en"]
-    if channel == "email":
-        table = {**table, **(MAIL_TEXTS.get(lang) or MAIL_TEXTS["en"])}
-    return table.get(key, TEXTS["en"][key]).format(**values)
+    """Appointment wording, from the text files (handlers/texts: `appointment_*`, mail variants in `email:`)."""
+    return t(lang, f"appointment_{key}", channel, **values)
 
 
 def slot_label(starts_at: dt.datetime, lang: str, tz: str = "Asia/Tokyo") -> str:

@@ -268,7 +268,7 @@ class EmailNotices:
 
         if not settings.email.smtp_host or not settings.email.email_address:
             return None
-        return cls(EmailAdapter(settings.email, sessions))
+        return cls(EmailAdapter(settings.email, sessions, office_names=settings.deployment_names()))
 
     def compose(self, *, to: str, lang: str, text: str, key: str) -> EmailMessage:
         words_lang = lang if lang in EMAIL_SUBJECT else "en" if lang != "ja" else "ja"

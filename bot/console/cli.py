@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 ROLES = ("concierge", "assistant", "supervisor", "auditor")
 MIN_PASSWORD = 10
@@ -46,12 +49,11 @@ def staff_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     unlock.set_defaults(func=_unlock)
 
 
-def _sessions() -> tuple[Any, Any]:
-    from bot.settings import Settings
+def _sessions(settings: Settings) -> tuple[Any, Any]:
     from storage.db import make_engine, session_factory
     from storage.migrate import upgrade
 
-    engine = make_engine(Settings().database_url)
+    engine = make_engine(settings.database_url)
     upgrade(engine)
     return engine, session_factory(engine)
 
@@ -78,7 +80,7 @@ def _hash(password: str) -> str:
     return PasswordHasher().hash(password)
 
 
-def _add(args: argparse.Namespace) -> int:
+def _add(args: argparse.Namespace, settings: Settings) -> int:
     from storage import staff as staffdb
     from storage.db import transaction
 
@@ -92,7 +94,7 @@ def _add(args: argparse.Namespace) -> int:
     password = read_password()
     if password is None:
         return 2
-    engine, sessions = _sessions()
+    engine, sessions = _sessions(settings)
     try:
         with transaction(sessions) as s:
             if staffdb.get_staff_by_username(s, username=username) is not None:
@@ -121,11 +123,11 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
+def _list(args: argparse.Namespace, settings: Settings) -> int:
     from storage import staff as staffdb
     from storage.models import utcnow
 
-    engine, sessions = _sessions()
+    engine, sessions = _sessions(settings)
     try:
         with sessions() as s:
             rows = staffdb.list_staff(s)
@@ -155,14 +157,14 @@ def _find(s: Any, username: str) -> Any:
     return row
 
 
-def _link(args: argparse.Namespace) -> int:
+def _link(args: argparse.Namespace, settings: Settings) -> int:
     from storage import staff as staffdb
     from storage.db import transaction
 
     if args.unlink == (args.telegram_user_id is not None):
         print("give TELEGRAM_USER_ID, or --unlink", file=sys.stderr)
         return 2
-    engine, sessions = _sessions()
+    engine, sessions = _sessions(settings)
     try:
         with transaction(sessions) as s:
             row = _find(s, args.username)
@@ -183,14 +185,14 @@ def _link(args: argparse.Namespace) -> int:
     return 0
 
 
-def _passwd(args: argparse.Namespace) -> int:
+def _passwd(args: argparse.Namespace, settings: Settings) -> int:
     from storage import staff as staffdb
     from storage.db import transaction
 
     password = read_password()
     if password is None:
         return 2
-    engine, sessions = _sessions()
+    engine, sessions = _sessions(settings)
     try:
         with transaction(sessions) as s:
             row = _find(s, args.username)
@@ -204,11 +206,11 @@ def _passwd(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unlock(args: argparse.Namespace) -> int:
+def _unlock(args: argparse.Namespace, settings: Settings) -> int:
     from storage import staff as staffdb
     from storage.db import transaction
 
-    engine, sessions = _sessions()
+    engine, sessions = _sessions(settings)
     try:
         with transaction(sessions) as s:
             row = _find(s, args.username)

@@ -32,7 +32,7 @@ import logging
 import re
 import ssl
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from email import policy
 from email.headerregistry import Address
@@ -52,6 +52,7 @@ from handlers import consent
 from handlers.channels import ChannelPlugin, mail_parse
 from handlers.engine import MAX_STORED, Engine, clean_input, has_words
 from handlers.inbox import IncomingEvent
+from handlers.texts import t
 from handlers.types import (
     Delivery,
     DeliveryError,
@@ -90,45 +91,6 @@ SMTP_TIMEOUT = 60.0
 IDLE_RENEW = 300.0  # re-issue IDLE well within the 29 minutes of RFC 2177 (and NAT idle timeouts)
 MAX_FETCH_BYTES = 40_000_000  # larger messages: only the headers are fetched (the rest is an attachment)
 
-EMAIL_TEXTS: dict[str, dict[str, str]] = {
-    "ja": {
-        "from_name": "はこだてキッズプラザ 子育て支援コンシェルジュ",
-        "subject": "子育て支援コンシェルジュからのご連絡",
-        "reply_yes_no": "このメールに「はい」か「いいえ」とご返信ください。",
-        "reply_number": "このメールに番号（1〜{n}）だけを書いてご返信ください。",
-        "reply_handoff": "相談員と話したいときは、このメールに「相談員と話したい」とご返信ください。",
-        "related": "関連するご質問（知りたいことをそのまま書いてご返信ください）：",
-        "footer_bot": (
-            "このメールは、はこだてキッズプラザ 子育て支援コンシェルジュの自動応答です。\n"
-            "このメールに返信して、続けてご質問いただけます。"
-        ),
-        "footer_staff": "はこだてキッズプラザ 子育て支援コンシェルジュ\nこのメールに返信してお返事いただけます。",
-        "attachment": "［添付ファイル{n}件を受け取りました（内容は保存していません）］",
-        "unverified": (
-            "このメールは差出人を確認できなかったため、個別のご相談としてはお受けできません。"
-            "ご相談やご登録内容に関することは、お電話か窓口でお問い合わせください。"
-        ),
-    },
-    "en": {
-        "from_name": "Hakodate Kids Plaza Child-rearing Concierge",
-        "subject": "A message from the child-rearing support concierge",
-        "reply_yes_no": 'Please reply "yes" or "no" to this email.',
-        "reply_number": "Please reply to this email with just the number (1-{n}).",
-        "reply_handoff": 'To talk to a concierge, reply "talk to a person" to this email.',
-        "related": "Related questions (reply with what you want to know):",
-        "footer_bot": (
-            "This is an automatic reply from the Hakodate Kids Plaza child-rearing support concierge.\n"
-            "Reply to this email to ask more."
-        ),
-        "footer_staff": "Hakodate Kids Plaza child-rearing support concierge\nReply to this email to answer.",
-        "attachment": "[{n} attachment(s) received (not stored)]",
-        "unverified": (
-            "We could not verify the sender of this email, so we cannot take it as a personal consultation. "
-            "For a consultation or anything about your records, please call or visit us."
-        ),
-    },
-}
-
 
 # Notes on the staff side (case transcripts): what happened to a mail, never its text unless life and safety.
 STAFF_NOTES = {
@@ -155,8 +117,8 @@ def is_automatic(reply: Reply) -> bool:
 
 
 def et(lang: str, key: str, **values: object) -> str:
-    table = EMAIL_TEXTS.get(lang) or EMAIL_TEXTS["en"]
-    return table[key].format(**values)
+    """The mail's own wording (sender, subject, instructions, footers), from the text files (`mail_*`)."""
+    return t(lang, f"mail_{key}", CHANNEL, **values)
 
 
 # ----- the thread a reply belongs to
@@ -239,6 +201,7 @@ class EmailAdapter:
         question_for: Callable[[str, str], str | None] | None = None,
         engine: Engine | None = None,
         store: Callable[[list[IncomingEvent]], int] | None = None,
+        office_names: Mapping[str, str] | None = None,
     ) -> None:
         if not settings.email_address or not mail_parse.normalise_address(settings.email_address):
             raise ValueError("EMAIL_ADDRESS must be set to the concierge mailbox's address")
@@ -248,6 +211,7 @@ class EmailAdapter:
             raise ValueError("EMAIL_REQUIRE_AUTH needs EMAIL_AUTHSERV_ID (the receiving server's authserv-id)")
         self.settings = settings
         self.sessions = sessions
+        self.office_names = dict(office_names or {})  # the deployment's name per language (from the KB)
         self.address = mail_parse.normalise_address(settings.email_address) or ""
         self.domain = self.address.rsplit("@", 1)[1]
         others = (mail_parse.normalise_address(settings.imap_user), mail_parse.normalise_address(settings.smtp_user))
@@ -259,6 +223,12 @@ class EmailAdapter:
         self.store = store  # the inbox's intake, for a mail's second message (see _follow_up)
 
     # ----- inbound
+
+    def office(self, lang: str) -> str:
+        """The office's name in `lang` (English, then Japanese, where it has none)."""
+        names = self.office_names
+        return names.get(lang) or names.get("en") or names.get("ja") or ""
+
     def parse_event(self, payload: str) -> Parsed:
         try:
             data = json.loads(payload)
@@ -516,7 +486,10 @@ class EmailAdapter:
             lang = "ja"
 
         msg = EmailMessage(policy=policy.SMTP)
-        msg["From"] = Address(display_name=mail_parse.safe_header_text(et(lang, "from_name")), addr_spec=self.address)
+        msg["From"] = Address(
+            display_name=mail_parse.safe_header_text(et(lang, "from_name", office=self.office(lang)).strip()),
+            addr_spec=self.address,
+        )
         msg["To"] = Address(addr_spec=recipient)
         msg["Subject"] = subject
         msg["Date"] = format_datetime(dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=9))))
@@ -542,7 +515,7 @@ class EmailAdapter:
         for reply in replies:
             blocks.append(render_plain(replace(reply, choices=())))
             blocks += self._choice_help(reply, lang)
-        footer = et(lang, "footer_staff" if staff else "footer_bot")
+        footer = et(lang, "footer_staff" if staff else "footer_bot", office=self.office(lang))
         return "\n\n".join(b for b in blocks if b.strip()) + f"\n\n-- \n{footer}\n"
 
     def _choice_help(self, reply: Reply, lang: str) -> list[str]:
@@ -985,6 +958,7 @@ def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
         question_for=question_for,
         engine=inbox.engine,
         store=lambda events: inbox.accept(CHANNEL, events),
+        office_names=settings.deployment_names(),
     )
     if not settings.email.email_authserv_id:
         log.warning("email: EMAIL_AUTHSERV_ID unset, senders are not checked against Authentication-Results")

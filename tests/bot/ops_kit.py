@@ -25,7 +25,7 @@ STAFF_TEXT = "保育士の佐藤です。明日お電話しますね。"
 
 
 def line_settings(settings: Settings, fake: FakeLineAPI, **updates: Any) -> Settings:
-    line = LineSettings(_env_file=None, channel_secret=SECRET, channel_access_token=fake.token, api_base_url=fake.url)  # type: ignore[call-arg]
+    line = LineSettings(channel_secret=SECRET, channel_access_token=fake.token, api_base_url=fake.url)
     return staff_settings(settings).model_copy(update={"line": line, **updates})
 
 

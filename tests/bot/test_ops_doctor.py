@@ -60,7 +60,7 @@ def test_doctor_catches_an_empty_secret(
 ) -> None:
     # A blank secret reads as unset (the channel stays off); the doctor still says that it was left empty.
     monkeypatch.setenv("LINE_CHANNEL_SECRET", "")
-    line = LineSettings(_env_file=None, channel_secret="", channel_access_token=" token-with-space")  # type: ignore[call-arg]
+    line = LineSettings(channel_secret="", channel_access_token=" token-with-space")
     conf = _healthy(settings, tmp_path, db).model_copy(update={"line": line})
     results = doctor.run_checks(conf, now=NOW)
     found = _by_check(results)
@@ -73,8 +73,8 @@ def test_doctor_catches_an_empty_secret(
 
 
 def test_doctor_catches_a_half_configured_channel(settings: Settings, db: Engine, tmp_path: Path) -> None:
-    line = LineSettings(_env_file=None, channel_secret="s")  # type: ignore[call-arg]
-    telegram = TelegramSettings(_env_file=None, staff_chat_id=-100123)  # type: ignore[call-arg]
+    line = LineSettings(channel_secret="s")
+    telegram = TelegramSettings(staff_chat_id=-100123)
     conf = _healthy(settings, tmp_path, db).model_copy(update={"line": line, "telegram": telegram})
     found = _by_check(doctor.run_checks(conf, now=NOW))
     assert "LINE_CHANNEL_ACCESS_TOKEN is not" in found["channel.line"].en
@@ -145,7 +145,7 @@ def test_retention_backups_office_hours_and_public_url(settings: Settings, db: E
     conf = base.model_copy(
         update={
             "public_url": "http://concierge.example.lg.jp",
-            "line": LineSettings(_env_file=None, channel_secret="s", channel_access_token="t"),  # type: ignore[call-arg]
+            "line": LineSettings(channel_secret="s", channel_access_token="t"),
             "retention": base.retention.model_copy(update={"transcript_years": 6, "pending_minutes": 45}),
             "backup": base.backup.model_copy(update={"keep": 60}),
             "office_hours": base.office_hours.model_copy(update={"closed_on_holidays": False}),
@@ -228,10 +228,8 @@ def test_online_checks_of_line_and_telegram(settings: Settings, db: Engine, tmp_
     def conf(token: str) -> Settings:
         return base.model_copy(
             update={
-                "line": LineSettings(_env_file=None, channel_secret="s", channel_access_token=token, api_base_url=apis),  # type: ignore[call-arg]
-                "telegram": TelegramSettings(  # type: ignore[call-arg]
-                    _env_file=None, bot_token="TOKEN", staff_chat_id=-100, api_base_url=f"{apis}/bot"
-                ),
+                "line": LineSettings(channel_secret="s", channel_access_token=token, api_base_url=apis),
+                "telegram": TelegramSettings(bot_token="TOKEN", staff_chat_id=-100, api_base_url=f"{apis}/bot"),
             }
         )
 

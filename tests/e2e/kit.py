@@ -50,7 +50,7 @@ def staff_settings(settings: Settings, **console: Any) -> Settings:
     # Streams end quickly here (an HTTP test reads a stream to its end); browser tests pass a longer one.
     values: dict[str, Any] = {"session_secret": SecretStr(SECRET), "poll_seconds": 1.0, "stream_seconds": 0.3}
     values.update(console)
-    update: dict[str, Any] = {"console": ConsoleSettings(_env_file=None, **values)}  # type: ignore[call-arg]
+    update: dict[str, Any] = {"console": ConsoleSettings(**values)}
     if hasattr(settings, "scheduler"):
         update["scheduler"] = settings.scheduler.model_copy(update={"mode": "off"})
     return settings.model_copy(update=update)

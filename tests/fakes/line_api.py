@@ -820,7 +820,7 @@ def encode(body: dict[str, Any]) -> bytes:
 
 
 class LineHarness:
-    """The LINE route, an Inbox and the adapter, built by `handlers.channels.line.build` as the app's lifespan does,
+    """The LINE route, an Inbox and the adapter, built by `bot.runtime.build_services` as the app's lifespan does,
     without the background loop: a test decides when work happens (`drain`). Requests go through httpx's
     ASGI transport to the real route; the adapter talks to `fake` over HTTP."""
 
@@ -828,23 +828,24 @@ class LineHarness:
         import httpx
         from fastapi import FastAPI
 
+        from bot.runtime import build_services
         from bot.settings import LineSettings
         from handlers.channels import line
-        from handlers.inbox import Inbox
 
         self.fake = fake
         line_settings = LineSettings(channel_secret=SECRET, channel_access_token=fake.token, api_base_url=fake.url)
         self.settings = settings.model_copy(update={"line": line_settings})
         self.runtime = runtime
         inbox_options.setdefault("backoff_base", 0.0)
-        self.inbox = Inbox(runtime.sessions, runtime.engine, {}, **inbox_options)
-        self.plugin = line.build(self.settings, self.inbox)
+        # The app's own wiring (bot.runtime.build_services), without the scheduler and never started.
+        self.services = build_services(runtime, self.settings, scheduler=False, **inbox_options)
+        self.inbox = self.services.inbox
+        [self.plugin] = [p for p in self.services.plugins if p.adapter.name == line.CHANNEL]
         assert isinstance(self.plugin.adapter, line.LineAdapter)
         self.adapter: line.LineAdapter = self.plugin.adapter
-        self.inbox.adapters[self.adapter.name] = self.adapter
         self.app = FastAPI()
-        assert self.plugin.router is not None
-        self.app.include_router(self.plugin.router)
+        for router in self.services.routers():
+            self.app.include_router(router)
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
 
     async def post(self, body: bytes, *, signature: str | None = "sign", headers: dict[str, str] | None = None) -> Any:
@@ -871,8 +872,7 @@ class LineHarness:
 
     async def aclose(self) -> None:
         await self.client.aclose()
-        if self.plugin.close is not None:
-            await self.plugin.close()
+        await self.services.stop()
 
 
 def main() -> None:

@@ -29,7 +29,6 @@ def wired(
             channel_secret=SECRET,
             channel_access_token=fake.token,
             api_base_url=fake.url,
-            _env_file=None,
         )
     if smtp is not None:
         update["email"] = EmailSettings(
@@ -37,7 +36,6 @@ def wired(
             smtp_host=smtp.host,
             smtp_port=smtp.port,
             smtp_security="none",
-            _env_file=None,
         )
     return settings.model_copy(update=update)
 

@@ -9,7 +9,7 @@ from email.header import decode_header, make_header
 import pytest
 from sqlmodel import select
 
-from bot.settings import EmailSettings
+from bot.settings import EmailSettings, Settings
 from handlers.channels.email import EmailAdapter, Thread
 from handlers.types import Choice, ContactCard, Delivery, DeliveryError, Reply, ReplyKind
 from storage.db import SessionFactory, make_engine, session_factory
@@ -49,9 +49,10 @@ def adapter_for(port: int, sessions: SessionFactory, **overrides: object) -> Ema
         "email_max_replies_per_hour": 0,  # the loop guard reads the database: tested in test_email_guard.py
     }
     values.update(overrides)
-    settings = EmailSettings(_env_file=None, **values)  # type: ignore[arg-type]
+    settings = EmailSettings(**values)  # type: ignore[arg-type]
     questions = {"kidsplaza-hours": "キッズプラザの開館時間と休館日は？"}
-    return EmailAdapter(settings, sessions, question_for=lambda entry, lang: questions.get(entry))
+    names = Settings(_env_file=None).deployment_names()  # type: ignore[call-arg]
+    return EmailAdapter(settings, sessions, question_for=lambda entry, lang: questions.get(entry), office_names=names)
 
 
 def thread(**overrides: object) -> str:

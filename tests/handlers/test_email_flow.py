@@ -69,7 +69,7 @@ def email_settings(d: Dovecot, smtp: SMTPSink, **overrides: object) -> EmailSett
         "email_poll_seconds": 30.0,
     }
     values.update(overrides)
-    return EmailSettings(_env_file=None, **values)  # type: ignore[arg-type]
+    return EmailSettings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -204,7 +204,6 @@ async def test_a_long_reply_arrives_wrapped_and_reflows_to_the_original(
     settings: Settings, runtime: Runtime, smtp: SMTPSink
 ) -> None:
     cfg = EmailSettings(
-        _env_file=None,  # type: ignore[call-arg]
         email_address="concierge@kodomo.example.jp",
         smtp_host=smtp.host,
         smtp_port=smtp.port,

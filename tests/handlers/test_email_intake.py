@@ -50,7 +50,7 @@ def email_settings(d: Dovecot, **overrides: object) -> EmailSettings:
         "email_poll_seconds": 0.2,
     }
     values.update(overrides)
-    return EmailSettings(_env_file=None, **values)  # type: ignore[arg-type]
+    return EmailSettings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from tests.fakes.mailservers import CONCIERGE, fixture_mail, new_mail
 
 def settings() -> EmailSettings:
     return EmailSettings(
-        _env_file=None,
         email_address=CONCIERGE,
         imap_host="127.0.0.1",
         imap_user="concierge",

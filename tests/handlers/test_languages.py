@@ -218,7 +218,18 @@ def test_no_mail_text_speaks_of_buttons_or_a_chat() -> None:
         table = _tables()[lang]
         for key in table.channels["email"]:
             assert not chat.search(
-                t(lang, key, "email", n=3, case_id=1, next_open="x", hours="y", transcript_years=1, case_years=5)
+                t(
+                    lang,
+                    key,
+                    "email",
+                    n=3,
+                    case_id=1,
+                    next_open="x",
+                    hours="y",
+                    transcript_years=1,
+                    case_years=5,
+                    office="z",
+                )
             ), (lang, key)
 
 

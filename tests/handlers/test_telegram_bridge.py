@@ -73,9 +73,7 @@ def tg_settings(settings: Settings, fake: FakeTelegramAPI, **values: Any) -> Set
     }
     base.update(values)
     s = staff_settings(settings)
-    return s.model_copy(
-        update={"telegram": TelegramSettings(_env_file=None, **base), "public_url": "https://concierge.example.jp"}
-    )  # type: ignore[call-arg]
+    return s.model_copy(update={"telegram": TelegramSettings(**base), "public_url": "https://concierge.example.jp"})
 
 
 @asynccontextmanager
