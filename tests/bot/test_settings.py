@@ -11,6 +11,7 @@ from bot.settings import FLAT_SECTIONS, Settings, ignored_spellings
 from handlers.engine import EngineConfig
 from handlers.hours import OfficeHours
 from knowledge.matcher import MatchConfig
+from storage.retention import Retention
 
 DOT_ENV = """\
 LINE_CHANNEL_SECRET=dev-secret
@@ -76,7 +77,8 @@ def test_the_defaults_are_the_domains_own(dev_env: Path) -> None:
     domain = EngineConfig()
     assert config.notice_version == domain.notice_version
     assert config.pending_ttl == domain.pending_ttl == dt.timedelta(minutes=30)
-    assert (config.case_years, config.transcript_years) == (domain.case_years, domain.transcript_years)
+    kept, retention = Settings(_env_file=None).retention, Retention()
+    assert (kept.case_years, kept.transcript_years) == (retention.case_years, retention.transcript_years)
     assert (config.default_lang, config.languages) == (domain.default_lang, domain.languages)
     assert config.office_hours == OfficeHours()
 

@@ -5,7 +5,7 @@ to the next one, and an audit row (or a parent's 受付番号) would name two ca
 never go back; nothing changes there.
 
 Revision ID: c0ffee000024
-Revises: c0ffee000011
+Revises: c0ffee000021
 Create Date: 2026-12-01 13:00:00
 
 """
