@@ -20,7 +20,7 @@ from bot.metrics import CONTENT_TYPE_LATEST, DatabaseCollector, Metrics, Webhook
 from bot.runtime import Runtime, bootstrap
 from bot.settings import Settings
 from handlers.channels import build_channels
-from handlers.channels.console import ConsoleChannel
+from handlers.channels import console as console_channel
 from handlers.inbox import Inbox
 from scheduler.jobs import build_service as build_scheduler
 
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         inbox_task = asyncio.create_task(inbox.run(), name="inbox")
         tasks = [asyncio.create_task(job(), name="channel") for plugin in plugins for job in plugin.tasks]
         if console:
-            tasks.append(asyncio.create_task(_console_loop(rt), name="console"))
+            tasks.append(asyncio.create_task(_console_loop(inbox), name="console"))
         try:
             yield
         finally:
@@ -135,14 +135,9 @@ def app_factory() -> FastAPI:
     return create_app(settings)
 
 
-async def _console_loop(rt: Runtime) -> None:
-    """The console channel beside the web app: one parent chatting in the server's terminal."""
-    channel = ConsoleChannel(sys.stdout)
+async def _console_loop(inbox: Inbox) -> None:
+    """The console channel beside the web app: one parent chatting in the server's terminal; replies (the
+    bot's and staff's) come through the inbox like any channel's."""
     sys.stdout.write("子育て支援コンシェルジュ（コンソール）: ご質問をどうぞ。\n")
     sys.stdout.flush()
-    while True:
-        line = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
-        if not line:
-            return
-        replies = await anyio.to_thread.run_sync(rt.engine.handle, channel.parse("console-user", line))
-        channel.show(replies)
+    await console_channel.serve_terminal(inbox, console_channel.ConsoleAdapter(sys.stdout), sys.stdin)

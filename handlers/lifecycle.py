@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, or_, update
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
+from handlers import channels
 from storage import crud
 from storage import lifecycle as store
 from storage.db import SessionFactory, transaction
@@ -219,10 +220,6 @@ def find_contact(session: Session, *, channel: str, external_id: str) -> Contact
     ).first()
 
 
-def _sender_key(contact: Contact) -> str:
-    return f"{contact.channel}:{contact.external_id}"
-
-
 def erase_contact(
     session: Session,
     *,
@@ -267,18 +264,20 @@ def erase_contact(
     add("notice_settings", store.delete_notice_settings(session, contact_id=cid))
     contact.subscribed = False
 
-    add(
-        "inbound_event",
-        _rowcount(
-            session.execute(
-                delete(InboundEvent).where(
-                    col(InboundEvent.channel) == contact.channel,
-                    col(InboundEvent.sender_key) == _sender_key(contact),
-                    col(InboundEvent.status).in_(FINISHED),
+    events_key = channels.sender_key(contact.channel, contact.external_id)  # the channel's adapter says
+    if events_key is not None:
+        add(
+            "inbound_event",
+            _rowcount(
+                session.execute(
+                    delete(InboundEvent).where(
+                        col(InboundEvent.channel) == contact.channel,
+                        col(InboundEvent.sender_key) == events_key,
+                        col(InboundEvent.status).in_(FINISHED),
+                    )
                 )
-            )
-        ),
-    )
+            ),
+        )
     add(
         "outbound_message",
         _rowcount(
