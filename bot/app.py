@@ -18,7 +18,8 @@ from bot.logs import RequestId, configure
 from bot.metrics import CONTENT_TYPE_LATEST, DatabaseCollector, Metrics, WebhookCounter, allowed, health_details
 from bot.runtime import Runtime, bootstrap, build_services
 from bot.settings import Settings
-from handlers.channels.console import ConsoleChannel
+from handlers.channels import console as console_channel
+from handlers.inbox import Inbox
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None, console: bool = False) -> FastAPI:
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         app.state.scheduler = services.scheduler
         await services.start()
         if console:
-            services.loops.append(asyncio.create_task(_console_loop(rt), name="console"))
+            services.loops.append(asyncio.create_task(_console_loop(services.inbox), name="console"))
         try:
             yield
         finally:
@@ -100,14 +101,9 @@ def app_factory() -> FastAPI:
     return create_app(settings)
 
 
-async def _console_loop(rt: Runtime) -> None:
-    """The console channel beside the web app: one parent chatting in the server's terminal."""
-    channel = ConsoleChannel(sys.stdout)
+async def _console_loop(inbox: Inbox) -> None:
+    """The console channel beside the web app: one parent chatting in the server's terminal; replies (the
+    bot's and staff's) come through the inbox like any channel's."""
     sys.stdout.write("子育て支援コンシェルジュ（コンソール）: ご質問をどうぞ。\n")
     sys.stdout.flush()
-    while True:
-        line = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
-        if not line:
-            return
-        replies = await anyio.to_thread.run_sync(rt.engine.handle, channel.parse("console-user", line))
-        channel.show(replies)
+    await console_channel.serve_terminal(inbox, console_channel.ConsoleAdapter(sys.stdout), sys.stdin)

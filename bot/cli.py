@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import sys
@@ -119,14 +120,13 @@ def _no_sessions() -> NoReturn:
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import bootstrap
-    from handlers.channels.console import ConsoleChannel
+    from handlers.channels.console import chat
+    from handlers.inbox import Inbox
 
     runtime = bootstrap(settings)
-    channel = ConsoleChannel(sys.stdout)
     sys.stdout.write(f"子育て支援コンシェルジュ（{settings.office_name('ja')}）です。ご質問をどうぞ。終了は Ctrl-D。\n")
     try:
-        for line in sys.stdin:
-            channel.show(runtime.engine.handle(channel.parse(args.user, line)))
+        asyncio.run(chat(Inbox(runtime.sessions, runtime.engine, {}), sys.stdin, sys.stdout, sender_id=args.user))
     except KeyboardInterrupt:
         pass
     finally:

@@ -18,7 +18,7 @@ from handlers.engine import Turn
 from handlers.hours import format_when
 from handlers.staff import CaseNotFoundError
 from handlers.texts import t
-from handlers.types import Choice, InboundKind, Reply, ReplyKind, replies_to_json
+from handlers.types import QUEUED, Choice, InboundKind, Reply, ReplyKind, recorded, replies_to_json
 from storage import crud, queue
 from storage import staff as staffdb
 from storage.db import SessionFactory, transaction
@@ -146,11 +146,15 @@ class AppointmentExtension:
         minutes = _t(lang, "minutes", minutes=slot.minutes)
         text = _t(lang, "booked", turn.channel, when=when, minutes=minutes, place=place)
         basis = consent.basis_for(s, case=case)
+        line = None
         if basis is not None:
             picked = _t(lang, "picked", when=when)
             crud.add_message(s, case=case, direction="in", author="parent", text=picked, basis=basis)
-            crud.add_message(s, case=case, direction="out", author="bot", text=text, basis=basis, delivery="sent")
-        return [Reply(ReplyKind.INFO, text, lang=lang, meta={"case_id": str(case.id), "slot": str(slot.id)})]
+            line = crud.add_message(
+                s, case=case, direction="out", author="bot", text=text, basis=basis, delivery=QUEUED
+            )
+        reply = Reply(ReplyKind.INFO, text, lang=lang, meta={"case_id": str(case.id), "slot": str(slot.id)})
+        return [recorded(reply, line.id if line else None)]
 
     def _none(self, turn: Turn) -> list[Reply]:
         s, lang = turn.session, turn.lang
@@ -167,7 +171,10 @@ class AppointmentExtension:
         crud.mark_parent_waiting(s, case=case)
         text = _t(lang, "none_ack", turn.channel)
         basis = consent.basis_for(s, case=case)
+        line = None
         if basis is not None:
             crud.add_message(s, case=case, direction="in", author="parent", text=_t(lang, "picked_none"), basis=basis)
-            crud.add_message(s, case=case, direction="out", author="bot", text=text, basis=basis, delivery="sent")
-        return [Reply(ReplyKind.INFO, text, lang=lang)]
+            line = crud.add_message(
+                s, case=case, direction="out", author="bot", text=text, basis=basis, delivery=QUEUED
+            )
+        return [recorded(Reply(ReplyKind.INFO, text, lang=lang), line.id if line else None)]

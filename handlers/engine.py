@@ -27,12 +27,14 @@ from handlers.hours import OfficeHours, format_date, format_when
 from handlers.texts import ConsentAnswer, Manner, PhraseBook, t
 from handlers.types import (
     MAX_URL_SHOWN,
+    QUEUED,
     Choice,
     ContactCard,
     InboundKind,
     InboundMessage,
     Reply,
     ReplyKind,
+    recorded,
 )
 from knowledge.crisis import Assessment, CrisisDetector, CrisisHit, Level
 from knowledge.language import (
@@ -524,16 +526,16 @@ class Engine:
         crud.set_state(turn.session, state=turn.state, name=State.HANDOFF, case_id=case.id)
         self._count(turn, "handoff", topic)
         reply = self._handoff_notice(case, turn)
-        crud.add_message(
+        line = crud.add_message(
             turn.session,
             case=case,
             direction="out",
             author="bot",
             text=reply.text,
             basis=Basis.CONSENT,
-            delivery="sent",
+            delivery=QUEUED,
         )
-        return [reply]
+        return [recorded(reply, line.id)]
 
     def _handoff_notice(self, case: Case, turn: Turn) -> Reply:
         hours = self.config.office_hours
@@ -603,10 +605,10 @@ class Engine:
         self._count(turn, "urgent", _crisis_topic(hit.category.id))
         lang = self._crisis_lang(turn.text, turn.lang, turn.contact.lang, hit.lang)
         reply = self._urgent_reply(hit, lang, turn.channel)
-        crud.add_message(
-            turn.session, case=case, direction="out", author="bot", text=reply.text, basis=basis, delivery="sent"
+        line = crud.add_message(
+            turn.session, case=case, direction="out", author="bot", text=reply.text, basis=basis, delivery=QUEUED
         )
-        return [reply]
+        return [recorded(reply, line.id)]
 
     def _distress(self, turn: Turn, assessment: Assessment) -> list[Reply]:
         """Exhaustion, despair, loneliness: kindness first, a support line and the offer of a person (a

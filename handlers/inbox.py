@@ -25,7 +25,17 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from handlers.engine import Engine
-from handlers.types import ChannelAdapter, Delivery, DeliveryError, Reply, replies_from_json, replies_to_json
+from handlers.types import (
+    FAILED,
+    SENT,
+    ChannelAdapter,
+    Delivery,
+    DeliveryError,
+    Reply,
+    recorded_lines,
+    replies_from_json,
+    replies_to_json,
+)
 from storage import queue
 from storage.db import SessionFactory, transaction
 from storage.models import Message
@@ -133,6 +143,9 @@ class Inbox:
 
             def before_commit(session: Session, replies: list[Reply]) -> None:
                 if replies:
+                    # The transcript lines of these replies stay queued until the channel accepted them; the
+                    # first one is linked to the row, so a failure's reason shows beside it.
+                    lines = recorded_lines(replies)
                     queue.enqueue_outbound(
                         session,
                         channel=channel,
@@ -141,6 +154,7 @@ class Inbox:
                         retry_key=str(uuid.uuid4()),
                         reply_token=parsed.reply_token,
                         context=parsed.context,
+                        message_id=lines[0] if lines else None,
                     )
                 queue.finish_event(session, event_id=event_id, worker=self.worker_id)
 
@@ -162,7 +176,7 @@ class Inbox:
     async def deliver_one(self) -> bool:
         """Claim and deliver one queued reply; False when there was none due."""
 
-        def claim() -> tuple[int, str, Delivery, int | None, int] | None:
+        def claim() -> tuple[int, str, Delivery, list[int], int] | None:
             with transaction(self.sessions) as s:
                 row = queue.claim_outbound(s, channels=list(self.adapters), worker=self.worker_id)
                 if row is None:
@@ -176,33 +190,36 @@ class Inbox:
                     context=row.context,
                     reply_unconfirmed=row.reply_state == queue.ReplyState.RECLAIMED,
                 )
-                return row.id, row.channel, delivery, row.message_id, row.attempts
+                lines = recorded_lines(delivery.replies)
+                if row.message_id is not None and row.message_id not in lines:
+                    lines.append(row.message_id)
+                return row.id, row.channel, delivery, lines, row.attempts
 
         claimed = await anyio.to_thread.run_sync(claim)
         if claimed is None:
             return False
-        out_id, channel, delivery, message_id, attempts = claimed
+        out_id, channel, delivery, lines, attempts = claimed
         try:
             await self.adapters[channel].deliver(delivery)
         except DeliveryError as exc:
             log.warning("delivery %s (%s) failed: %s", out_id, channel, exc.reason)
-            await anyio.to_thread.run_sync(self._settle_failure, out_id, message_id, attempts, exc)
+            await anyio.to_thread.run_sync(self._settle_failure, out_id, lines, attempts, exc)
             return True
         except Exception as exc:  # an adapter bug must not stop the loop
             log.error("delivery %s (%s) crashed: %s", out_id, channel, type(exc).__name__)
             failure = DeliveryError(type(exc).__name__, retry=False)
-            await anyio.to_thread.run_sync(self._settle_failure, out_id, message_id, attempts, failure)
+            await anyio.to_thread.run_sync(self._settle_failure, out_id, lines, attempts, failure)
             return True
 
         def done() -> None:
             with transaction(self.sessions) as s:
                 queue.finish_outbound(s, outbound_id=out_id)
-                _mark_message(s, message_id, "sent")
+                _mark_lines(s, lines, SENT)
 
         await anyio.to_thread.run_sync(done)
         return True
 
-    def _settle_failure(self, out_id: int, message_id: int | None, attempts: int, exc: DeliveryError) -> None:
+    def _settle_failure(self, out_id: int, lines: list[int], attempts: int, exc: DeliveryError) -> None:
         delay = dt.timedelta(seconds=self.backoff_base * 2 ** (attempts - 1))
         with transaction(self.sessions) as s:
             again = exc.retry and queue.retry_outbound(
@@ -215,7 +232,7 @@ class Inbox:
             )
             if not again:
                 queue.fail_outbound(s, outbound_id=out_id, error=exc.reason)
-                _mark_message(s, message_id, "failed")
+                _mark_lines(s, lines, FAILED)
 
     def stop(self) -> None:
         """Finish the event or delivery in hand, then leave `run` (so nothing is sent twice)."""
@@ -277,6 +294,7 @@ class Inbox:
                 return
 
 
-def _mark_message(session: Session, message_id: int | None, status: str) -> None:
-    if message_id is not None:
-        session.execute(update(Message).where(col(Message.id) == message_id).values(delivery=status))
+def _mark_lines(session: Session, message_ids: list[int], status: str) -> None:
+    """The delivery state of the transcript lines a delivery carried."""
+    if message_ids:
+        session.execute(update(Message).where(col(Message.id).in_(message_ids)).values(delivery=status))

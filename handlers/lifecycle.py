@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from handlers import consent
+from handlers import channels, consent
 from storage import crud
 from storage import lifecycle as store
 from storage import retention as retention_table
@@ -113,10 +113,6 @@ class ErasureResult:
 find_contact = crud.find_contact
 
 
-def _sender_key(contact: Contact) -> str:
-    return f"{contact.channel}:{contact.external_id}"
-
-
 def erase_contact(
     session: Session,
     *,
@@ -154,7 +150,10 @@ def erase_contact(
     add("notice_settings", store.delete_notice_settings(session, contact_id=cid))
     contact.subscribed = False
     traffic = store.delete_channel_traffic(
-        session, channel=contact.channel, sender_key=_sender_key(contact), recipient=contact.external_id
+        session,
+        channel=contact.channel,
+        sender_key=channels.sender_key(contact.channel, contact.external_id),  # the channel's adapter says
+        recipient=contact.external_id,
     )
     for kind, n in traffic.items():
         add(kind, n)

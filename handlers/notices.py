@@ -33,30 +33,19 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
-from linebot.v3.messaging import (  # type: ignore[import-untyped]
-    ApiException,
-    AsyncApiClient,
-    AsyncMessagingApi,
-    BroadcastRequest,
-    Configuration,
-    MulticastRequest,
-    TextMessage,
-)
 from sqlalchemy import Integer, any_, bindparam, func, insert, text, tuple_, update
 from sqlalchemy import select as sa_select  # more columns than sqlmodel's select() types
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from handlers.types import DeliveryError
+from handlers import channels
+from handlers.types import BulkAdapter, Capabilities, DeliveryError
 from storage import lifecycle
 from storage import notices as store
 from storage.db import SessionFactory, transaction
@@ -75,19 +64,12 @@ from storage.notices import (
 
 if TYPE_CHECKING:
     from bot.settings import NoticeSettings, Settings
-    from handlers.channels.email import EmailAdapter
 
 log = logging.getLogger("concierge.notices")
 ANALYZE_ABOVE = 5000  # recipients
 PG_PRODUCERS = 3  # batch-forming transactions at once on PostgreSQL
 FINISH_EVERY = 0.05  # seconds: sent batches are recorded in groups, at most this late
 NO_SYNC = {"synchronize_session": False}  # bulk updates: no ORM objects of these rows are held
-
-EMAIL_SUBJECT = {"ja": "子育てコンシェルジュからのお知らせ", "en": "News from the child-rearing concierge"}
-EMAIL_UNSUBSCRIBE = {
-    "ja": "このお知らせが不要な方は、このメールに「お知らせ停止」とだけ書いて返信してください。",
-    "en": 'To stop these notices, reply to this mail with just "stop notices".',
-}
 
 
 # ----- rate limiting
@@ -137,16 +119,7 @@ class TokenBucket:
                 await asyncio.sleep(max(wait, 0.0005))
 
 
-# ----- LINE
-
-
-class SendError(Exception):
-    """A call failed; `reason` is a status code or class name (no content); `retry` when worth repeating."""
-
-    def __init__(self, reason: str, *, retry: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry = retry
+# ----- the channels' side
 
 
 @dataclass(frozen=True)
@@ -161,134 +134,30 @@ class Quota:
         return None if self.limit is None else max(0, self.limit - self.used)
 
 
-class LineNotices:
-    """Multicast, broadcast and quota calls through line-bot-sdk v3 (async)."""
-
-    def __init__(self, access_token: str, *, api_base_url: str | None = None, timeout: float = 10.0) -> None:
-        # host None in production: each API picks its own host; a local fake wants every call.
-        self._config = Configuration(access_token=access_token, host=api_base_url.rstrip("/") if api_base_url else None)
-        self.timeout = timeout
-        self._client: AsyncApiClient | None = None
-        self._api: AsyncMessagingApi | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LineNotices | None:
-        token = settings.line.channel_access_token
-        if not settings.line.enabled or token is None:
-            return None
-        return cls(
-            token.get_secret_value(),
-            api_base_url=settings.line.api_base_url,
-            timeout=settings.notices.line_timeout_seconds,
-        )
-
-    def _messaging(self) -> AsyncMessagingApi:
-        if self._api is None:
-            self._client = AsyncApiClient(self._config)
-            self._api = AsyncMessagingApi(self._client)
-        return self._api
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = self._api = None
-
-    async def multicast(self, to: Sequence[str], messages: list[dict[str, Any]], *, retry_key: str) -> None:
-        """Raises SendError; returns when LINE accepted the call now or earlier (409 on this retry key)."""
-        if not 1 <= len(to) <= store.LINE_MULTICAST_MAX:
-            raise ValueError("a multicast carries 1..500 user ids")
-        # Built without validation: 500 ids through pydantic twice costs more than the call itself, and what goes
-        # in is ours (user ids from the database, a text checked when the notice was written).
-        request = MulticastRequest.construct(to=list(to), messages=[_text_message(m) for m in messages])
-        await self._call(
-            self._messaging().multicast(request, x_line_retry_key=retry_key, _request_timeout=self.timeout)
-        )
-
-    async def broadcast(self, messages: list[dict[str, Any]], *, retry_key: str) -> None:
-        request = BroadcastRequest.from_dict({"messages": messages})
-        await self._call(
-            self._messaging().broadcast(request, x_line_retry_key=retry_key, _request_timeout=self.timeout)
-        )
-
-    async def quota(self) -> Quota:
-        api = self._messaging()
-        limit = await api.get_message_quota(_request_timeout=self.timeout)
-        used = await api.get_message_quota_consumption(_request_timeout=self.timeout)
-        value = limit.value if str(getattr(limit.type, "value", limit.type)) == "limited" else None
-        return Quota(limit=value, used=int(used.total_usage))
-
-    @staticmethod
-    async def _call(call: Any) -> None:
-        try:
-            await call
-        except ApiException as exc:
-            status = int(exc.status or 0)
-            if status == 409:
-                return  # this retry key was accepted before: already sent
-            raise SendError(str(status), retry=status == 429 or status >= 500) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SendError(type(exc).__name__, retry=True) from None
-
-
-def _text_message(message: dict[str, Any]) -> Any:
-    return TextMessage.construct(type="text", text=message["text"], quickReply=None, sender=None, emojis=None)
-
-
 async def read_quota(settings: Settings) -> Quota | None:
     """The LINE monthly quota and consumption, or None when LINE is off or unreachable."""
-    client = LineNotices.from_settings(settings)
-    if client is None:
+    from handlers.channels.line import build_sender
+
+    line = build_sender(settings, _no_sessions)
+    if line is None:
         return None
     try:
-        return await client.quota()
+        limit, used = await line.quota()
+        return Quota(limit=limit, used=used)
     except Exception as exc:  # an estimate goes on without it
         log.info("LINE quota not read: %s %s", type(exc).__name__, getattr(exc, "status", "") or "")
         return None
     finally:
-        await client.aclose()
+        await line.aclose()
+
+
+def _no_sessions() -> Session:
+    raise RuntimeError("reading the LINE quota opens no database")
 
 
 def line_quota(settings: Settings) -> Quota | None:
     """`read_quota` for synchronous callers (console, CLI); not from inside a running event loop."""
     return asyncio.run(read_quota(settings))
-
-
-# ----- email
-
-
-class EmailNotices:
-    """One message per recipient through the email channel's SMTP sender, in the recipient's language."""
-
-    def __init__(self, adapter: EmailAdapter) -> None:
-        self.adapter = adapter
-
-    @classmethod
-    def from_settings(cls, settings: Settings, sessions: SessionFactory) -> EmailNotices | None:
-        from handlers.channels.email import EmailAdapter
-
-        if not settings.email.smtp_host or not settings.email.email_address:
-            return None
-        return cls(EmailAdapter(settings.email, sessions, office_names=settings.deployment_names()))
-
-    def compose(self, *, to: str, lang: str, text: str, key: str) -> EmailMessage:
-        words_lang = lang if lang in EMAIL_SUBJECT else "en" if lang != "ja" else "ja"
-        message = EmailMessage()
-        message["From"] = self.adapter.address
-        message["To"] = to
-        message["Subject"] = EMAIL_SUBJECT[words_lang]
-        message["Date"] = format_datetime(utcnow())
-        # Deterministic: a message repeated after a crash keeps its id.
-        message["Message-ID"] = f"<notice.{key}@{self.adapter.domain}>"
-        message["Auto-Submitted"] = "auto-generated"
-        message["List-Unsubscribe"] = f"<mailto:{self.adapter.address}?subject=stop%20notices>"
-        message.set_content(f"{text}\n\n--\n{EMAIL_UNSUBSCRIBE[words_lang]}\n", charset="utf-8")
-        return message
-
-    async def send(self, *, to: str, lang: str, text: str, key: str) -> None:
-        try:
-            await self.adapter._send(self.compose(to=to, lang=lang, text=text, key=key), to)  # the channel's sender
-        except DeliveryError as exc:
-            raise SendError(str(exc)[:64], retry=exc.retry) from None
 
 
 # ----- planning
@@ -400,34 +269,48 @@ class NoticeSender:
     `aclose()` when done."""
 
     def __init__(
-        self,
-        *,
-        settings: Settings,
-        sessions: SessionFactory,
-        line: LineNotices | None = None,
-        email: EmailNotices | None = None,
+        self, *, settings: Settings, sessions: SessionFactory, senders: Mapping[str, BulkAdapter] | None = None
     ) -> None:
         self.settings = settings
         self.config = settings.notices
         self.sessions = sessions
-        self.line = line
-        self.email = email
+        # The channels that send notices, by name (handlers.channels.build_senders); a channel with bulk
+        # capability that is missing here is not configured, and its deliveries fail as "channel_off".
+        self.senders = dict(senders or {})
         self.tz = ZoneInfo(settings.office_hours.timezone)
-        self.line_bucket = TokenBucket(self.config.line_multicast_per_second)
-        self.email_bucket = TokenBucket(self.config.email_per_second)
+        self.buckets = {c.channel: TokenBucket(self._rate(c.channel)) for c in self._channels()}
 
     @classmethod
     def from_settings(cls, settings: Settings, sessions: SessionFactory) -> NoticeSender:
-        return cls(
-            settings=settings,
-            sessions=sessions,
-            line=LineNotices.from_settings(settings),
-            email=EmailNotices.from_settings(settings, sessions),
-        )
+        return cls(settings=settings, sessions=sessions, senders=channels.build_senders(settings, sessions))
 
     async def aclose(self) -> None:
-        if self.line is not None:
-            await self.line.aclose()
+        for sender in self.senders.values():
+            await sender.aclose()
+
+    @staticmethod
+    def _channels() -> list[Capabilities]:
+        return [c for c in channels.all_capabilities() if c.bulk > 0]
+
+    def _rate(self, channel: str) -> float:
+        """Calls a second allowed on `channel`: NoticeSettings' `<channel>_multicast_per_second` or
+        `<channel>_per_second`."""
+        for name in (f"{channel}_multicast_per_second", f"{channel}_per_second"):
+            value = getattr(self.config, name, None)
+            if isinstance(value, int | float) and value > 0:
+                return float(value)
+        return 1.0
+
+    def _concurrency(self, channel: str) -> int:
+        value = getattr(self.config, f"{channel}_concurrency", 1)
+        return max(1, int(value))
+
+    def _batch_size(self, caps: Capabilities) -> int:
+        """Recipients per claimed batch: the channel's bulk size, or for one-at-a-time channels
+        NoticeSettings' `<channel>_batch_size` (each recipient is still recorded on its own)."""
+        if caps.bulk > 1:
+            return caps.bulk
+        return max(1, int(getattr(self.config, f"{caps.channel}_batch_size", 1)))
 
     # --- entry points
     async def send_notice(self, notice_id: int, *, planned_for: dt.datetime | None = None) -> RunResult | None:
@@ -490,20 +373,18 @@ class NoticeSender:
         await asyncio.to_thread(self._analyze, run_id)
         earlier = await asyncio.to_thread(self._open_batches, run_id)
         lanes: list[Any] = []
-        if self.line is None:
-            await asyncio.to_thread(self._fail_channel, run_id, "line")
-        elif await asyncio.to_thread(self._use_broadcast, run_id, notice):
-            lanes.append(self._lane(run_id, notice, "line", "broadcast", None, 1, earlier.get("line", [])))
-        else:
-            n = max(1, self.config.line_concurrency)
-            lanes.append(
-                self._lane(run_id, notice, "line", "multicast", store.LINE_MULTICAST_MAX, n, earlier.get("line", []))
-            )
-        if self.email is None:
-            await asyncio.to_thread(self._fail_channel, run_id, "email")
-        else:
-            size = max(1, self.config.email_batch_size)
-            lanes.append(self._lane(run_id, notice, "email", "email", size, 1, earlier.get("email", [])))
+        for caps in self._channels():
+            name = caps.channel
+            if name not in self.senders:
+                await asyncio.to_thread(self._fail_channel, run_id, name)
+            elif caps.broadcast and await asyncio.to_thread(self._use_broadcast, run_id, notice):
+                lanes.append(self._lane(run_id, notice, name, "broadcast", None, 1, earlier.get(name, [])))
+            elif caps.bulk > 1:
+                n = self._concurrency(name)
+                lanes.append(self._lane(run_id, notice, name, "multicast", caps.bulk, n, earlier.get(name, [])))
+            else:
+                size = self._batch_size(caps)
+                lanes.append(self._lane(run_id, notice, name, "single", size, 1, earlier.get(name, [])))
         await asyncio.gather(*lanes)
         return await asyncio.to_thread(self._finish_run, run_id)
 
@@ -545,7 +426,7 @@ class NoticeSender:
 
         async def send() -> None:
             while (claim := await todo.get()) is not None:
-                await done.put(await self._deliver(run_id, notice, claim))
+                await done.put(await self._deliver(run_id, notice, channel, claim))
 
         async def finish() -> None:
             while True:
@@ -572,31 +453,29 @@ class NoticeSender:
             await done.put(None)  # what was sent is recorded even when something failed
             await finisher
 
-    async def _deliver(self, run_id: int, notice: Notice, claim: _Claim) -> _Done:
+    async def _deliver(self, run_id: int, notice: Notice, channel: str, claim: _Claim) -> _Done:
         if not claim.members:
             return _Done(claim.batch_id, True, None, 0)
         text = notice.text_for(claim.lang)
-        if claim.mode == "email":
-            return await self._deliver_email(run_id, claim, text)
-        assert self.line is not None
-        messages = [{"type": "text", "text": text}]
-        if claim.mode == "broadcast":
-            call = functools.partial(self.line.broadcast, messages, retry_key=claim.retry_key)
-        else:
-            to = [m[1] for m in claim.members]
-            call = functools.partial(self.line.multicast, to, messages, retry_key=claim.retry_key)
-        ok, reason, attempts = await self._with_retries(self.line_bucket, call)
+        sender = self.senders[channel]
+        bucket = self.buckets[channel]
+        if sender.capabilities.bulk == 1:
+            return await self._deliver_each(run_id, sender, bucket, claim, text)
+        to = [] if claim.mode == "broadcast" else [m[1] for m in claim.members]
+        call = functools.partial(sender.send_bulk, to, text, lang=claim.lang, key=claim.retry_key)
+        ok, reason, attempts = await self._with_retries(bucket, call)
         return _Done(claim.batch_id, ok, reason, attempts)
 
-    async def _deliver_email(self, run_id: int, claim: _Claim, text: str) -> _Done:
-        assert self.email is not None
+    async def _deliver_each(
+        self, run_id: int, sender: BulkAdapter, bucket: TokenBucket, claim: _Claim, text: str
+    ) -> _Done:
+        """One call per recipient, each recorded right after it: a crash repeats at most the one in flight,
+        under the same key."""
         failures: list[str] = []
         attempts = 0
         for delivery_id, address in claim.members:
-            send = functools.partial(
-                self.email.send, to=address, lang=claim.lang, text=text, key=f"{run_id}.{delivery_id}"
-            )
-            ok, reason, n = await self._with_retries(self.email_bucket, send)
+            send = functools.partial(sender.send_bulk, [address], text, lang=claim.lang, key=f"{run_id}.{delivery_id}")
+            ok, reason, n = await self._with_retries(bucket, send)
             attempts += n
             if not ok:
                 failures.append(reason or "failed")
@@ -615,8 +494,8 @@ class NoticeSender:
             try:
                 await call()
                 return True, None, attempt
-            except SendError as exc:
-                reason = exc.reason
+            except DeliveryError as exc:
+                reason = exc.reason[:64]
                 if not exc.retry:
                     return False, reason, attempt
                 if attempt < attempts:

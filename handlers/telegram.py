@@ -43,6 +43,7 @@ from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters, Update
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
+from handlers import channels
 from handlers import staff as staff_actions
 from handlers.hours import OfficeHours
 from storage import bridge as bridgedb
@@ -82,7 +83,6 @@ MAX_PAUSE = 600.0  # longest wait between attempts for a refused non-urgent aler
 
 PRIORITY = {"urgent": "緊急", "normal": "通常"}
 KINDS = {"consultation": "相談", "complaint": "要望・苦情", "records_export": "記録の開示請求"}
-CHANNELS = {"line": "LINE", "email": "メール", "console": "コンソール", "office": "窓口・電話"}
 LANGS = {"ja": "日本語", "en": "英語"}
 HELP = (
     "このトピックで使えるコマンド：\n"
@@ -1126,8 +1126,7 @@ class TelegramBridge:
         assignee = self._name(s, case.assignee) if case.assignee else "未担当"
         lines += [
             f"優先度：{PRIORITY.get(case.priority, case.priority)}　種別：{KINDS.get(case.kind, case.kind)}",
-            f"分野：{topic_label}　経路：{CHANNELS.get(case.channel, case.channel)}"
-            f"　言語：{LANGS.get(case.lang, case.lang)}",
+            f"分野：{topic_label}　経路：{channels.label(case.channel)}　言語：{LANGS.get(case.lang, case.lang)}",
             f"待ち時間：{waited}　担当：{assignee}",
             f"コンソール：{self.public_url}/cases/{case.id}",
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -110,15 +111,74 @@ class DeliveryError(Exception):
         self.token_spent = token_spent
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel can do, declared once by its adapter; the console, the Telegram bridge and notices read it."""
+
+    channel: str  # the channel's name (Contact.channel, InboundEvent.channel)
+    label: str  # the channel's name for staff (Japanese)
+    push: bool  # can reach a parent who did not just write (staff replies, case notices)
+    bulk: int  # recipients per bulk call for notices (0: no notices through this channel)
+    broadcast: bool  # one call reaches every follower (no recipient list)
+    reply_token: bool  # a free reply to the parent's message comes with it
+    max_text: int  # characters of one text message (longer replies are split or wrapped)
+    max_label: int  # characters of a quick-reply label shown to the parent
+
+
 class ChannelAdapter(Protocol):
-    """One per channel (handlers/channels/line.py, email.py, telegram.py, console.py): parse stored events, deliver
+    """One per channel (handlers/channels/line.py, email.py, console.py): parse stored events, deliver
     replies. Verification of webhooks happens in the channel's route, on the raw body, before storing."""
 
     name: str
+    capabilities: Capabilities
 
     def parse_event(self, payload: str) -> Parsed: ...
 
     async def deliver(self, delivery: Delivery) -> None: ...
+
+    @staticmethod
+    def sender_key(external_id: str) -> str:
+        """The `InboundEvent.sender_key` of a contact's stored events (erasure finds them by it)."""
+        ...
+
+
+class BulkAdapter(ChannelAdapter, Protocol):
+    """A channel that sends notices (capabilities.bulk > 0)."""
+
+    async def send_bulk(self, recipients: Sequence[str], text: str, *, lang: str, key: str) -> None:
+        """Send one notice text to up to `capabilities.bulk` recipients in one call; no recipients means a
+        broadcast (capabilities.broadcast). `key` is the call's idempotency key, stable across retries: a call
+        the channel already accepted under it is not sent again. Raises DeliveryError."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# Message.delivery of a transcript line for a reply: queued until the channel accepted it, then sent; failed
+# when the channel gave up (the reason stays on the outbound row that carries the line's id).
+QUEUED = "pending"
+SENT = "sent"
+FAILED = "failed"
+
+
+def recorded(reply: Reply, message_id: int | None) -> Reply:
+    """The reply, carrying the id of the transcript line that records it (marked sent on delivery)."""
+    if message_id is None:
+        return reply
+    return Reply(
+        kind=reply.kind,
+        text=reply.text,
+        choices=reply.choices,
+        contacts=reply.contacts,
+        entry_id=reply.entry_id,
+        lang=reply.lang,
+        meta={**reply.meta, "message_id": str(message_id)},
+    )
+
+
+def recorded_lines(replies: list[Reply]) -> list[int]:
+    """The transcript lines these replies are recorded in."""
+    return [int(r.meta["message_id"]) for r in replies if r.meta.get("message_id", "").isdigit()]
 
 
 def replies_to_json(replies: list[Reply]) -> str:

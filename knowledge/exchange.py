@@ -190,7 +190,3 @@ def write_back(
         target.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8")
         written.append(rel)
     return written
-
-
-def unchanged(kb: KnowledgeBase, entries: dict[str, Entry]) -> bool:
-    return all(kb.entries.get(i) == e for i, e in entries.items())

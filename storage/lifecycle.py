@@ -302,16 +302,21 @@ def delete_cases(session: Session, *, contact_id: int, keep_crisis: bool) -> dic
     return {"case": len(ids), "case_message": lines}
 
 
-def delete_channel_traffic(session: Session, *, channel: str, sender_key: str, recipient: str) -> dict[str, int]:
-    """Processed inbound events from `sender_key` and deliveries to `recipient` on `channel`; a delivery being
-    sent right now finishes first. Returns {"inbound_event": n, "outbound_message": m}."""
-    inbound = session.execute(
-        delete(InboundEvent).where(
-            col(InboundEvent.channel) == channel,
-            col(InboundEvent.sender_key) == sender_key,
-            col(InboundEvent.status).in_(FINISHED),
+def delete_channel_traffic(session: Session, *, channel: str, sender_key: str | None, recipient: str) -> dict[str, int]:
+    """Processed inbound events from `sender_key` (None: the channel keeps no events of its own) and
+    deliveries to `recipient` on `channel`; a delivery being sent right now finishes first. Returns
+    {"inbound_event": n, "outbound_message": m}."""
+    inbound = 0
+    if sender_key is not None:
+        inbound = _rowcount(
+            session.execute(
+                delete(InboundEvent).where(
+                    col(InboundEvent.channel) == channel,
+                    col(InboundEvent.sender_key) == sender_key,
+                    col(InboundEvent.status).in_(FINISHED),
+                )
+            )
         )
-    )
     outbound = session.execute(
         delete(OutboundMessage).where(
             col(OutboundMessage.channel) == channel,
@@ -319,7 +324,7 @@ def delete_channel_traffic(session: Session, *, channel: str, sender_key: str, r
             col(OutboundMessage.status) != EventStatus.PROCESSING,
         )
     )
-    return {"inbound_event": _rowcount(inbound), "outbound_message": _rowcount(outbound)}
+    return {"inbound_event": inbound, "outbound_message": _rowcount(outbound)}
 
 
 # --- logs

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Mapping
 from zoneinfo import ZoneInfo
+
+from handlers import channels
 
 WEEKDAYS = "月火水木金土日"
 
@@ -22,7 +25,33 @@ STATUSES = {
 }
 PRIORITIES = {"urgent": "緊急", "normal": "通常"}
 KINDS = {"consultation": "相談", "complaint": "要望・苦情"}
-CHANNELS = {"line": "LINE", "email": "メール", "console": "コンソール", "telegram": "Telegram", "office": "窓口・電話"}
+
+
+class _ChannelLabels(Mapping[str, str]):
+    """Channel name -> Japanese label, as the adapters declare them (handlers/channels/), read when used."""
+
+    def _all(self) -> dict[str, str]:
+        return channels.labels()
+
+    def __getitem__(self, key: str) -> str:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class _NoticeChannels(_ChannelLabels):
+    """The channels that send notices (bulk capability), with their labels."""
+
+    def _all(self) -> dict[str, str]:
+        return {c.channel: c.label for c in channels.all_capabilities() if c.bulk > 0}
+
+
+CHANNELS: Mapping[str, str] = _ChannelLabels()
+NOTICE_CHANNELS: Mapping[str, str] = _NoticeChannels()
 LANGS = {"ja": "日本語", "en": "英語", "ko": "韓国語", "zh": "中国語", "vi": "ベトナム語"}
 BASES = {"consent": "同意", "life_safety": "生命・安全（同意なし）"}
 DELIVERY = {"pending": "送信待ち", "sent": "送信済み", "failed": "送信失敗", "held": "自動返信を保留"}

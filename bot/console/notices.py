@@ -69,7 +69,7 @@ STATUSES = {
 }
 KINDS = {"once": "1回", "recurring": "定期（繰り返し）", "age": "月齢に合わせて"}
 MISFIRE = {"send_late": "遅れても送る", "skip": "その回は送らない"}
-CHANNELS = {"line": "LINE", "email": "メール"}
+CHANNELS = labels.NOTICE_CHANNELS
 LANGS = {"ja": "日本語", "en": "英語"}
 DELIVERY = {"pending": "送信待ち", "sent": "送信済み", "failed": "失敗", "skipped": "送らず"}
 REASONS = {

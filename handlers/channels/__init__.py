@@ -1,23 +1,29 @@
 """The parents' channels: one adapter module per channel, found by name in `REGISTRY`.
 
-Each channel module offers `build(settings, inbox) -> ChannelPlugin` (its adapter, its webhook routes, its
-background tasks and its close); a channel that is switched off in the settings is never imported. Adding a
-channel: one new module here, its settings, its tests, and one line in `REGISTRY`."""
+Each channel module declares `ADAPTER` (its adapter class, with the channel's `capabilities` and
+`sender_key`) and offers `build(settings, inbox) -> ChannelPlugin` (its adapter, its webhook routes, its
+background tasks and its close); a channel with bulk capability also offers `build_sender(settings, sessions)`
+(the adapter alone, for notices sent outside the app). A module is imported only when something asks for its
+channel; nothing is built unless its settings switch it on. Adding a channel: one new module here, its
+settings, its tests, and one line in `REGISTRY`."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
-from handlers.types import ChannelAdapter
+from handlers.types import BulkAdapter, Capabilities, ChannelAdapter
 
 if TYPE_CHECKING:
     from bot.settings import Settings
     from handlers.inbox import Inbox
+    from storage.db import SessionFactory
 
 
 @dataclass
@@ -28,17 +34,71 @@ class ChannelPlugin:
     close: Callable[[], Coroutine[Any, Any, None]] | None = None
 
 
-# channel name -> (module, whether the settings switch it on)
+# channel name -> (module, whether the settings switch it on). The console is switched on by the command
+# (`concierge chat`, `concierge serve --console`), never by settings.
 REGISTRY: dict[str, tuple[str, Callable[[Settings], bool]]] = {
     "line": ("handlers.channels.line", lambda s: s.line.enabled),
     "email": ("handlers.channels.email", lambda s: s.email.enabled),
+    "console": ("handlers.channels.console", lambda s: False),
 }
+
+
+@functools.cache
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(REGISTRY[name][0])
+
+
+def capabilities(name: str) -> Capabilities | None:
+    """What the channel `name` can do; None for a name that is no channel of ours (e.g. 'office')."""
+    if name not in REGISTRY:
+        return None
+    caps: Capabilities = _module(name).ADAPTER.capabilities
+    return caps
+
+
+def all_capabilities() -> list[Capabilities]:
+    return [c for c in (capabilities(n) for n in REGISTRY) if c is not None]
+
+
+# Where a case can come from without being a parent channel of ours: a person at the counter or on the phone
+# (entered by staff), the staff's Telegram group.
+ORIGINS = {"office": "窓口・電話", "telegram": "Telegram"}
+
+
+def labels() -> dict[str, str]:
+    """Every channel's and origin's name for staff (Japanese)."""
+    return {**{c.channel: c.label for c in all_capabilities()}, **ORIGINS}
+
+
+def label(name: str) -> str:
+    caps = capabilities(name)
+    return caps.label if caps is not None else ORIGINS.get(name, name)
+
+
+def sender_key(name: str, external_id: str) -> str | None:
+    """The key of a contact's stored events on channel `name` (None: the channel stores no events)."""
+    if name not in REGISTRY:
+        return None
+    key: str = _module(name).ADAPTER.sender_key(external_id)
+    return key
 
 
 def build_channels(settings: Settings, inbox: Inbox) -> list[ChannelPlugin]:
     plugins: list[ChannelPlugin] = []
-    for module_name, enabled in REGISTRY.values():
+    for name, (_, enabled) in REGISTRY.items():
         if enabled(settings):
-            module = importlib.import_module(module_name)
-            plugins.append(module.build(settings, inbox))
+            plugins.append(_module(name).build(settings, inbox))
     return plugins
+
+
+def build_senders(settings: Settings, sessions: SessionFactory) -> dict[str, BulkAdapter]:
+    """The notice senders of the channels that can send notices and are configured for it, by name."""
+    senders: dict[str, BulkAdapter] = {}
+    for name in REGISTRY:
+        caps = capabilities(name)
+        if caps is None or caps.bulk <= 0:
+            continue
+        sender: BulkAdapter | None = _module(name).build_sender(settings, sessions)
+        if sender is not None:
+            senders[name] = sender
+    return senders

@@ -32,7 +32,7 @@ import logging
 import re
 import ssl
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from email import policy
 from email.headerregistry import Address
@@ -54,6 +54,7 @@ from handlers.engine import MAX_STORED, Engine, clean_input, has_words
 from handlers.inbox import IncomingEvent
 from handlers.texts import t
 from handlers.types import (
+    Capabilities,
     Delivery,
     DeliveryError,
     InboundKind,
@@ -189,9 +190,19 @@ class Thread:
 
 
 class EmailAdapter:
-    """Parses stored mail for the engine and sends replies by SMTP."""
+    """Parses stored mail for the engine and sends replies and notices by SMTP."""
 
     name = CHANNEL
+    capabilities = Capabilities(
+        channel=CHANNEL,
+        label="メール",
+        push=True,
+        bulk=1,  # one mail per recipient, each recorded as sent as soon as the server took it
+        broadcast=False,
+        reply_token=False,
+        max_text=MAX_STORED,
+        max_label=SUBJECT_MAX,
+    )
 
     def __init__(
         self,
@@ -221,6 +232,10 @@ class EmailAdapter:
         # it) and its stateless first-message replies for mail that may not touch any conversation.
         self.engine = engine
         self.store = store  # the inbox's intake, for a mail's second message (see _follow_up)
+
+    @staticmethod
+    def sender_key(external_id: str) -> str:
+        return f"{CHANNEL}:{external_id}"[:255]
 
     # ----- inbound
 
@@ -293,7 +308,7 @@ class EmailAdapter:
             return
         key = "rest:" + hashlib.sha256(raw).hexdigest()
         payload = json.dumps({"follow_up": rest[:MAX_STORED], "context": thread.to_json()}, ensure_ascii=False)
-        self.store([IncomingEvent(event_key=key, sender_key=f"email:{sender}"[:255], payload=payload)])
+        self.store([IncomingEvent(event_key=key, sender_key=self.sender_key(sender), payload=payload)])
 
     def _parse_follow_up(self, data: dict[str, Any]) -> Parsed:
         thread = Thread.from_json(str(data.get("context") or ""))
@@ -535,6 +550,32 @@ class EmailAdapter:
             out.append(et(lang, "reply_handoff"))
         return out
 
+    # ----- notices
+    def compose_notice(self, *, to: str, lang: str, text: str, key: str) -> EmailMessage:
+        """A notice mail in the recipient's language, with a way to stop notices."""
+        words = NOTICE_TEXTS.get(lang) or NOTICE_TEXTS["en" if lang != "ja" else "ja"]
+        message = EmailMessage()
+        message["From"] = self.address
+        message["To"] = to
+        message["Subject"] = words["subject"]
+        message["Date"] = format_datetime(utcnow())
+        # Deterministic: a message repeated after a crash keeps its id (mail clients collapse the copy).
+        message["Message-ID"] = f"<notice.{key}@{self.domain}>"  # the key is ours: run and delivery ids
+        message["Auto-Submitted"] = "auto-generated"
+        message["List-Unsubscribe"] = f"<mailto:{self.address}?subject=stop%20notices>"
+        message.set_content(f"{text}\n\n--\n{words['unsubscribe']}\n", charset="utf-8")
+        return message
+
+    async def send_bulk(self, recipients: Sequence[str], text: str, *, lang: str, key: str) -> None:
+        """One notice mail (bulk is 1: each recipient is recorded as soon as the server took theirs)."""
+        if len(recipients) != 1:
+            raise ValueError("a notice mail goes to exactly one recipient")
+        (to,) = recipients
+        await self._send(self.compose_notice(to=to, lang=lang, text=text, key=key), to)
+
+    async def aclose(self) -> None:
+        """Nothing held open: each mail is sent over its own SMTP connection."""
+
     async def _send(self, message: EmailMessage, recipient: str) -> None:
         cfg = self.settings
         security = cfg.smtp_security
@@ -590,6 +631,18 @@ class EmailAdapter:
                 )
         except Exception as exc:  # the mail is out; a lost record only costs threading of a later reply
             log.warning("email thread record not saved: %s", type(exc).__name__)
+
+
+NOTICE_TEXTS = {
+    "ja": {
+        "subject": "子育てコンシェルジュからのお知らせ",
+        "unsubscribe": "このお知らせが不要な方は、このメールに「お知らせ停止」とだけ書いて返信してください。",
+    },
+    "en": {
+        "subject": "News from the child-rearing concierge",
+        "unsubscribe": 'To stop these notices, reply to this mail with just "stop notices".',
+    },
+}
 
 
 def recent_auto_replies(sessions: SessionFactory, *, recipient: str, within: dt.timedelta | None = None) -> int:
@@ -827,7 +880,7 @@ class MailPoller:
         payload = json.dumps(
             {"raw": base64.b64encode(raw).decode("ascii"), "uid": uid, "uidvalidity": self._uidvalidity, "size": size}
         )
-        return IncomingEvent(event_key=key, sender_key=f"email:{sender or 'unknown'}"[:255], payload=payload)
+        return IncomingEvent(event_key=key, sender_key=EmailAdapter.sender_key(sender or "unknown"), payload=payload)
 
     def mark(self, uid: int) -> None:
         """Processed: move to the processed folder, or flag \\Seen."""
@@ -964,3 +1017,13 @@ def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
         log.warning("email: EMAIL_AUTHSERV_ID unset, senders are not checked against Authentication-Results")
     poller = MailPoller(settings.email, inbox)
     return ChannelPlugin(adapter=adapter, tasks=[poller.run], close=poller.close)
+
+
+def build_sender(settings: Settings, sessions: SessionFactory) -> EmailAdapter | None:
+    """The adapter alone, for notices (SMTP and the address suffice; intake need not be on)."""
+    if not settings.email.smtp_host or not settings.email.email_address:
+        return None
+    return EmailAdapter(settings.email, sessions, office_names=settings.deployment_names())
+
+
+ADAPTER = EmailAdapter

@@ -35,16 +35,20 @@ from linebot.v3.messaging import (  # type: ignore[import-untyped]
     AsyncApiClient,
     AsyncMessagingApi,
     AsyncMessagingApiBlob,
+    BroadcastRequest,
     Configuration,
+    MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
     RichMenuRequest,
     ShowLoadingAnimationRequest,
+    TextMessage,
 )
 
 from handlers.channels import ChannelPlugin
 from handlers.inbox import IncomingEvent
 from handlers.types import (
+    Capabilities,
     Choice,
     ContactCard,
     Delivery,
@@ -58,6 +62,7 @@ from handlers.types import (
 if TYPE_CHECKING:
     from bot.settings import Settings
     from handlers.inbox import Inbox
+    from storage.db import SessionFactory
 
 CHANNEL = "line"
 WEBHOOK_PATH = "/webhooks/line"
@@ -73,8 +78,8 @@ MAX_POSTBACK_DATA = 300
 MAX_ALT_TEXT = 400
 MAX_URI = 1000
 MAX_CAROUSEL = 12
+MAX_MULTICAST = 500  # user ids per multicast request
 
-MEDIA_TYPES = frozenset({"image", "video", "audio", "file", "location"})
 LOADING_SECONDS = 10  # 5..60 in steps of 5; the indicator disappears as soon as our reply arrives
 LOADING_AGAIN_AFTER = 5.0  # seconds: a chat that was just shown the animation is not asked again
 MAX_LOADING_IN_FLIGHT = 64  # best-effort: beyond this, no animation rather than a pile of requests
@@ -269,7 +274,7 @@ def _chat_id(source: dict[str, Any]) -> str | None:
 def _sender_key(event: dict[str, Any]) -> str:
     source = event.get("source")
     chat = _chat_id(source) if isinstance(source, dict) else None
-    return f"{CHANNEL}:{chat or '-'}"[:255]
+    return LineAdapter.sender_key(chat or "-")
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
@@ -511,14 +516,28 @@ class _Outcome:
 
 
 class LineAdapter:
-    """Parses stored LINE events and delivers replies through the Messaging API."""
+    """Parses stored LINE events and delivers replies (reply, then push) and notices (multicast, broadcast)
+    through the Messaging API."""
 
     name = CHANNEL
+    capabilities = Capabilities(
+        channel=CHANNEL,
+        label="LINE",
+        push=True,
+        bulk=MAX_MULTICAST,
+        broadcast=True,
+        reply_token=True,
+        max_text=MAX_TEXT,
+        max_label=MAX_LABEL,
+    )
 
-    def __init__(self, access_token: str, *, api_base_url: str | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self, access_token: str, *, api_base_url: str | None = None, timeout: float = 5.0, bulk_timeout: float = 10.0
+    ) -> None:
         self._access_token = access_token
         self._host = api_base_url.rstrip("/") if api_base_url else None
         self.timeout = timeout
+        self.bulk_timeout = bulk_timeout
         self._client: AsyncApiClient | None = None
         self._messaging: AsyncMessagingApi | None = None
         self._loading: set[asyncio.Task[None]] = set()
@@ -547,6 +566,10 @@ class LineAdapter:
             self._client = self._messaging = None
 
     # --- ChannelAdapter
+    @staticmethod
+    def sender_key(external_id: str) -> str:
+        return f"{CHANNEL}:{external_id}"[:255]
+
     def parse_event(self, payload: str) -> Parsed:
         return parse_line_event(payload)
 
@@ -598,6 +621,41 @@ class LineAdapter:
             raise _delivery_error("push", exc.status, token_spent=outcome.token_used) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"push {type(exc).__name__}", retry=True, token_spent=outcome.token_used) from None
+
+    # --- notices
+    async def send_bulk(self, recipients: Sequence[str], text: str, *, lang: str, key: str) -> None:
+        """A multicast to 1..500 user ids, or a broadcast to every follower when `recipients` is empty. `key`
+        goes out as X-Line-Retry-Key: LINE answers 409 for a call it accepted before, which counts as sent.
+        Failures carry LINE's status code (or the error's class name) as their reason."""
+        if len(recipients) > MAX_MULTICAST:
+            raise ValueError("a multicast carries 1..500 user ids")
+        # Built without validation: 500 ids through pydantic twice costs more than the call itself, and what goes
+        # in is ours (user ids from the database, a text checked when the notice was written).
+        message = TextMessage.construct(type="text", text=text, quickReply=None, sender=None, emojis=None)
+        api = self._api()
+        if recipients:
+            request = MulticastRequest.construct(to=list(recipients), messages=[message])
+            call = api.multicast(request, x_line_retry_key=key, _request_timeout=self.bulk_timeout)
+        else:
+            request = BroadcastRequest.from_dict({"messages": [{"type": "text", "text": text}]})
+            call = api.broadcast(request, x_line_retry_key=key, _request_timeout=self.bulk_timeout)
+        try:
+            await call
+        except ApiException as exc:
+            status = int(exc.status or 0)
+            if status == 409:
+                return  # this retry key was accepted before: already sent
+            raise DeliveryError(str(status), retry=status == 429 or status >= 500) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DeliveryError(type(exc).__name__, retry=True) from None
+
+    async def quota(self) -> tuple[int | None, int]:
+        """This month's message quota (None: no limit) and what was used of it."""
+        api = self._api()
+        limit = await api.get_message_quota(_request_timeout=self.bulk_timeout)
+        used = await api.get_message_quota_consumption(_request_timeout=self.bulk_timeout)
+        value = limit.value if str(getattr(limit.type, "value", limit.type)) == "limited" else None
+        return value, int(used.total_usage)
 
     # --- the loading animation (best effort, never in the way of the webhook's answer)
     def show_loading(self, chat_ids: Iterable[str]) -> None:
@@ -832,6 +890,21 @@ def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
         await intake.aclose()
 
     return ChannelPlugin(adapter=adapter, router=router, close=close)
+
+
+def build_sender(settings: Settings, sessions: SessionFactory) -> LineAdapter | None:
+    """The adapter alone, for notices and the quota (None when LINE is not configured)."""
+    token = settings.line.channel_access_token
+    if not settings.line.enabled or token is None:
+        return None
+    return LineAdapter(
+        token.get_secret_value(),
+        api_base_url=settings.line.api_base_url,
+        bulk_timeout=settings.notices.line_timeout_seconds,
+    )
+
+
+ADAPTER = LineAdapter
 
 
 # ----- rich menu

@@ -14,31 +14,11 @@ from sqlmodel import col, select
 from bot.runtime import Runtime
 from handlers.inbox import Inbox, IncomingEvent
 from handlers.staff import reply_to_parent
-from handlers.types import Delivery, DeliveryError, InboundMessage, Parsed
+from handlers.types import DeliveryError, Parsed
 from storage import queue
 from storage.db import transaction
 from storage.models import Case, EventStatus, InboundEvent, Message, OutboundMessage, utcnow
-
-
-class CollectingChannel:
-    name = "test"
-
-    def __init__(self) -> None:
-        self.delivered: list[Delivery] = []
-        self.failures: list[DeliveryError] = []  # raised by the next deliveries, in order
-        self.lock = threading.Lock()
-
-    def parse_event(self, payload: str) -> Parsed:
-        data = json.loads(payload)
-        if data.get("ignore"):
-            return Parsed(None)
-        return Parsed(InboundMessage("test", data["sender"], text=data["text"]), reply_token=data.get("token"))
-
-    async def deliver(self, delivery: Delivery) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        with self.lock:
-            self.delivered.append(delivery)
+from tests.fakes.channel import CollectingChannel
 
 
 def event(key: str, sender: str, text: str, **extra: object) -> IncomingEvent:

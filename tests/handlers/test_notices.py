@@ -23,6 +23,8 @@ from sqlmodel import select
 
 from bot.settings import Settings
 from handlers import notices as sending
+from handlers.channels.line import build_sender as build_line_sender
+from handlers.types import DeliveryError
 from storage import lifecycle
 from storage import notices as store
 from storage.db import SessionFactory, transaction
@@ -260,12 +262,11 @@ def test_a_batch_accepted_before_a_crash_is_not_sent_twice(
     sender = sending.NoticeSender(settings=config, sessions=sessions)
     (claim,) = sender._claim_batches(run_id, notice_copy, "line", "multicast", 500, 1)  # what the dead process had done
     assert claim is not None and len(claim.members) == 500
-    line = sending.LineNotices.from_settings(config)
+    line = build_line_sender(config, sessions)
     assert line is not None
 
     async def accepted() -> None:
-        messages = [{"type": "text", "text": TEXTS["ja"]}]
-        await line.multicast([m[1] for m in claim.members], messages, retry_key=claim.retry_key)
+        await line.send_bulk([m[1] for m in claim.members], TEXTS["ja"], lang="ja", key=claim.retry_key)
         await line.aclose()
 
     asyncio.run(accepted())
@@ -410,8 +411,8 @@ def test_token_bucket_paces_calls_and_caps_each_second() -> None:
     assert capped[9] < 0.2 and capped[10] >= 0.99
 
 
-def test_fake_multicast_checks_and_rate_limit(settings: Settings, fake: FakeLineAPI) -> None:
-    line = sending.LineNotices.from_settings(wired(settings, fake=fake))
+def test_fake_multicast_checks_and_rate_limit(settings: Settings, sessions: SessionFactory, fake: FakeLineAPI) -> None:
+    line = build_line_sender(wired(settings, fake=fake), sessions)
     assert line is not None
     fake.rate_limit(2)
 
@@ -419,9 +420,9 @@ def test_fake_multicast_checks_and_rate_limit(settings: Settings, fake: FakeLine
         out = []
         for _ in range(3):
             try:
-                await line.multicast([f"U{'a' * 32}"], [{"type": "text", "text": "x"}], retry_key=str(uuid.uuid4()))
+                await line.send_bulk([f"U{'a' * 32}"], "x", lang="ja", key=str(uuid.uuid4()))
                 out.append("ok")
-            except sending.SendError as exc:
+            except DeliveryError as exc:
                 out.append(exc.reason)
         await line.aclose()
         return out
