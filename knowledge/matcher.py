@@ -11,15 +11,18 @@ form, and the hiragana reading of those words. Three pieces of evidence per entr
 - shape: rapidfuzz's partial similarity of the readings, which rewards a question that appears nearly
   whole inside a longer message.
 Candidates come from inverted indexes over words and bigrams, so cost grows with the postings touched,
-not with the size of the KB. `decide` turns the ranking into answer, clarify or fallback.
+not with the size of the KB. `decide` turns the ranking into answer, clarify or fallback, with thresholds
+calibrated per language on the dev set (Japanese and English scores are spread differently: English has no
+readings, so its sound and shape evidence is weaker).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from rapidfuzz import fuzz, process
@@ -28,6 +31,7 @@ from knowledge.models import KnowledgeBase
 from knowledge.normalize import Normalized, Normalizer
 
 UNKNOWN_DF = 0.5
+_JA_SCRIPT = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
 
 
 class Outcome(StrEnum):
@@ -42,7 +46,7 @@ class MatchConfig:
 
     answer_threshold: float = 36.0
     clarify_threshold: float = 28.0
-    margin: float = 10.0
+    margin: float = 8.0  # the best must lead the best entry of another topic by this much ...
     word_weight: float = 0.5
     sound_weight: float = 0.3
     shape_weight: float = 0.2
@@ -50,8 +54,27 @@ class MatchConfig:
     pool: int = 15  # entries re-ranked with the question-level measures
     seed_df: float = 0.1  # bigrams in more than this share of entries do not seed candidates
     typo_score: float = 80.0  # rapidfuzz score for mapping an unknown word onto a KB word
-    min_coverage: float = 0.45  # share of the query's word weight an entry must use before it is answered
-    sure_threshold: float = 50.0  # ... unless its score is at least this
+    min_coverage: float = 0.5  # share of the query's word weight an entry must use before it is answered
+    sure_threshold: float = 45.0  # ... unless its score is at least this
+    certain_threshold: float = 90.0  # a match this close is answered whatever its rivals score
+    coverage_margin: float = 1.0  # ... or lead by covering this much more of the query (1.0: never)
+    clarify_window: float = 15.0  # clarify options score within this of the best
+    tie_margin: float = 1.5  # entries this close, covering as much, are not told apart by the message
+    # English messages (no Japanese script): readings carry no extra evidence, scores run lower.
+    en_min_coverage: float = 0.45
+    en_sure_threshold: float = 55.0
+    en_coverage_margin: float = 0.1
+
+    def for_text(self, text: str) -> MatchConfig:
+        """The thresholds for this message's language."""
+        if _JA_SCRIPT.search(text):
+            return self
+        return replace(
+            self,
+            min_coverage=self.en_min_coverage,
+            sure_threshold=self.en_sure_threshold,
+            coverage_margin=self.en_coverage_margin,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,18 +208,36 @@ class Matcher:
         ]
 
     def match(self, text: str) -> MatchResult:
-        return decide(self.scores(text), self.config)
+        return decide(self.scores(text), self.config.for_text(text))
 
 
 def decide(ranked: list[Candidate], config: MatchConfig) -> MatchResult:
-    """Answer when the best is strong and clearly ahead of other topics; ask when close; else fall back."""
+    """Answer when the best entry is sure; ask between genuinely different answers when it is not; else fall back.
+
+    Sure: strong enough, using enough of the question's words, and ahead of every entry of another
+    topic (entries of its own topic close behind are variants of the same answer, not a doubt), or
+    nearly identical to one of its example questions; but entries that the message fits equally well
+    (a bare keyword) are asked about. A clarify offers the 2-3 entries that score close
+    to the best; a lone option is no question to ask, so that falls back instead.
+    """
     if not ranked or ranked[0].score < config.clarify_threshold:
         return MatchResult(Outcome.FALLBACK, ranked[: config.max_candidates])
     best = ranked[0]
     rival = next((c for c in ranked[1:] if c.topic != best.topic), None)
-    ahead = rival is None or best.score - rival.score >= config.margin
+    tied = [c for c in ranked[1:] if best.score - c.score < config.tie_margin and c.coverage >= best.coverage]
+    if tied:  # a bare keyword (ワクチン) fits several answers equally well: ask which
+        return MatchResult(Outcome.CLARIFY, [best, *tied][: config.max_candidates])
+    if best.score >= config.certain_threshold:
+        return MatchResult(Outcome.ANSWER, [best])
+    lead = best.score - rival.score if rival is not None else best.score
+    ahead = lead >= config.margin or (
+        lead > 0 and rival is not None and best.coverage - rival.coverage >= config.coverage_margin
+    )
     covered = best.coverage >= config.min_coverage or best.score >= config.sure_threshold
     if best.score >= config.answer_threshold and ahead and covered:
         return MatchResult(Outcome.ANSWER, [best])
-    shortlist = [c for c in ranked if c.score >= config.clarify_threshold][: config.max_candidates]
+    floor = max(config.clarify_threshold, best.score - config.clarify_window)
+    shortlist = [c for c in ranked if c.score >= floor][: config.max_candidates]
+    if len(shortlist) < 2:
+        return MatchResult(Outcome.FALLBACK, ranked[: config.max_candidates])
     return MatchResult(Outcome.CLARIFY, shortlist)

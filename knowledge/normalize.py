@@ -111,18 +111,39 @@ class Tokenizer(Protocol):
         ...
 
 
+_DICTIONARY: Any = None
+_DICTIONARY_LOCK = threading.Lock()
+
+
+def shared_dictionary() -> Any:
+    """The one SudachiPy core dictionary of this process, mapped on first use (never at import time).
+
+    Mapping it costs tens of MB and a noticeable start-up time; every tokenizer in the process (the
+    matcher's, crisis detection's, each thread's) reads this one. A `Dictionary` is immutable once
+    built and safe to share; the tokenizers made from it are not, see `SudachiTokenizer`.
+    """
+    global _DICTIONARY
+    if _DICTIONARY is None:
+        with _DICTIONARY_LOCK:
+            if _DICTIONARY is None:
+                from sudachipy import Dictionary
+
+                _DICTIONARY = Dictionary(dict="core")
+    return _DICTIONARY
+
+
 class SudachiTokenizer:
     """SudachiPy with the core dictionary, split mode B.
 
     A Sudachi tokenizer keeps mutable state and raises when two threads use it at once (the webhook
     thread and the inbox workers both normalise text), so each thread gets its own tokenizer over the
-    one shared dictionary.
+    process's one shared dictionary (`shared_dictionary`).
     """
 
     def __init__(self) -> None:
-        from sudachipy import Dictionary, SplitMode
+        from sudachipy import SplitMode
 
-        self._dict = Dictionary(dict="core")
+        self._dict = shared_dictionary()
         self._mode = SplitMode.B
         self._local = threading.local()
 

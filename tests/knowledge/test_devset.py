@@ -32,8 +32,20 @@ def dev(matcher: Matcher) -> Report:
 def test_devset_is_large_and_varied() -> None:
     items = load_devset(ROOT / "bench" / "devset.yaml")
     kinds = {i.kind for i in items}
-    assert len(items) >= 200
-    assert {"casual", "kana", "typo", "dialect", "en", "oos", "crisis"} <= kinds
+    assert len(items) >= 400
+    assert {"casual", "kana", "typo", "dialect", "en", "oos", "crisis", "spaced", "long"} <= kinds
+
+
+def test_held_out_sets_are_apart_from_the_dev_set_and_the_kb(matcher: Matcher) -> None:
+    examples = {q for e in matcher.kb.entries.values() for _l, q in e.question_list()}
+    dev = {i.q for i in load_devset(ROOT / "bench" / "devset.yaml")}
+    second = load_devset(ROOT / "bench" / "testset2.yaml")
+    assert len(second) >= 150
+    assert {i.lang for i in second} == {"ja", "en"}
+    assert sum(i.expect == "fallback" for i in second) >= 20
+    assert {i.topic for i in second if i.topic} == set(matcher.kb.topics)
+    for path in ("testset.yaml", "testset2.yaml"):
+        assert [i.q for i in load_devset(ROOT / "bench" / path) if i.q in examples or i.q in dev] == []
 
 
 def test_devset_questions_are_not_kb_examples(matcher: Matcher) -> None:
@@ -52,7 +64,7 @@ def test_out_of_scope_is_held_back(dev: Report) -> None:
 def test_overall_floor(dev: Report) -> None:
     # With a clarify listing the right topic counted as success (the bot asked rather than guessed).
     assert dev.lenient_rate >= 0.92
-    assert dev.rate() >= 0.75
+    assert dev.rate() >= 0.83
     assert dev.wrong_answers <= 3
 
 
