@@ -75,6 +75,8 @@ TAKE_OVER = ("引き継ぐ", "引継ぎ", "force")
 CONFIRM_BOOKED = ("予約あり", "確認", "force")
 COMMANDS = ("/claim", "/note", "/reply", "/resolve", "/reopen")
 VIA = "telegram"
+MAX_REPLY = casework.MAX_REPLY  # as in the console (and LINE's limit for one text)
+MAX_NOTE = casework.MAX_NOTE
 LOST_AFTER = dt.timedelta(minutes=2)  # a /reply never queued (the process stopped half-way) is reported then
 TOPICS_RETRY = 300.0  # seconds before trying to make topics again after the group refused them
 MAX_PAUSE = 600.0  # longest wait between attempts for a refused non-urgent alert
@@ -806,10 +808,10 @@ class TelegramBridge:
         if code == "too_long":
             if command == "/note":
                 return (
-                    f"⚠️ メモが長すぎます（{int(exc.detail):,}文字、上限{casework.MAX_NOTE:,}文字）。"
+                    f"⚠️ メモが長すぎます（{int(exc.detail):,}文字、上限{MAX_NOTE:,}文字）。"
                     "保存していません。分けて送ってください。"
                 )
-            return f"⚠️ 返信が長すぎます（{int(exc.detail):,}文字、上限{casework.MAX_REPLY:,}文字）。送信していません。"
+            return f"⚠️ 返信が長すぎます（{int(exc.detail):,}文字、上限{MAX_REPLY:,}文字）。送信していません。"
         if code == "open":
             return f"受付番号 {case_id} は終了していません。"
         if code == "busy":
