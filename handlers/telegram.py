@@ -43,8 +43,7 @@ from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters, Update
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from handlers import channels
-from handlers import staff as staff_actions
+from handlers import casework, channels
 from handlers.hours import OfficeHours
 from storage import bridge as bridgedb
 from storage import crud, queue
@@ -53,11 +52,9 @@ from storage.db import SessionFactory, transaction
 from storage.models import (
     OPEN_CASE_STATUSES,
     Case,
-    CaseStatus,
     InboundEvent,
     Priority,
     StaffAlert,
-    TelegramAction,
     utcnow,
 )
 from storage.models import Message as CaseMessage
@@ -71,12 +68,15 @@ WEBHOOK_PATH = "/webhooks/telegram"
 CHANNEL = "telegram"  # inbound events of the bridge (never claimed by the parents' inbox: it has no such adapter)
 URGENT_COLOR = 16478047  # one of the six colours the Bot API allows for topic icons (red)
 MAX_CONTENT = 600
-MAX_REPLY = 5000  # as in the console (and LINE's limit for one text)
-MAX_NOTE = 10000  # as in the console
 MAX_DEPTH = 32  # a Telegram update nests a few levels; deeper bodies are not updates
 SURROGATES = re.compile("[\ud800-\udfff]")  # lone halves: JSON allows them, UTF-8 and the databases do not
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # Telegram's rule for secret_token
 TAKE_OVER = ("引き継ぐ", "引継ぎ", "force")
+CONFIRM_BOOKED = ("予約あり", "確認", "force")
+COMMANDS = ("/claim", "/note", "/reply", "/resolve", "/reopen")
+VIA = "telegram"
+MAX_REPLY = casework.MAX_REPLY  # as in the console (and LINE's limit for one text)
+MAX_NOTE = casework.MAX_NOTE
 LOST_AFTER = dt.timedelta(minutes=2)  # a /reply never queued (the process stopped half-way) is reported then
 TOPICS_RETRY = 300.0  # seconds before trying to make topics again after the group refused them
 MAX_PAUSE = 600.0  # longest wait between attempts for a refused non-urgent alert
@@ -89,7 +89,8 @@ HELP = (
     "・/reply 本文 … 保護者に返信（保護者のチャネルに送信し、届いたらここでお知らせします）\n"
     "・/note 本文 … 内部メモ（保護者には送信されません）\n"
     "・/claim … このケースを担当する（担当者がいるときは「/claim 引き継ぐ」）\n"
-    "・/resolve … 解決にして会話をBotに戻す\n"
+    "・/resolve … 解決にして会話をBotに戻す（確定した予約があるときは確認します）\n"
+    "・/reopen … 終了したケースを再開する\n"
     "コマンドのない書き込みは職員の間だけに残り、保護者には送信されません。\n"
     "全体（General）では受付番号を付けて使えます（例：/reply 12 本文）。"
 )
@@ -721,159 +722,100 @@ class TelegramBridge:
                 return f"受付番号 {case_id} のケースは見つかりません。"
             if not staffdb.can_view_case(who, case):
                 return FORBIDDEN
-            if command == "/claim":
-                return self._claim_case(s, who, case, arg, message_id, thread_id)
-            if command == "/note":
-                return self._note(s, who, case, arg, message_id, thread_id)
-            if command not in ("/resolve", "/reply"):
+            if command not in COMMANDS:
                 return HELP
-            if command == "/resolve":
-                refusal = self._resolve_refusal(s, who, case)
-            else:
-                refusal = self._reply_refusal(who, case, arg)
-            if refusal is not None:
-                return refusal
-            action = self._take(s, who, case, message_id, thread_id, command[1:])
+            holder = self._name(s, case.assignee) if case.assignee else ""
+        try:
+            return self._command(who, case_id, command, arg, message_id, thread_id)
+        except casework.Refused as exc:
+            return self._refusal(exc, command, case_id, holder)
+
+    def _command(
+        self, who: staffdb.StaffAccount, case_id: int, command: str, arg: str, message_id: int, thread_id: int | None
+    ) -> str | None:
+        """One command as one staff use case, in one transaction with this Telegram message's action row (a
+        refusal rolls both back, so the message may be sent again once corrected)."""
+        me = who.display_name or who.username
+        with transaction(self.sessions) as s:
+            action = bridgedb.start_action(
+                s,
+                chat_id=self.chat_id,
+                tg_message_id=message_id,
+                thread_id=thread_id,
+                case_id=case_id,
+                staff=who.username,
+                action=command[1:],
+            )
             if action is None or action.id is None:
                 return None  # this message was acted on before
-            action_id, username, office = action.id, who.username, case.channel == staffdb.OFFICE_CHANNEL
-            if command == "/resolve" and office:
-                crud.set_case_status(s, case=case, status=CaseStatus.RESOLVED)
-        if command == "/resolve":
-            return self._resolve(case_id, username, office)
-        self._reply(case_id, username, arg, action_id)
-        return None  # told once the parent's channel accepted or refused it (settle_replies)
+            if command == "/claim":
+                done = casework.claim(
+                    s, actor=who, case_id=case_id, take_over=arg.strip().lower() in TAKE_OVER, via=VIA
+                )
+                if done.already:
+                    return f"✋ 受付番号 {case_id} は既に {me} さんの担当です。"
+                if done.before is not None:
+                    return f"✋ {me} さんが {self._name(s, done.before)} さんから引き継ぎました（受付番号 {case_id}）。"
+                return f"✋ {me} さんが担当します（受付番号 {case_id}）。"
+            if command == "/note":
+                casework.note(s, actor=who, case_id=case_id, text=arg, via=VIA)
+                return "📝 内部メモを保存しました（保護者には送信されません）。"
+            if command == "/reopen":
+                casework.reopen(s, actor=who, case_id=case_id, via=VIA)
+                answer = f"🔁 受付番号 {case_id} を再開しました。保護者からのメッセージはこのトピックに届きます。"
+            elif command == "/resolve":
+                confirmed = arg.strip().lower() in CONFIRM_BOOKED
+                casework.resolve(s, actor=who, case_id=case_id, confirm_booked=confirmed, via=VIA)
+                answer = f"✅ 受付番号 {case_id} を解決にしました。会話はBotに戻りました。"
+            else:
+                message = casework.reply(
+                    s, actor=who, case_id=case_id, text=arg, office_hours=self.office_hours, via=VIA
+                )
+                bridgedb.set_reply_message(s, action_id=action.id, message_id=message)
+                answer = None  # told once the parent's channel accepted or refused it (settle_replies)
+        self._replied()
+        if command == "/reply":
+            self.wake()
+        return answer
 
-    def _take(
-        self, s: Session, who: staffdb.StaffAccount, case: Case, message_id: int, thread_id: int | None, action: str
-    ) -> TelegramAction | None:
-        """This Telegram message's one action; None when it was taken before."""
-        assert case.id is not None
-        return bridgedb.start_action(
-            s,
-            chat_id=self.chat_id,
-            tg_message_id=message_id,
-            thread_id=thread_id,
-            case_id=case.id,
-            staff=who.username,
-            action=action,
-        )
-
-    def _claim_case(
-        self, s: Session, who: staffdb.StaffAccount, case: Case, arg: str, message_id: int, thread_id: int | None
-    ) -> str | None:
-        assert case.id is not None
-        if not staffdb.can_manage_case(who, case):
+    def _refusal(self, exc: casework.Refused, command: str, case_id: int, holder: str) -> str:
+        """A refused use case in the staff chat's words."""
+        code = exc.code
+        if code == "forbidden":
             return FORBIDDEN
-        me = who.display_name or who.username
-        if case.assignee == who.username:
-            return f"✋ 受付番号 {case.id} は既に {me} さんの担当です。"
-        before = case.assignee
-        if before is not None and arg.strip().lower() not in TAKE_OVER:
+        if code == "not_found":
+            return f"受付番号 {case_id} のケースは見つかりません。"
+        if code == "taken":
             return (
-                f"このケース（受付番号 {case.id}）は {self._name(s, before)} さんが担当しています。"
+                f"このケース（受付番号 {case_id}）は {holder} さんが担当しています。"
                 "引き継ぐときは「/claim 引き継ぐ」と送ってください。"
             )
-        action = self._take(s, who, case, message_id, thread_id, "claim")
-        if action is None:
-            return None
-        staffdb.set_assignee(s, case=case, assignee=who.username)
-        if case.status == CaseStatus.NEW:
-            crud.set_case_status(s, case=case, status=CaseStatus.IN_PROGRESS)
-        detail = f"from {before}" if before else None
-        staffdb.audit(
-            s, actor=who.username, action="claim", record_type="case", record_id=case.id, detail=detail, via="telegram"
-        )
-        if before is not None:
-            return f"✋ {me} さんが {self._name(s, before)} さんから引き継ぎました（受付番号 {case.id}）。"
-        return f"✋ {me} さんが担当します（受付番号 {case.id}）。"
-
-    def _note(
-        self, s: Session, who: staffdb.StaffAccount, case: Case, arg: str, message_id: int, thread_id: int | None
-    ) -> str | None:
-        assert case.id is not None
-        if not staffdb.can_reply(who, case):
-            return FORBIDDEN
-        if not arg:
-            return "使い方：/note メモの本文"
-        if len(arg) > MAX_NOTE:
+        if code == "booked":
             return (
-                f"⚠️ メモが長すぎます（{len(arg):,}文字、上限{MAX_NOTE:,}文字）。"
-                "保存していません。分けて送ってください。"
+                f"⚠️ 受付番号 {case_id} には確定した予約がまだ残っています（{exc.detail}件）。"
+                "終了しても予約は残り、保護者が予約について連絡するとケースは再開されます。"
+                "終了してよければ「/resolve 予約あり」と送ってください。"
             )
-        action = self._take(s, who, case, message_id, thread_id, "note")
-        if action is None:
-            return None
-        note = staffdb.add_note(s, case_id=case.id, author=who.username, text=arg)
-        staffdb.audit(
-            s,
-            actor=who.username,
-            action="create",
-            record_type="note",
-            record_id=note.id,
-            detail=f"case {case.id}",
-            via="telegram",
-        )
-        return "📝 内部メモを保存しました（保護者には送信されません）。"
-
-    def _resolve_refusal(self, s: Session, who: staffdb.StaffAccount, case: Case) -> str | None:
-        if not staffdb.can_manage_case(who, case):
-            return FORBIDDEN
-        if case.status not in OPEN_CASE_STATUSES:
+        if code == "closed":
+            if command == "/reply":
+                return "このケースは終了しています。返信は送信していません。"
             return "このケースは既に終了しています。"
-        return None
-
-    def _reply_refusal(self, who: staffdb.StaffAccount, case: Case, arg: str) -> str | None:
-        if not staffdb.can_reply(who, case):
-            return FORBIDDEN
-        if case.status not in OPEN_CASE_STATUSES:
-            return "このケースは終了しています。返信は送信していません。"
-        if case.channel == staffdb.OFFICE_CHANNEL:
+        if code == "no_channel":
             return "このケースは窓口・電話で受け付けたため、チャットでは返信できません。"
-        if not arg:
-            return "使い方：/reply 保護者への返信の本文"
-        if len(arg) > MAX_REPLY:
-            return f"⚠️ 返信が長すぎます（{len(arg):,}文字、上限{MAX_REPLY:,}文字）。送信していません。"
-        return None
-
-    def _resolve(self, case_id: int, username: str, office: bool) -> str:
-        if not office:
-            staff_actions.resolve_case(self.sessions, case_id=case_id, status=CaseStatus.RESOLVED)
-        with transaction(self.sessions) as s:
-            staffdb.audit(
-                s,
-                actor=username,
-                action="resolve",
-                record_type="case",
-                record_id=case_id,
-                detail="resolved",
-                via="telegram",
-            )
-        self._replied()
-        return f"✅ 受付番号 {case_id} を解決にしました。会話はBotに戻りました。"
-
-    def _reply(self, case_id: int, username: str, text: str, action_id: int) -> None:
-        try:
-            message_id = staff_actions.reply_to_parent(
-                self.sessions, case_id=case_id, text=text, staff=username, office_hours=self.office_hours
-            )
-        except Exception:  # nothing was queued: free the message's action so that the update's retry acts
-            with transaction(self.sessions) as s:
-                bridgedb.drop_action(s, action_id=action_id)
-            raise
-        with transaction(self.sessions) as s:
-            bridgedb.set_reply_message(s, action_id=action_id, message_id=message_id)
-            staffdb.audit(
-                s,
-                actor=username,
-                action="reply",
-                record_type="case",
-                record_id=case_id,
-                detail=f"message {message_id}",
-                via="telegram",
-            )
-        self._replied()
-        self.wake()
+        if code == "empty":
+            return "使い方：/note メモの本文" if command == "/note" else "使い方：/reply 保護者への返信の本文"
+        if code == "too_long":
+            if command == "/note":
+                return (
+                    f"⚠️ メモが長すぎます（{int(exc.detail):,}文字、上限{MAX_NOTE:,}文字）。"
+                    "保存していません。分けて送ってください。"
+                )
+            return f"⚠️ 返信が長すぎます（{int(exc.detail):,}文字、上限{MAX_REPLY:,}文字）。送信していません。"
+        if code == "open":
+            return f"受付番号 {case_id} は終了していません。"
+        if code == "busy":
+            return f"この保護者には対応中の別のケース（受付番号 {exc.detail}）があるため、再開できません。"
+        return HELP
 
     def _replied(self) -> None:
         if self.on_reply is not None:

@@ -981,6 +981,26 @@ def booked_overlapping(
     return [s for s in nearby if s.starts_at + dt.timedelta(minutes=s.minutes) > start and s.case_id != exclude_case]
 
 
+def closed_cases_with_bookings(session: Session, *, contact_id: int, now: dt.datetime) -> list[Case]:
+    """The contact's closed cases that keep a booked slot not yet over (newest case first)."""
+    rows = session.exec(
+        select(Case, AppointmentSlot)
+        .join(AppointmentSlot, col(AppointmentSlot.case_id) == col(Case.id))
+        .where(
+            Case.contact_id == contact_id,
+            col(Case.status).not_in(OPEN_CASE_STATUSES),
+            AppointmentSlot.status == SlotStatus.BOOKED,
+            col(AppointmentSlot.starts_at) > now - dt.timedelta(hours=8),  # longest slot: 480 minutes
+        )
+        .order_by(col(Case.id).desc())
+    )
+    found: dict[int, Case] = {}
+    for row, slot in rows:
+        if row.id is not None and slot.starts_at + dt.timedelta(minutes=slot.minutes) > now:
+            found.setdefault(row.id, row)
+    return list(found.values())
+
+
 # ----- Telegram links
 
 

@@ -1,8 +1,9 @@
 """/cases: the queue, the case page and everything staff do to a case.
 
-Every view, edit and export of a case or its records writes an audit entry (no content). Replies go out
-only through `handlers.staff.reply_to_parent` (and slot offers through `handlers.appointments`); internal
-notes are another table with no path to the outbox.
+Every view, edit and export of a case or its records writes an audit entry (no content). What staff do to
+a case (claim, assign, reply, resolve, reopen, offer slots...) is a use case in `handlers.casework`: the
+routes read the form, call it and turn its refusals into the page's messages or confirmation steps;
+internal notes are another table with no path to the outbox.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlmodel import Session
 
 from bot.console import labels
 from bot.console.bounds import in_years
-from bot.console.core import SECURITY_HEADERS, ConsoleDep, FormStaffDep, StaffDep
+from bot.console.core import SECURITY_HEADERS, ConsoleDep, ForbiddenError, FormStaffDep, NotFoundError, StaffDep
 from bot.console.views import (
     Check,
     back,
@@ -31,16 +32,16 @@ from bot.console.views import (
     transcript_context,
 )
 from bot.deps import RuntimeDep
-from handlers import appointments, staff
+from handlers import appointments, casework
 from handlers.consent import status as consent_status
 from storage import crud
 from storage import staff as staffdb
 from storage.db import transaction
-from storage.models import OPEN_CASE_STATUSES, Case, CaseStatus, utcnow
+from storage.models import OPEN_CASE_STATUSES, Case, utcnow
 from storage.staff import ComplaintStepKind, Role
 
 router = APIRouter()
-MAX_REPLY = 5000
+MAX_REPLY = casework.MAX_REPLY
 MAX_FIELD = 10000
 VIEWS = ("all", "mine", "unassigned", "closed")
 
@@ -137,6 +138,8 @@ def case_page(
     msg: str | None = None,
     error: str | None = None,
     detail: str = "",
+    confirm: str | None = None,
+    outcome: str = "resolved",
 ) -> HTMLResponse:
     me = who.staff
     with transaction(rt.sessions) as s:
@@ -162,8 +165,18 @@ def case_page(
                 if a.active and a.role in (Role.CONCIERGE, Role.ASSISTANT, Role.SUPERVISOR)
             ],
         }
+        context["booked"] = [
+            labels.local(x.starts_at, console.office_hours.tz, "ja")
+            for x in appointments.upcoming_bookings(s, case_id=case_id)
+        ]
         staffdb.audit(s, actor=me.username, action="view", record_type="case", record_id=case_id)
     is_open = case.status in OPEN_CASE_STATUSES
+    asking = None  # the confirmation step a refused action asked for
+    if is_open and staffdb.can_manage_case(me, case):
+        if confirm == "taken" and case.assignee not in (None, me.username):
+            asking = "taken"
+        elif confirm == "booked" and context["booked"] and outcome in casework.OUTCOMES:
+            asking = "booked"
     return console.render(
         request,
         "case.html",
@@ -178,6 +191,8 @@ def case_page(
         error=message_text(error, detail=detail[:80]) if error else None,
         today=dt.datetime.now(console.office_hours.tz).date().isoformat(),
         step_kinds=labels.COMPLAINT_STEPS,
+        asking=asking,
+        outcome=outcome if outcome in casework.OUTCOMES else "resolved",
     )
 
 
@@ -255,54 +270,74 @@ def export_case(case_id: int, who: StaffDep, rt: RuntimeDep, console: ConsoleDep
     return PlainTextResponse("\n".join(lines) + "\n", headers=headers)
 
 
-# ----- talking to the parent, and notes
+# ----- talking to the parent, notes, who holds it and where it stands (the use cases in handlers.casework)
+
+
+def _act(
+    rt: Any,
+    case_id: int,
+    work: Callable[[Session], Any],
+    *,
+    ok: str,
+    anchor: str = "",
+    target: str | None = None,
+    confirm: str = "",
+    error_anchor: str | None = None,
+    tz: Any = None,
+) -> RedirectResponse:
+    """One staff use case in one transaction (its change and its audit row together); a refusal becomes
+    the case page with its message, or with the confirmation step it asks for."""
+    try:
+        with transaction(rt.sessions) as s:
+            work(s)
+    except casework.Refused as exc:
+        if exc.code == "not_found":
+            raise NotFoundError() from None
+        if exc.code == "forbidden":
+            raise ForbiddenError("case") from None
+        if exc.code in ("taken", "booked"):
+            return RedirectResponse(f"/cases/{case_id}?confirm={exc.code}{confirm}#actions", status_code=303)
+        if exc.code == "overlap":
+            when = labels.local(dt.datetime.fromisoformat(exc.detail), tz, "ja")
+            url = f"/cases/{case_id}?error=overlap&detail={quote(when)}#appointments"
+            return RedirectResponse(url, status_code=303)
+        detail = f"&detail={quote(exc.detail)}" if exc.code == "busy" else ""
+        where = anchor if error_anchor is None else error_anchor
+        return RedirectResponse(f"/cases/{case_id}?error={quote(exc.code)}{detail}{where}", status_code=303)
+    if target is not None:
+        sep = "&" if "?" in target else "?"
+        return RedirectResponse(f"{target}{sep}msg={ok}", status_code=303)
+    return back(case_id, ok, anchor=anchor)
 
 
 @router.post("/cases/{case_id}/reply")
 async def reply(
-    request: Request, case_id: int, who: FormStaffDep, rt: RuntimeDep, text: Annotated[str, Form()] = ""
+    request: Request,
+    case_id: int,
+    who: FormStaffDep,
+    rt: RuntimeDep,
+    console: ConsoleDep,
+    text: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    await anyio.to_thread.run_sync(_check, rt, case_id, who, staffdb.can_reply)
-    text = text.strip()
-    if not text:
-        return back(case_id, error="empty", anchor="#reply")
-    if len(text) > MAX_REPLY:
-        return back(case_id, error="too_long", anchor="#reply")
+    def work(s: Session) -> None:
+        casework.reply(s, actor=who.staff, case_id=case_id, text=text, office_hours=console.office_hours)
 
-    def work() -> RedirectResponse:
-        with transaction(rt.sessions) as s:
-            case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_reply)
-            if case.status not in OPEN_CASE_STATUSES:
-                return back(case_id, error="closed")
-            if case.channel == staffdb.OFFICE_CHANNEL:
-                return back(case_id, error="no_channel")
-        message_id = staff.reply_to_parent(rt.sessions, case_id=case_id, text=text, staff=who.name)
-        with transaction(rt.sessions) as s:
-            staffdb.audit(
-                s, actor=who.name, action="reply", record_type="case", record_id=case_id, detail=f"message {message_id}"
-            )
-        return back(case_id, "sent", anchor="#transcript")
-
-    response = await anyio.to_thread.run_sync(work)
+    response = await anyio.to_thread.run_sync(
+        lambda: _act(rt, case_id, work, ok="sent", anchor="#transcript", error_anchor="#reply")
+    )
     _wake(request)
     return response
 
 
 @router.post("/cases/{case_id}/notes")
 def add_note(case_id: int, who: FormStaffDep, rt: RuntimeDep, text: Annotated[str, Form()] = "") -> RedirectResponse:
-    _check(rt, case_id, who, staffdb.can_reply)
-    text = text.strip()
-    if not text:
-        return back(case_id, error="empty", anchor="#notes")
-    if len(text) > MAX_FIELD:
-        return back(case_id, error="too_long", anchor="#notes")
-    with transaction(rt.sessions) as s:
-        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_reply)
-        note = staffdb.add_note(s, case_id=case_id, author=who.name, text=text)
-        staffdb.audit(
-            s, actor=who.name, action="create", record_type="note", record_id=note.id, detail=f"case {case_id}"
-        )
-    return back(case_id, "noted", anchor="#notes")
+    return _act(
+        rt,
+        case_id,
+        lambda s: casework.note(s, actor=who.staff, case_id=case_id, text=text),
+        ok="noted",
+        anchor="#notes",
+    )
 
 
 @router.post("/cases/{case_id}/messages/{message_id}/resend")
@@ -310,32 +345,13 @@ async def resend(
     request: Request, case_id: int, message_id: int, who: FormStaffDep, rt: RuntimeDep
 ) -> RedirectResponse:
     """Send a failed staff reply again, through the same outbound queue as any reply."""
-    await anyio.to_thread.run_sync(_check, rt, case_id, who, staffdb.can_reply)
 
-    def work() -> RedirectResponse:
-        with transaction(rt.sessions) as s:
-            case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_reply)
-            if case.status not in OPEN_CASE_STATUSES:
-                return back(case_id, error="closed")
-        if not staff.resend_reply(rt.sessions, case_id=case_id, message_id=message_id):
-            return back(case_id, error="not_failed", anchor="#transcript")
-        with transaction(rt.sessions) as s:
-            staffdb.audit(
-                s,
-                actor=who.name,
-                action="resend",
-                record_type="case",
-                record_id=case_id,
-                detail=f"message {message_id}",
-            )
-        return back(case_id, "resent", anchor="#transcript")
+    def work(s: Session) -> None:
+        casework.resend(s, actor=who.staff, case_id=case_id, message_id=message_id)
 
-    response = await anyio.to_thread.run_sync(work)
+    response = await anyio.to_thread.run_sync(lambda: _act(rt, case_id, work, ok="resent", anchor="#transcript"))
     _wake(request)
     return response
-
-
-# ----- who holds it, and where it stands
 
 
 def _next(value: str | None, case_id: int) -> str:
@@ -344,84 +360,67 @@ def _next(value: str | None, case_id: int) -> str:
 
 @router.post("/cases/{case_id}/claim")
 def claim(
-    case_id: int, who: FormStaffDep, rt: RuntimeDep, next: Annotated[str | None, Form()] = None
+    case_id: int,
+    who: FormStaffDep,
+    rt: RuntimeDep,
+    next: Annotated[str | None, Form()] = None,
+    take_over: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    with transaction(rt.sessions) as s:
-        case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
-        staffdb.set_assignee(s, case=case, assignee=who.name)
-        if case.status == CaseStatus.NEW:
-            crud.set_case_status(s, case=case, status=CaseStatus.IN_PROGRESS)
-        staffdb.audit(s, actor=who.name, action="claim", record_type="case", record_id=case_id)
-    target = _next(next, case_id)
-    sep = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{sep}msg=claimed", status_code=303)
+    """Claim the case; a colleague's case is taken over only after the confirmation step."""
+
+    def work(s: Session) -> None:
+        casework.claim(s, actor=who.staff, case_id=case_id, take_over=take_over == "1")
+
+    return _act(rt, case_id, work, ok="claimed", target=_next(next, case_id))
 
 
 @router.post("/cases/{case_id}/assign")
 def assign(case_id: int, who: FormStaffDep, rt: RuntimeDep, assignee: Annotated[str, Form()] = "") -> RedirectResponse:
-    _check(rt, case_id, who, staffdb.can_manage_case)
-    with transaction(rt.sessions) as s:
-        case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
-        target = staffdb.get_staff_by_username(s, username=assignee)
-        if target is None or not target.active or target.role == Role.AUDITOR:
-            return back(case_id, error="bad_value")
-        staffdb.set_assignee(s, case=case, assignee=target.username)
-        staffdb.audit(
-            s, actor=who.name, action="assign", record_type="case", record_id=case_id, detail=f"to {target.username}"
-        )
-    return back(case_id, "assigned")
+    def work(s: Session) -> None:
+        casework.assign(s, actor=who.staff, case_id=case_id, assignee=assignee)
+
+    return _act(rt, case_id, work, ok="assigned")
 
 
 @router.post("/cases/{case_id}/release")
 def release(case_id: int, who: FormStaffDep, rt: RuntimeDep) -> RedirectResponse:
-    with transaction(rt.sessions) as s:
-        case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
-        staffdb.set_assignee(s, case=case, assignee=None)
-        staffdb.audit(s, actor=who.name, action="release", record_type="case", record_id=case_id)
-    return back(case_id, "released")
+    return _act(rt, case_id, lambda s: casework.release(s, actor=who.staff, case_id=case_id), ok="released")
 
 
 @router.post("/cases/{case_id}/status")
 def set_status(
     case_id: int, who: FormStaffDep, rt: RuntimeDep, status: Annotated[str, Form()] = ""
 ) -> RedirectResponse:
-    _check(rt, case_id, who, staffdb.can_manage_case)
-    if status not in (CaseStatus.IN_PROGRESS, CaseStatus.WAITING_PARENT):
-        return back(case_id, error="bad_value")
-    with transaction(rt.sessions) as s:
-        case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
-        if case.status not in OPEN_CASE_STATUSES:
-            return back(case_id, error="closed")
-        crud.set_case_status(s, case=case, status=CaseStatus(status))
-        staffdb.audit(s, actor=who.name, action="status", record_type="case", record_id=case_id, detail=status)
-    return back(case_id, "status")
+    def work(s: Session) -> None:
+        casework.set_status(s, actor=who.staff, case_id=case_id, status=status)
+
+    return _act(rt, case_id, work, ok="status")
 
 
 @router.post("/cases/{case_id}/resolve")
 async def resolve(
-    request: Request, case_id: int, who: FormStaffDep, rt: RuntimeDep, outcome: Annotated[str, Form()] = "resolved"
+    request: Request,
+    case_id: int,
+    who: FormStaffDep,
+    rt: RuntimeDep,
+    outcome: Annotated[str, Form()] = "resolved",
+    confirm_booked: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    await anyio.to_thread.run_sync(_check, rt, case_id, who, staffdb.can_manage_case)
-    if outcome not in (CaseStatus.RESOLVED, CaseStatus.REFERRED):
-        return back(case_id, error="bad_value")
+    """End the case; with a booked appointment still to come, only after the confirmation step."""
 
-    def work() -> RedirectResponse:
-        with transaction(rt.sessions) as s:
-            case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
-            if case.status not in OPEN_CASE_STATUSES:
-                return back(case_id, error="closed")
-            office = case.channel == staffdb.OFFICE_CHANNEL
-            if office:  # nobody to hand back to in a chat
-                crud.set_case_status(s, case=case, status=CaseStatus(outcome))
-        if not office:
-            staff.resolve_case(rt.sessions, case_id=case_id, status=CaseStatus(outcome))
-        with transaction(rt.sessions) as s:
-            staffdb.audit(s, actor=who.name, action="resolve", record_type="case", record_id=case_id, detail=outcome)
-        return back(case_id, "resolved")
+    def work(s: Session) -> None:
+        casework.resolve(s, actor=who.staff, case_id=case_id, outcome=outcome, confirm_booked=confirm_booked == "1")
 
-    response = await anyio.to_thread.run_sync(work)
+    extra = f"&outcome={quote(outcome)}"
+    response = await anyio.to_thread.run_sync(lambda: _act(rt, case_id, work, ok="resolved", confirm=extra))
     _wake(request)
     return response
+
+
+@router.post("/cases/{case_id}/reopen")
+def reopen(case_id: int, who: FormStaffDep, rt: RuntimeDep) -> RedirectResponse:
+    """A resolved case comes back to the queue."""
+    return _act(rt, case_id, lambda s: casework.reopen(s, actor=who.staff, case_id=case_id), ok="reopened")
 
 
 @router.post("/cases/{case_id}/kind")
@@ -648,59 +647,28 @@ async def offer(request: Request, case_id: int, who: FormStaffDep, rt: RuntimeDe
         int(minutes_raw) if isinstance(minutes_raw, str) and minutes_raw.isdigit() and len(minutes_raw) < 4 else 30
     )
     place = place_raw.strip()[:128] if isinstance(place_raw, str) else ""
-    if not starts:
-        return back(case_id, error="no_slots", anchor="#appointments")
-    now = utcnow()
-    if any(x <= now for x in starts):
-        return back(case_id, error="past", anchor="#appointments")
 
-    def work() -> Response:
-        with transaction(rt.sessions) as s:
-            case = load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
-            if case.status not in OPEN_CASE_STATUSES:
-                return back(case_id, error="closed")
-            if case.channel == staffdb.OFFICE_CHANNEL:
-                return back(case_id, error="no_channel")
-            clashes = [c for x in starts for c in staffdb.booked_overlapping(s, start=x, minutes=minutes)]
-            if clashes:
-                when = labels.local(clashes[0].starts_at, console.office_hours.tz, "ja")
-                url = f"/cases/{case_id}?error=overlap&detail={quote(when)}#appointments"
-                return RedirectResponse(url, status_code=303)
-        try:
-            ids = appointments.offer_appointments(
-                rt.sessions,
-                case_id=case_id,
-                starts=starts,
-                minutes=minutes,
-                place=place,
-                staff=who.name,
-                tz=console.office_hours.timezone,
-            )
-        except ValueError:
-            return back(case_id, error="bad_value", anchor="#appointments")
-        with transaction(rt.sessions) as s:
-            staffdb.audit(
-                s,
-                actor=who.name,
-                action="offer",
-                record_type="appointment",
-                record_id=ids[0] if ids else None,
-                detail=f"case {case_id}, {len(ids)} slot(s)",
-            )
-        return back(case_id, "offered", anchor="#appointments")
+    def work(s: Session) -> None:
+        casework.offer(
+            s,
+            actor=who.staff,
+            case_id=case_id,
+            starts=starts,
+            minutes=minutes,
+            place=place,
+            tz=console.office_hours.timezone,
+        )
 
-    response = await anyio.to_thread.run_sync(work)
+    response = await anyio.to_thread.run_sync(
+        lambda: _act(rt, case_id, work, ok="offered", anchor="#appointments", tz=console.office_hours.tz)
+    )
     _wake(request)
     return response
 
 
 @router.post("/cases/{case_id}/appointments/{slot_id}/cancel")
 def cancel_slot(case_id: int, slot_id: int, who: FormStaffDep, rt: RuntimeDep) -> RedirectResponse:
-    with transaction(rt.sessions) as s:
-        load_case(s, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
-        slot = staffdb.get_slot(s, slot_id=slot_id)
-        if slot is None or slot.case_id != case_id:
-            return back(case_id, error="bad_value", anchor="#appointments")
-        staffdb.cancel_slot(s, slot=slot)
-        staffdb.audit(s, actor=who.name, action="cancel", record_type="appointment", record_id=slot_id)
-    return back(case_id, "cancelled", anchor="#appointments")
+    def work(s: Session) -> None:
+        casework.cancel_slot(s, actor=who.staff, case_id=case_id, slot_id=slot_id)
+
+    return _act(rt, case_id, work, ok="cancelled", anchor="#appointments")

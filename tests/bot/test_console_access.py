@@ -48,6 +48,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/cases/{case_id}/release"): MANAGERS,
     ("POST", "/cases/{case_id}/status"): MANAGERS,
     ("POST", "/cases/{case_id}/resolve"): MANAGERS,
+    ("POST", "/cases/{case_id}/reopen"): MANAGERS,
     ("POST", "/cases/{case_id}/kind"): MANAGERS,
     ("POST", "/cases/{case_id}/records/consultation"): MANAGERS,
     ("POST", "/cases/{case_id}/records/support"): MANAGERS,

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text as text_sql
 from sqlmodel import select
 
 from bot.console.waiting import office_minutes, sla_state
 from bot.settings import Settings
+from handlers import appointments
 from handlers.hours import OfficeHours
-from handlers.types import InboundMessage, replies_from_json
+from handlers.types import InboundKind, InboundMessage, replies_from_json
 from storage import crud
 from storage import staff as staffdb
 from storage.db import transaction
@@ -163,7 +165,7 @@ def test_no_code_path_from_notes_to_the_outbox() -> None:
                 note_users.add(f"{path.name}:{name}")
         if path.name == "staff.py" and path.parent.name == "storage":
             assert "enqueue_outbound" not in names and "OutboundMessage" not in names
-    assert "staff.py:reply_to_parent" in senders and note_users
+    assert "staff.py:queue_reply" in senders and note_users
 
 
 async def test_claim_assign_release_and_status(app: FastAPI) -> None:
@@ -302,3 +304,176 @@ async def test_reclassify_as_complaint_routes_it_away(app: FastAPI) -> None:
     async with boss:
         listing = await boss.client.get("/complaints")
         assert f"#{case_id}" in listing.text
+
+
+# ----- the staff use cases: one transaction, safe defaults
+
+
+def fail_audit_writes(app: FastAPI) -> None:
+    """A real database refusal of every audit insert (a trigger), to see what else commits with it."""
+    rt = app.state.runtime
+    with rt.sessions() as s:
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(
+                text_sql(
+                    "CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger AS $$ "
+                    "BEGIN RAISE EXCEPTION 'audit refused'; END; $$ LANGUAGE plpgsql"
+                )
+            )
+            s.execute(text_sql("DROP TRIGGER IF EXISTS refuse_audit ON auditlog"))
+            s.execute(text_sql("CREATE TRIGGER refuse_audit BEFORE INSERT ON auditlog EXECUTE FUNCTION refuse_audit()"))
+        else:
+            s.execute(
+                text_sql(
+                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON auditlog "
+                    "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+                )
+            )
+        s.commit()
+
+
+def allow_audit_writes(app: FastAPI) -> None:
+    with app.state.runtime.sessions() as s:
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text_sql("DROP TRIGGER IF EXISTS refuse_audit ON auditlog"))
+        else:
+            s.execute(text_sql("DROP TRIGGER IF EXISTS refuse_audit"))
+        s.commit()
+
+
+async def test_a_reply_and_its_audit_row_commit_or_fail_together(app: FastAPI) -> None:
+    rt = app.state.runtime
+    case_id = parent_opens_case(rt.engine, "p-atomic")
+    with rt.sessions() as s:
+        lines_before = len(crud.transcript(s, case_id=case_id))
+    me = await session_for(app, "sato")
+    fail_audit_writes(app)
+    try:
+        async with me:
+            with pytest.raises(Exception, match="audit refused"):
+                await me.post(f"/cases/{case_id}/reply", {"text": "記録されない返信"})
+            with pytest.raises(Exception, match="audit refused"):
+                await me.post(f"/cases/{case_id}/resolve", {"outcome": "resolved"})
+    finally:
+        allow_audit_writes(app)
+    with rt.sessions() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.status == "new" and case.assignee is None
+        assert len(crud.transcript(s, case_id=case_id)) == lines_before
+    assert all("記録されない返信" not in o.payload for o in outbound(app)) and len(outbound(app)) == 0
+
+
+async def test_replying_claims_an_unclaimed_case(app: FastAPI) -> None:
+    case_id = parent_opens_case(app.state.runtime.engine, "p-reply-claims")
+    me = await session_for(app, "sato")
+    async with me:
+        assert "msg=sent" in (await me.post(f"/cases/{case_id}/reply", {"text": "担当の佐藤です"})).headers["location"]
+    boss = await session_for(app, "boss")
+    async with boss:
+        await boss.post(f"/cases/{case_id}/reply", {"text": "補足です"})  # someone holds it: it stays theirs
+    with app.state.runtime.sessions() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.assignee == "sato" and case.status == "in_progress"
+    actions = [a[1] for a in audit(app) if a[2] == "case" and a[1] != "view"]
+    assert actions == ["claim", "reply", "reply"]
+
+
+async def test_taking_over_a_colleagues_case_asks_first(app: FastAPI) -> None:
+    case_id = parent_opens_case(app.state.runtime.engine, "p-take")
+    sato = await session_for(app, "sato")
+    async with sato:
+        await sato.post(f"/cases/{case_id}/claim")
+    boss = await session_for(app, "boss")
+    async with boss:
+        r = await boss.post(f"/cases/{case_id}/claim", {"next": "/cases"})
+        assert r.headers["location"] == f"/cases/{case_id}?confirm=taken#actions"
+        page = await boss.client.get(r.headers["location"])
+        assert "佐藤 さんが担当しています。引き継ぎますか？" in page.text and "引き継いで担当する" in page.text
+        with app.state.runtime.sessions() as s:
+            assert s.get(Case, case_id).assignee == "sato"  # type: ignore[union-attr]
+        r = await boss.post(f"/cases/{case_id}/claim", {"take_over": "1"})
+        assert "msg=claimed" in r.headers["location"]
+    with app.state.runtime.sessions() as s:
+        assert s.get(Case, case_id).assignee == "boss"  # type: ignore[union-attr]
+        row = s.exec(select(AuditEntry).where(AuditEntry.action == "claim", AuditEntry.actor == "boss")).one()
+    assert row.detail == "from sato"
+
+
+async def test_the_case_page_preselects_nobody_and_claim_is_the_primary_action(app: FastAPI) -> None:
+    case_id = parent_opens_case(app.state.runtime.engine, "p-defaults")
+    me = await session_for(app, "sato")
+    async with me:
+        page = (await me.client.get(f"/cases/{case_id}")).text
+    select_html = page[page.index('name="assignee"') : page.index("</select>", page.index('name="assignee"'))]
+    assert '<option value="" selected disabled>担当者を選ぶ</option>' in select_html
+    assert select_html.count("selected") == 1
+    assert '<button type="submit" class="primary">担当する</button>' in page
+    assert '<button type="submit">解決してBotに戻す</button>' in page
+
+
+def book_a_slot(app: FastAPI, case_id: int, parent: str) -> None:
+    rt = app.state.runtime
+    starts = [utcnow() + dt.timedelta(days=3)]
+    ids = appointments.offer_appointments(
+        rt.sessions, case_id=case_id, starts=starts, minutes=30, place="", staff="sato"
+    )
+    rt.engine.handle(InboundMessage("console", parent, kind=InboundKind.POSTBACK, postback=f"slot:{ids[0]}"))
+
+
+async def test_resolving_with_a_booking_warns_and_a_later_booking_message_reaches_staff(app: FastAPI) -> None:
+    rt = app.state.runtime
+    case_id = parent_opens_case(rt.engine, "p-booked")
+    book_a_slot(app, case_id, "p-booked")
+    me = await session_for(app, "sato")
+    async with me:
+        r = await me.post(f"/cases/{case_id}/resolve", {"outcome": "resolved"})
+        assert r.headers["location"] == f"/cases/{case_id}?confirm=booked&outcome=resolved#actions"
+        page = (await me.client.get(r.headers["location"])).text
+        assert "確定した予約があります" in page and "予約を残して終了する" in page
+        with rt.sessions() as s:
+            assert s.get(Case, case_id).status == "in_progress"  # type: ignore[union-attr]
+        r = await me.post(f"/cases/{case_id}/resolve", {"outcome": "resolved", "confirm_booked": "1"})
+        assert "msg=resolved" in r.headers["location"]
+    with transaction(rt.sessions) as s:
+        assert s.get(Case, case_id).status == "resolved"  # type: ignore[union-attr]
+        for alert in crud.pending_alerts(s):
+            alert.delivered_at = utcnow()
+            s.add(alert)
+    replies = rt.engine.handle(InboundMessage("console", "p-booked", text="予約の日を変更したいです"))
+    assert [r.text for r in replies] == ["ご予約についてのメッセージを相談員に伝えました。相談員からご連絡します。"]
+    with rt.sessions() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.status == "in_progress" and case.waiting_since is not None
+        assert crud.transcript(s, case_id=case_id)[-1].text == "予約の日を変更したいです"
+        assert [a.kind for a in crud.pending_alerts(s)] == ["parent_message"]
+        contact = crud.get_or_create_contact(s, channel="console", external_id="p-booked")
+        assert crud.get_state(s, contact_id=contact.id or 0).state == "handoff"
+    assert any(row["id"] == case_id for row in await queue_of(app, "sato"))
+    # the next message goes to the person too (the case holds the conversation again)
+    assert rt.engine.handle(InboundMessage("console", "p-booked", text="午後なら大丈夫です")) == []
+
+
+async def queue_of(app: FastAPI, who: str) -> list[dict[str, object]]:
+    login = await session_for(app, who)
+    async with login:
+        rows: list[dict[str, object]] = (await login.client.get("/cases/queue.json")).json()["rows"]
+        return rows
+
+
+async def test_a_resolved_case_can_be_reopened(app: FastAPI) -> None:
+    rt = app.state.runtime
+    case_id = parent_opens_case(rt.engine, "p-reopen")
+    me = await session_for(app, "sato")
+    async with me:
+        await me.post(f"/cases/{case_id}/resolve", {"outcome": "resolved"})
+        page = (await me.client.get(f"/cases/{case_id}")).text
+        assert f'action="/cases/{case_id}/reopen"' in page
+        assert "msg=reopened" in (await me.post(f"/cases/{case_id}/reopen")).headers["location"]
+        assert "error=open" in (await me.post(f"/cases/{case_id}/reopen")).headers["location"]
+    with rt.sessions() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.status == "in_progress" and case.resolved_at is None
+    assert rt.engine.handle(InboundMessage("console", "p-reopen", text="もう一つ相談があります")) == []
+    with rt.sessions() as s:
+        assert crud.transcript(s, case_id=case_id)[-1].text == "もう一つ相談があります"
+    assert ("sato", "reopen", "case", str(case_id)) in audit(app)
