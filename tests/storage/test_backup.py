@@ -19,7 +19,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from pydantic import SecretStr
 from sqlalchemy import Engine, inspect, text
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, col, select
 
 from bot.app import create_app
 from bot.cli import main
@@ -32,10 +32,15 @@ from storage import backup
 from storage import notices as noticedb
 from storage import staff as staffdb
 from storage.db import make_engine, transaction
-from storage.lifecycle import disposal_log, log_disposal
+from storage.lifecycle import DisposalLog, log_disposal
 from storage.migrate import alembic_config, upgrade
 from tests import pg
 from tests.e2e.kit import live_server, parent_opens_case, staff_settings
+
+
+def disposal_log(session: Session) -> list[DisposalLog]:
+    return list(session.exec(select(DisposalLog).order_by(col(DisposalLog.id))))
+
 
 SKIP_TABLES = {"apscheduler_jobs"}  # the scheduler is off here; job rows are not records
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "c0ffee000024"
-down_revision: str | Sequence[str] | None = "c0ffee000011"
+down_revision: str | Sequence[str] | None = "c0ffee000021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
