@@ -21,7 +21,7 @@ STATUSES = {
     "referred": "関係機関へつなぎ済み",
 }
 PRIORITIES = {"urgent": "緊急", "normal": "通常"}
-KINDS = {"consultation": "相談", "complaint": "要望・苦情"}
+KINDS = {"consultation": "相談", "complaint": "要望・苦情", "records_export": "記録の開示請求"}
 CHANNELS = {"line": "LINE", "email": "メール", "console": "コンソール", "telegram": "Telegram", "office": "窓口・電話"}
 LANGS = {"ja": "日本語", "en": "英語", "ko": "韓国語", "zh": "中国語", "vi": "ベトナム語"}
 BASES = {"consent": "同意", "life_safety": "生命・安全（同意なし）"}
@@ -77,6 +77,7 @@ COMPLAINT_METHODS = ("電話", "窓口", "メール", "LINE", "文書", "その�
 SLA = {"ok": "目標内", "soon": "目標間近", "over": "目標超過", "none": "—"}
 ACTIONS = {
     "view": "閲覧",
+    "search": "検索",
     "export": "書き出し",
     "edit": "編集",
     "create": "作成",

@@ -46,31 +46,45 @@
   // ----- the queue
   var table = document.getElementById("queue");
   var view = table ? (table.dataset.view || "all") : null;
+  var filters = table ? (table.dataset.filters || "") : "";
+  if (table && table.dataset.static) { table = null; }  // search results stay as searched; the alarm still runs
 
+  // the same markup as _queue_row.html
   function queueRow(r) {
     var tds = [];
-    tds.push(el("td", {}, [el("a", { href: r.url }, ["#" + r.id])]));
-    tds.push(el("td", {}, [r.urgent ? badge("urgent", "🚨 " + r.priority) : r.priority]));
-    var kind = el("td", {}, []);
-    if (r.kind === "complaint") { kind.appendChild(badge("complaint", r.kind_label)); kind.appendChild(document.createTextNode(" ")); }
+    var num = el("td", { "data-label": "受付番号" }, [el("a", { href: r.url }, ["#" + r.id])]);
+    if (r.new_message) {
+      num.appendChild(document.createTextNode(" "));
+      num.appendChild(el("span", { "class": "badge new", title: "前回開いたあとに保護者から新しいメッセージがあります" }, ["新着"]));
+    }
+    tds.push(num);
+    var prio = el("td", { "data-label": "優先度" }, [r.urgent ? badge("urgent", "🚨 " + r.priority) : r.priority]);
+    if (r.urgent && r.crisis) { prio.appendChild(document.createTextNode(" ")); prio.appendChild(el("span", { "class": "crisis" }, [r.crisis])); }
+    tds.push(prio);
+    var kind = el("td", { "data-label": "種別・状態" }, []);
+    if (r.kind !== "consultation") { kind.appendChild(badge("complaint", r.kind_label)); kind.appendChild(document.createTextNode(" ")); }
     kind.appendChild(badge("status-" + r.status, r.status_label));
-    if (r.failed) { kind.appendChild(document.createTextNode(" ")); kind.appendChild(badge("undelivered", "未達")); }
+    [[r.failed, "undelivered", "未達"], [r.export_request, "export", "記録開示の依頼"],
+     [r.withdrawn, "withdrawn", "同意取り消し"], [r.booked, "booked", "予約あり"]].forEach(function (b) {
+      if (b[0]) { kind.appendChild(document.createTextNode(" ")); kind.appendChild(badge(b[1], b[2])); }
+    });
     tds.push(kind);
-    tds.push(el("td", {}, [r.channel]));
-    tds.push(el("td", {}, [r.topic]));
-    tds.push(el("td", {}, [r.lang]));
-    tds.push(el("td", {}, [
+    tds.push(el("td", { "data-label": "経路" }, [r.channel, el("br"), el("small", {}, [r.lang])]));
+    tds.push(el("td", { "data-label": "分野" }, [r.topic]));
+    var preview = r.preview ? r.preview : el("span", { "class": "muted" }, [r.preview_hidden ? "（同意がないため表示しません）" : "—"]);
+    tds.push(el("td", { "data-label": "最新のメッセージ", "class": "preview" }, [preview]));
+    tds.push(el("td", { "data-label": "待ち時間" }, [
       el("span", { "class": "wait" }, [r.waited]), el("br"),
       el("small", {}, [r.office_waited + "／" + r.target + " ", el("span", { "class": "sla" }, [r.sla_label])])
     ]));
-    tds.push(el("td", {}, [r.assignee_label]));
-    tds.push(el("td", {}, [r.created]));
-    var act = el("td", {}, []);
+    tds.push(el("td", { "data-label": "担当" }, [r.assignee_label]));
+    tds.push(el("td", { "data-label": "受付日時" }, [r.created]));
+    var act = el("td", { "class": "act" }, []);
     if (r.can_claim) {
       act.appendChild(el("form", { method: "post", action: "/cases/" + r.id + "/claim", "class": "inline" }, [
         el("input", { type: "hidden", name: "csrf_token", value: csrf }),
         el("input", { type: "hidden", name: "next", value: "/cases" + (view !== "all" ? "?view=" + view : "") }),
-        el("button", { type: "submit" }, ["担当する"])
+        el("button", { type: "submit", "class": "primary", "aria-label": "受付番号 " + r.id + " を担当する" }, ["担当する"])
       ]));
     }
     tds.push(act);
@@ -210,7 +224,7 @@
     polling = true;
     function tick() {
       if (ended) { return; }
-      if (table) { getJSON("/cases/queue.json?view=" + encodeURIComponent(view)).then(showQueue).catch(function () {}); }
+      if (table) { getJSON("/cases/queue.json?view=" + encodeURIComponent(view) + (filters ? "&" + filters : "")).then(showQueue).catch(function () {}); }
       getJSON("/cases/queue.json?view=all").then(function (data) {
         showUrgent({ ids: (data.rows || []).filter(function (r) { return r.flagged; }).map(function (r) { return r.id; }) });
       }).catch(function () {});
@@ -231,7 +245,7 @@
     if (!body.dataset.live) { return; }
     if (!window.EventSource) { poll(); return; }
     var query = [];
-    if (view) { query.push("view=" + encodeURIComponent(view)); }
+    if (table) { query.push("view=" + encodeURIComponent(view)); if (filters) { query.push(filters); } }
     if (caseId) { query.push("case=" + encodeURIComponent(caseId)); }
     source = new EventSource("/cases/events" + (query.length ? "?" + query.join("&") : ""));
     source.onopen = function () { body.dataset.stream = "open"; };
