@@ -18,7 +18,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from bot.console import labels
+from bot.console import canned, labels
 from bot.console.bounds import in_years
 from bot.console.core import SECURITY_HEADERS, ConsoleDep, FormStaffDep, StaffDep
 from bot.console.views import (
@@ -183,6 +183,7 @@ def case_page(
             "slots": staffdb.slots_for_case(s, case_id=case_id),
             "consent": labels.CONSENT.get(consent.status if consent else None, "—"),
             "names": names,
+            "canned": canned.for_case(s, case=case, office_hours=console.office_hours),
             "assignable": [
                 a
                 for a in staffdb.list_staff(s)

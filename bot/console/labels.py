@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = "月火水木金土日"
@@ -124,6 +125,7 @@ RECORD_TYPES = {
     "session": "セッション",
     "notice": "お知らせ",
     "report": "統計",
+    "canned": "定型文",
 }
 VIA = {"web": "コンソール", "telegram": "Telegram", "cli": "コマンド"}
 
@@ -199,3 +201,60 @@ MESSAGES = {
     "mismatch": "確認用のパスワードが一致しません。",
     "telegram_taken": "そのTelegramユーザーは別の職員に連携されています。",
 }
+
+
+_DETAIL_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^view=(\w+)$"), "view"),
+    (re.compile(r"^to (\S+)$"), "to"),
+    (re.compile(r"^message (\d+)$"), "メッセージ {0}"),
+    (re.compile(r"^case (\d+)$"), "受付番号 {0}"),
+    (re.compile(r"^case (\d+), (\d+) slot\(s\)$"), "受付番号 {0}、{1}枠"),
+    (re.compile(r"^week (\S+)$"), "{0}の週"),
+    (re.compile(r"^month (\S+)$"), "{0}"),
+    (re.compile(r"^month (\S+), (\d+) case\(s\)$"), "{0}、{1}件"),
+    (re.compile(r"^run (\d+)$"), "配信 {0}"),
+    (re.compile(r"^role (\w+)$"), "role"),
+    (re.compile(r"^was (\w+)$"), "was"),
+    (re.compile(r"^for (\d+) min$"), "{0}分間"),
+    (re.compile(r"^(\S+) for (\d+) min$"), "{0}（{1}分間）"),
+    (re.compile(r"^(\w+)->(\w+)$"), "kinds"),
+)
+_DETAIL_WORDS = {
+    "list": "一覧",
+    "complaint": "要望・苦情",
+    "address blocked": "接続元をブロック中",
+    "unknown or inactive user": "存在しないか無効な職員",
+    "scheduled without approval": "承認なしで送信予約",
+    "awaiting approval": "承認待ち",
+    "scheduled": "送信予約",
+    "linked": "連携",
+    "unlinked": "連携を解除",
+}
+VIEWS = {"all": "すべて", "mine": "自分の担当", "unassigned": "未担当", "closed": "終了したケース"}
+
+
+def audit_detail(detail: str | None, names: dict[str, str] | None = None) -> str:
+    """An audit entry's detail in Japanese for the log's page (entries keep what was written)."""
+    if not detail:
+        return ""
+    if detail in _DETAIL_WORDS:
+        return _DETAIL_WORDS[detail]
+    if detail in STATUSES:
+        return STATUSES[detail]
+    for pattern, template in _DETAIL_RULES:
+        found = pattern.match(detail)
+        if found is None:
+            continue
+        parts = found.groups()
+        if template == "view":
+            return f"表示：{VIEWS.get(parts[0], parts[0])}"
+        if template == "to":
+            return f"担当：{(names or {}).get(parts[0], parts[0])}"
+        if template == "role":
+            return f"役割：{ROLES.get(parts[0], parts[0])}"
+        if template == "was":
+            return f"変更前：{parts[0]}"
+        if template == "kinds":
+            return f"{KINDS.get(parts[0], parts[0])}→{KINDS.get(parts[1], parts[1])}"
+        return template.format(*parts)
+    return detail

@@ -289,8 +289,14 @@ def transcript_context(
     transcript = crud.transcript(session, case_id=case.id)
     reply = staffdb.reply_states(session, case_ids=[case.id]).get(case.id)
     failed = [m.id for m in transcript if m.delivery == "failed" and m.id is not None]
+    unrecorded = console_db.unrecorded_times(session, case_id=case.id)
+    timeline: list[tuple[dt.datetime, Any]] = [(_aware(m.created_at), m) for m in transcript]
+    timeline += [(_aware(at), None) for at in unrecorded]  # None: a message that was not recorded
+    timeline.sort(key=lambda pair: pair[0])
     return {
         "row": case_row(case, console=console, kb=kb, names=names, now=utcnow(), reply=reply),
         "transcript": transcript,
+        "timeline": timeline,
+        "withdrawn_at": console_db.withdrawn_at(session, contact_id=case.contact_id),
         "errors": queue.delivery_errors(session, message_ids=failed),
     }

@@ -8,6 +8,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 # Importing the model modules registers their tables on SQLModel.metadata.
+import storage.canned
 import storage.lifecycle
 import storage.models
 import storage.notices

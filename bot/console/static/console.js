@@ -271,5 +271,104 @@
     if (question && !window.confirm(question)) { ev.preventDefault(); }
   });
 
+  // ----- the reply box: 定型文 by a click or by "/" and a few letters; Ctrl+Enter sends
+  var replyBox = document.getElementById("reply-text");
+  if (replyBox) {
+    var items = Array.prototype.slice.call(document.querySelectorAll(".canned-item")).map(function (b) {
+      return { title: b.textContent, text: b.dataset.text || "" };
+    });
+    var menu = document.getElementById("canned-menu");
+    var slashAt = -1;
+    var choice = 0;
+    var insert = function (text, from, to) {
+      var value = replyBox.value;
+      replyBox.value = value.slice(0, from) + text + value.slice(to);
+      var at = from + text.length;
+      replyBox.focus();
+      replyBox.setSelectionRange(at, at);
+    };
+    var closeMenu = function () { slashAt = -1; if (menu) { menu.hidden = true; menu.replaceChildren(); } };
+    var matches = function () {
+      var typed = replyBox.value.slice(slashAt + 1, replyBox.selectionStart);
+      return items.filter(function (it) { return it.title.indexOf(typed) >= 0 || it.text.indexOf(typed) >= 0; });
+    };
+    var pick = function (it) { insert(it.text, slashAt, replyBox.selectionStart); closeMenu(); };
+    var showMenu = function () {
+      var found = matches();
+      if (!menu || !found.length) { if (menu) { menu.hidden = true; } return; }
+      choice = Math.min(choice, found.length - 1);
+      menu.replaceChildren();
+      found.forEach(function (it, i) {
+        var li = el("li", { role: "option", "aria-selected": i === choice ? "true" : "false" }, [it.title]);
+        li.addEventListener("mousedown", function (ev) { ev.preventDefault(); pick(it); });
+        menu.appendChild(li);
+      });
+      menu.hidden = false;
+    };
+    Array.prototype.forEach.call(document.querySelectorAll(".canned-item"), function (b) {
+      b.addEventListener("click", function () {
+        insert(b.dataset.text || "", replyBox.selectionStart, replyBox.selectionEnd);
+      });
+    });
+    replyBox.addEventListener("input", function () {
+      var at = replyBox.selectionStart;
+      var value = replyBox.value;
+      if (slashAt < 0 && items.length && value.charAt(at - 1) === "/" && (at === 1 || /\s/.test(value.charAt(at - 2)))) {
+        slashAt = at - 1; choice = 0;
+      }
+      if (slashAt >= 0) {
+        if (at <= slashAt || value.charAt(slashAt) !== "/" || /\s/.test(value.slice(slashAt + 1, at))) { closeMenu(); return; }
+        showMenu();
+      }
+    });
+    replyBox.addEventListener("keydown", function (ev) {
+      if ((ev.ctrlKey || ev.metaKey) && ev.key === "Enter") {
+        ev.preventDefault();
+        if (replyBox.form.requestSubmit) { replyBox.form.requestSubmit(); } else { replyBox.form.submit(); }
+        return;
+      }
+      if (slashAt < 0 || !menu || menu.hidden) { return; }
+      var found = matches();
+      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        ev.preventDefault();
+        choice = (choice + (ev.key === "ArrowDown" ? 1 : found.length - 1)) % found.length;
+        showMenu();
+      } else if ((ev.key === "Enter" || ev.key === "Tab") && found.length) {
+        ev.preventDefault();
+        pick(found[choice]);
+      } else if (ev.key === "Escape") {
+        ev.preventDefault();
+        closeMenu();
+      }
+    });
+    replyBox.addEventListener("blur", function () { setTimeout(closeMenu, 150); });
+  }
+
+  // ----- the case's records as tabs (without script every record shows, one below the other)
+  var tablist = document.querySelector(".record-tabs [role=tablist]");
+  if (tablist) {
+    var tabs = Array.prototype.slice.call(tablist.querySelectorAll("[role=tab]"));
+    var select = function (tab, focus) {
+      tabs.forEach(function (t) {
+        var on = t === tab;
+        t.setAttribute("aria-selected", on ? "true" : "false");
+        t.tabIndex = on ? 0 : -1;
+        var panel = document.getElementById(t.getAttribute("aria-controls"));
+        if (panel) { panel.hidden = !on; }
+      });
+      if (focus) { tab.focus(); }
+    };
+    var wanted = tabs.filter(function (t) { return t.getAttribute("href") === location.hash; })[0];
+    select(wanted || tabs[0], false);
+    if (wanted) { wanted.scrollIntoView({ block: "nearest" }); }
+    tabs.forEach(function (t, i) {
+      t.addEventListener("click", function (ev) { ev.preventDefault(); select(t, true); history.replaceState(null, "", t.getAttribute("href")); });
+      t.addEventListener("keydown", function (ev) {
+        var step = ev.key === "ArrowRight" ? 1 : ev.key === "ArrowLeft" ? -1 : 0;
+        if (step) { ev.preventDefault(); select(tabs[(i + step + tabs.length) % tabs.length], true); }
+      });
+    });
+  }
+
   stream();
 })();
