@@ -35,7 +35,7 @@ async def test_supervisors_keep_canned_replies_and_the_case_page_fills_them(app:
         rows = canned_db.list_canned(s)
         assert [c.title for c in rows] == ["受付のお礼"]
         canned_id = rows[0].id
-        entries = list(s.exec(select(AuditEntry).where(AuditEntry.record_type == "canned")))
+        entries = sorted(s.exec(select(AuditEntry).where(AuditEntry.record_type == "canned")), key=lambda e: e.id or 0)
         assert [(e.actor, e.action) for e in entries] == [("boss", "create"), ("boss", "view")]
         assert all("承りました" not in (e.detail or "") for e in entries)
 

@@ -108,7 +108,8 @@ def test_the_queue_and_the_case_page_on_a_phone_and_a_desk(
     no_sideways_scroll(phone)
     bar.get_by_role("link", name="返信を書く").click()
     expect(phone.locator("#reply-text")).to_be_in_viewport()
-    phone.mouse.wheel(0, -5000)
+    phone.goto(f"{base}/cases/{ids[0]}")
+    expect(phone.locator(".transcript")).to_contain_text("保育園の入園申し込み")
     phone.screenshot(path=str(shots / "case-390.png"), full_page=False)
 
     # the records are tabs, by keyboard too
@@ -130,7 +131,7 @@ def test_the_queue_and_the_case_page_on_a_phone_and_a_desk(
     first.send("text", text="この内容は記録されないはず")
     expect(desk.locator(".transcript")).to_contain_text("同意がないため内容は記録していません", timeout=5_000)
     expect(desk.locator(".transcript")).not_to_contain_text("この内容は記録されないはず")
-    desk.reload()
+    desk.goto(f"{base}/cases/{ids[0]}")
     expect(desk.get_by_role("alert").filter(has_text="保護者が同意を取り消しました")).to_be_visible()
     desk.screenshot(path=str(shots / "case-1366.png"), full_page=False)
     desk.context.close()
