@@ -93,8 +93,10 @@ def test_the_queue_and_the_case_page_on_a_phone_and_a_desk(
     print(f"queue at 390px: document scrollWidth {width}px")
     claim = card.get_by_role("button", name="担当する")
     expect(claim).to_be_visible()
-    box = claim.bounding_box()
-    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    expect(claim).to_be_in_viewport()
+    # measured in one step: the live stream may replace the row between two calls
+    left, right = claim.evaluate("b => { const r = b.getBoundingClientRect(); return [r.left, r.right]; }")
+    assert left >= 0 and right <= PHONE["width"]
     assert card.evaluate("tr => getComputedStyle(tr).display") == "block"  # a card, not a table row
     phone.screenshot(path=str(shots / "queue-390.png"), full_page=True)
 
