@@ -25,6 +25,7 @@ def routers() -> list[APIRouter]:
         canned,
         cases,
         complaints,
+        exports,
         live,
         login,
         notices,
@@ -45,6 +46,7 @@ def routers() -> list[APIRouter]:
         audit.router,
         staff.router,
         canned.router,
+        exports.router,
     ]
 
 

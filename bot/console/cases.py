@@ -18,7 +18,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from bot.console import canned, labels
+from bot.console import canned, exports, labels
 from bot.console.bounds import in_years
 from bot.console.core import SECURITY_HEADERS, ConsoleDep, FormStaffDep, StaffDep
 from bot.console.views import (
@@ -164,6 +164,7 @@ def case_page(
     msg: str | None = None,
     error: str | None = None,
     detail: str = "",
+    review: int | None = None,
 ) -> HTMLResponse:
     me = who.staff
     with transaction(rt.sessions) as s:
@@ -191,6 +192,8 @@ def case_page(
             ],
         }
         staffdb.audit(s, actor=me.username, action="view", record_type="case", record_id=case_id)
+        if staffdb.can_manage_case(me, case):
+            context.update(exports.page_context(s, case=case, review=review, actor=me.username))
     is_open = case.status in OPEN_CASE_STATUSES
     return console.render(
         request,

@@ -126,6 +126,7 @@ RECORD_TYPES = {
     "notice": "お知らせ",
     "report": "統計",
     "canned": "定型文",
+    "records_request": "記録開示の依頼",
 }
 VIA = {"web": "コンソール", "telegram": "Telegram", "cli": "コマンド"}
 
@@ -199,6 +200,8 @@ MESSAGES = {
     "exists": "そのユーザー名は既に使われています。",
     "weak_password": "パスワードは10文字以上にしてください。",
     "mismatch": "確認用のパスワードが一致しません。",
+    "export_sent": "開示する記録を保護者のチャットに送りました。届いたかはやりとりの送信状態で確認できます。",
+    "export_handed": "記録を窓口で手渡ししたことを記録しました。",
     "telegram_taken": "そのTelegramユーザーは別の職員に連携されています。",
 }
 
