@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from bot.console import labels
 from bot.console.bounds import in_years
 from bot.console.core import Authed, ConsoleDep, ForbiddenError, NotFoundError, StaffDep, checked_form
+from bot.console.views import staff_names
 from bot.deps import RuntimeDep
 from bot.runtime import Runtime
 from handlers import notices as sending
@@ -200,7 +201,7 @@ class Draft:
             when=get("when") or "now",
             send_at=get("send_at"),
             cron=" ".join(get("cron").split()),
-            repeat=get("repeat") or "weekly",
+            repeat=get("repeat") or ("cron" if get("cron") else "weekly"),  # a form with only cron: cron
             weekdays=tuple(v for v in form.getlist("weekday") if isinstance(v, str))
             if hasattr(form, "getlist")
             else (),
@@ -539,9 +540,11 @@ def notices_page(
                 }
             )
         staffdb.audit(s, actor=who.name, action="view", record_type=RECORD_TYPE, detail="list")
+        names = staff_names(s)
     return console.render(
         request,
         "notices.html",
+        names=names,
         items=items,
         status=chosen or "",
         statuses=STATUSES,
@@ -664,6 +667,7 @@ def notice_page(
             rows = noticedb.deliveries(
                 s, run_id=selected.id, status=chosen_state, limit=DELIVERY_PAGE + 1, offset=page * DELIVERY_PAGE
             )
+        names = staff_names(s)
         live = notice.status not in (NoticeStatus.SENT, NoticeStatus.CANCELLED)
         estimate = (
             noticedb.estimate(s, notice=notice, allow_broadcast=rt.settings.notices.line_broadcast) if live else None
@@ -713,6 +717,7 @@ def notice_page(
         own_awaiting=notice.status == NoticeStatus.AWAITING_APPROVAL and noticedb.wrote(notice, who.name),
         can_cancel=may_cancel(who, notice),
         can_resend=who.staff.role in (Role.CONCIERGE, Role.SUPERVISOR),
+        names=names,
         shown=shown_status(
             notice,
             sent=sum(c.get("sent", 0) for c in counts.values()),

@@ -93,6 +93,7 @@ def test_the_queue_and_the_case_page_on_a_phone_and_a_desk(
     print(f"queue at 390px: document scrollWidth {width}px")
     claim = card.get_by_role("button", name="担当する")
     expect(claim).to_be_visible()
+    claim.scroll_into_view_if_needed()
     expect(claim).to_be_in_viewport()
     # measured in one step: the live stream may replace the row between two calls
     left, right = claim.evaluate("b => { const r = b.getBoundingClientRect(); return [r.left, r.right]; }")
