@@ -234,7 +234,8 @@ async def test_send_time_is_typed_in_japan_time_and_stored_in_utc(app: FastAPI) 
             sato, kind="age", offset_months="4", offset_days="0", topic="health", age_min="0", age_max="12"
         )
         listed = await sato.client.get("/notices")
-        assert "2030-01-15 10:00" in listed.text and "定期：0 10 1 * *" in listed.text
+        assert "2030-01-15 10:00" in listed.text and "定期：毎月1日 10:00" in listed.text
+        assert "定期：毎週月曜 09:30" in listed.text  # the rule in words, not in cron
         assert (
             "誕生月から4か月後" in listed.text
             and "LINE・すべての言語" in listed.text
