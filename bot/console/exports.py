@@ -64,11 +64,15 @@ def page_context(session: Session, *, case: Case, review: int | None, actor: str
     return context
 
 
+class _Finished(Exception):
+    """The request is not open on this case (finished meanwhile, or another case's)."""
+
+
 def _load(session: Session, *, case_id: int, request_id: int, who: Any) -> tuple[Case, RecordRequest]:
     case = load_case(session, case_id=case_id, staff=who.staff, allowed=staffdb.can_manage_case)
     found = next((r for r in open_requests(session, case=case) if r.id == request_id), None)
     if found is None:
-        raise NotFoundError()
+        raise _Finished()
     return case, found
 
 
@@ -78,7 +82,10 @@ async def deliver(request: Request, case_id: int, request_id: int, who: FormStaf
 
     def work() -> Any:
         with transaction(rt.sessions) as s:
-            case, _ = _load(s, case_id=case_id, request_id=request_id, who=who)
+            try:
+                case, _ = _load(s, case_id=case_id, request_id=request_id, who=who)
+            except _Finished:
+                return back(case_id, error="bad_value", anchor="#records-request")
             if case.channel == staffdb.OFFICE_CHANNEL:
                 raise ForbiddenError("no channel")
             text, counts = prepared(s, case=case)
@@ -110,10 +117,13 @@ def handed(
     case_id: int, request_id: int, who: FormStaffDep, rt: RuntimeDep, confirm: Annotated[str, Form()] = ""
 ) -> Any:
     """The export was printed and handed to the parent in person (identity checked at the counter)."""
-    if confirm != "yes":
-        return back(case_id, error="bad_value", anchor="#records-request")
     with transaction(rt.sessions) as s:
-        case, found = _load(s, case_id=case_id, request_id=request_id, who=who)
+        try:  # permission first, before the form is looked at
+            case, found = _load(s, case_id=case_id, request_id=request_id, who=who)
+        except _Finished:
+            return back(case_id, error="bad_value", anchor="#records-request")
+        if confirm != "yes":
+            return back(case_id, error="bad_value", anchor="#records-request")
         _, counts = prepared(s, case=case)
         store.finish_request(s, request=found, status=RequestStatus.DONE, counts=counts)
         staffdb.audit(

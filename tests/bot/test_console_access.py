@@ -23,7 +23,7 @@ from storage.db import transaction
 from storage.models import Case, CaseStatus, Message, utcnow
 from tests.e2e.kit import assign, client, console_app, make_staff, parent_opens_case, session_for, staff_settings
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"), ("GET", "/favicon.ico")}
 # Monitoring, guarded by a token or an allowed address instead of a staff session (tests/bot/test_ops_metrics.py).
 MONITORING = {("GET", "/metrics")}
 ALL = {"concierge", "assistant", "supervisor", "auditor", "intake"}
@@ -70,6 +70,12 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/notices/{notice_id}/submit"): MANAGERS,
     ("POST", "/notices/{notice_id}/approve"): {"supervisor"},
     ("POST", "/notices/{notice_id}/cancel"): MANAGERS,
+    ("POST", "/notices/{notice_id}/runs/{run_id}/resend"): MANAGERS,
+    ("GET", "/canned"): {"concierge", "assistant", "supervisor", "intake"},
+    ("POST", "/canned"): {"supervisor"},
+    ("POST", "/canned/{canned_id}"): {"supervisor"},
+    ("POST", "/cases/{case_id}/records-requests/{request_id}/deliver"): MANAGERS,
+    ("POST", "/cases/{case_id}/records-requests/{request_id}/handed"): MANAGERS,
     ("GET", "/audit"): {"supervisor", "auditor"},
     ("GET", "/staff"): {"supervisor"},
     ("POST", "/staff"): {"supervisor"},
@@ -154,6 +160,9 @@ def fill(path: str, ids: dict[str, int]) -> str:
         slot_id=ids["slot_id"],
         staff_id=ids["staff_id"],
         notice_id=ids["notice_id"],
+        run_id=0,
+        canned_id=0,
+        request_id=0,
         month="2026-10",
     )
 

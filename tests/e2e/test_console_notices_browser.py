@@ -164,5 +164,5 @@ def test_compose_count_and_approve_a_notice_in_the_browser(
         page.get_by_role("link", name="CSVで書き出す").click()
     csv_path = shots / "report-2026-10.csv"
     info.value.save_as(csv_path)
-    assert "summary,month,2026-10" in csv_path.read_text(encoding="utf-8-sig")
+    assert "概要,対象月,2026-10" in csv_path.read_text(encoding="utf-8-sig")  # Japanese headings
     context.close()
