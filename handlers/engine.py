@@ -513,10 +513,17 @@ class Engine:
         first = crud.take_pending(turn.session, contact_id=cid, max_hold=self.config.pending_ttl, now=turn.now)
         return self._open_handoff(turn, first_message=first, topic=topic)
 
+    def _question_topic(self, text: str | None) -> str | None:
+        """The KB topic of a real question; None for a request for a person, a greeting or thanks (「相談員と
+        話したい」 says nothing about what the case is about) and for text the matcher cannot place."""
+        if not text or self.phrases.wants_person(text) or self.phrases.manner(text) is not None:
+            return None
+        best = self.matcher.match(text).best
+        return best.topic if best is not None and best.score >= self.matcher.config.clarify_threshold else None
+
     def _open_handoff(self, turn: Turn, first_message: str | None, topic: str | None) -> list[Reply]:
-        if topic is None and first_message:
-            best = self.matcher.match(first_message).best
-            topic = best.topic if best is not None and best.score >= self.matcher.config.clarify_threshold else None
+        if topic is None:
+            topic = self._question_topic(first_message)
         case = crud.create_case(turn.session, contact=turn.contact, lang=turn.lang, topic=topic)
         if first_message:
             crud.add_message(
@@ -565,6 +572,8 @@ class Engine:
             crud.add_message(
                 turn.session, case=case, direction="in", author="parent", text=turn.text[:MAX_STORED], basis=basis
             )
+        if case.topic is None:  # the case opened on 「相談員と話したい」: its first real question names the topic
+            case.topic = self._question_topic(turn.text)
         crud.mark_parent_waiting(turn.session, case=case)
         crud.add_alert(turn.session, case=case, kind="parent_message")
         return []

@@ -494,6 +494,10 @@ def runs(session: Session, *, notice_id: int) -> list[NoticeRun]:
     )
 
 
+def get_run(session: Session, *, run_id: int) -> NoticeRun | None:
+    return session.get(NoticeRun, run_id)
+
+
 def delivery_counts(session: Session, *, run_id: int) -> dict[str, int]:
     """status -> count, every status present (zeros included)."""
     counts = {s.value: 0 for s in DeliveryStatus}

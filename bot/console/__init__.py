@@ -19,7 +19,21 @@ STATIC_PATH = "/static/console"
 
 
 def routers() -> list[APIRouter]:
-    from bot.console import appointments, audit, cases, complaints, kb, live, login, notices, records, reports, staff
+    from bot.console import (
+        appointments,
+        audit,
+        canned,
+        cases,
+        complaints,
+        exports,
+        kb,
+        live,
+        login,
+        notices,
+        records,
+        reports,
+        staff,
+    )
 
     return [
         login.router,
@@ -33,11 +47,14 @@ def routers() -> list[APIRouter]:
         notices.router,
         audit.router,
         staff.router,
+        canned.router,
+        exports.router,
     ]
 
 
 def mount_console(app: FastAPI, settings: Settings) -> Console:
     from fastapi import Depends
+    from fastapi.responses import FileResponse
     from fastapi.staticfiles import StaticFiles
 
     from bot.console.bounds import checked_params
@@ -49,4 +66,9 @@ def mount_console(app: FastAPI, settings: Settings) -> Console:
     for router in routers():
         app.include_router(router, dependencies=[Depends(checked_params)])  # F11: no 500 for out-of-range values
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")
+
+    def favicon() -> FileResponse:  # browsers ask for /favicon.ico whatever the page links
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
+    app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
     return console

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from bot.console.core import Authed, ConsoleDep, require
+from bot.console.views import staff_names
 from bot.deps import RuntimeDep
 from storage import staff as staffdb
 from storage.db import transaction
@@ -37,8 +38,9 @@ def audit_page(
             limit=PAGE,
             before_id=before,
         )
-        filters = ", ".join(f"{k}={v}" for k, v in (("actor", actor), ("type", record_type), ("id", record_id)) if v)
+        filters = "、".join(f"{k}={v}" for k, v in (("職員", actor), ("種類", record_type), ("番号", record_id)) if v)
         staffdb.audit(s, actor=who.name, action="view", record_type="audit", detail=filters or None)
+        names = staff_names(s)
     older = entries[-1].id if len(entries) == PAGE else None
     return console.render(
         request,
@@ -48,4 +50,5 @@ def audit_page(
         record_type=record_type or "",
         record_id=record_id or "",
         older=older,
+        names=names,
     )

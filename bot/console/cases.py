@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -18,13 +19,16 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from bot.console import labels
+from bot.console import canned, exports, labels
 from bot.console.bounds import in_years
 from bot.console.core import SECURITY_HEADERS, ConsoleDep, ForbiddenError, FormStaffDep, NotFoundError, StaffDep
 from bot.console.views import (
     Check,
+    QueueFilter,
     back,
+    case_number,
     load_case,
+    may_search_transcripts,
     message_text,
     queue_rows,
     staff_names,
@@ -90,6 +94,9 @@ def home(who: StaffDep) -> RedirectResponse:
     return RedirectResponse("/cases", status_code=303)
 
 
+VIEW_LABELS = {"all": "すべて", "mine": "自分の担当", "unassigned": "未担当", "closed": "終了したケース"}
+
+
 @router.get("/cases", response_class=HTMLResponse)
 def queue_page(
     request: Request,
@@ -99,16 +106,35 @@ def queue_page(
     view: Annotated[str, Query()] = "all",
     msg: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
+    """The queue, with its filters and search; the view, the filters and the kind of search (never the
+    searched text) are audited."""
     view = view if view in VIEWS else "all"
+    filters = QueueFilter.parse(request.query_params)
     with transaction(rt.sessions) as s:
-        rows = queue_rows(s, staff=who.staff, view=view, console=console, kb=rt.kb)
-        staffdb.audit(s, actor=who.name, action="view", record_type="queue", detail=f"view={view}")
+        rows = queue_rows(s, staff=who.staff, view=view, console=console, kb=rt.kb, filters=filters)
+        names = staff_names(s)
+        staff_list = [a for a in staffdb.list_staff(s) if a.active and a.role != Role.AUDITOR]
+        described = filters.describe(kb=rt.kb, names=names)
+        detail = f"表示：{VIEW_LABELS[view]}" + (f"、{described}" if described else "")
+        staffdb.audit(
+            s,
+            actor=who.name,
+            action="search" if filters.q else "view",
+            record_type="queue",
+            detail=f"{detail}（{len(rows)}件）" if filters.active else detail,
+        )
     return console.render(
         request,
         "queue.html",
         rows=rows,
         view=view,
-        views={"all": "すべて", "mine": "自分の担当", "unassigned": "未担当", "closed": "終了したケース"},
+        views=VIEW_LABELS,
+        filters=filters,
+        stream_filters=filters.query() if not filters.q else "",
+        topics=[(k, topic_label(rt.kb, k)) for k in rt.kb.topics],
+        staff=staff_list,
+        can_search_text=may_search_transcripts(who.staff),
+        searched_text=bool(filters.q) and case_number(filters.q) is None,
         flash=message_text(msg),
         can_open=staffdb.can_open_cases(who.staff),
         methods=labels.COMPLAINT_METHODS,
@@ -117,11 +143,13 @@ def queue_page(
 
 
 @router.get("/cases/queue.json")
-def queue_json(who: StaffDep, rt: RuntimeDep, console: ConsoleDep, view: str = "all") -> JSONResponse:
-    """Polled by the queue page; metadata only, so it is not audited (the page view is)."""
+def queue_json(request: Request, who: StaffDep, rt: RuntimeDep, console: ConsoleDep, view: str = "all") -> JSONResponse:
+    """Polled by the queue page when it cannot stream: what the (audited) page view shows, filtered alike
+    (the transcript search is not repeated here)."""
     view = view if view in VIEWS else "all"
+    filters = replace(QueueFilter.parse(request.query_params), q="")
     with rt.sessions() as s:
-        rows = queue_rows(s, staff=who.staff, view=view, console=console, kb=rt.kb)
+        rows = queue_rows(s, staff=who.staff, view=view, console=console, kb=rt.kb, filters=filters)
     return JSONResponse({"rows": rows, "at": utcnow().isoformat()}, headers={"Cache-Control": "no-store"})
 
 
@@ -140,6 +168,7 @@ def case_page(
     detail: str = "",
     confirm: str | None = None,
     outcome: str = "resolved",
+    review: int | None = None,
 ) -> HTMLResponse:
     me = who.staff
     with transaction(rt.sessions) as s:
@@ -159,6 +188,7 @@ def case_page(
             "slots": staffdb.slots_for_case(s, case_id=case_id),
             "consent": labels.CONSENT.get(consent, "—"),
             "names": names,
+            "canned": canned.for_case(s, case=case, office_hours=console.office_hours),
             "assignable": [
                 a
                 for a in staffdb.list_staff(s)
@@ -170,6 +200,8 @@ def case_page(
             for x in appointments.upcoming_bookings(s, case_id=case_id)
         ]
         staffdb.audit(s, actor=me.username, action="view", record_type="case", record_id=case_id)
+        if staffdb.can_manage_case(me, case):
+            context.update(exports.page_context(s, case=case, review=review, actor=me.username))
     is_open = case.status in OPEN_CASE_STATUSES
     asking = None  # the confirmation step a refused action asked for
     if is_open and staffdb.can_manage_case(me, case):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Mapping
 from zoneinfo import ZoneInfo
 
@@ -24,7 +25,7 @@ STATUSES = {
     "referred": "関係機関へつなぎ済み",
 }
 PRIORITIES = {"urgent": "緊急", "normal": "通常"}
-KINDS = {"consultation": "相談", "complaint": "要望・苦情"}
+KINDS = {"consultation": "相談", "complaint": "要望・苦情", "records_export": "記録の開示請求"}
 
 
 class _ChannelLabels(Mapping[str, str]):
@@ -106,6 +107,7 @@ COMPLAINT_METHODS = ("電話", "窓口", "メール", "LINE", "文書", "その�
 SLA = {"ok": "目標内", "soon": "目標間近", "over": "目標超過", "none": "—"}
 ACTIONS = {
     "view": "閲覧",
+    "search": "検索",
     "export": "書き出し",
     "edit": "編集",
     "create": "作成",
@@ -153,6 +155,8 @@ RECORD_TYPES = {
     "session": "セッション",
     "notice": "お知らせ",
     "report": "統計",
+    "canned": "定型文",
+    "records_request": "記録開示の依頼",
 }
 VIA = {"web": "コンソール", "telegram": "Telegram", "cli": "コマンド"}
 
@@ -230,5 +234,64 @@ MESSAGES = {
     "exists": "そのユーザー名は既に使われています。",
     "weak_password": "パスワードは10文字以上にしてください。",
     "mismatch": "確認用のパスワードが一致しません。",
+    "export_sent": "開示する記録を保護者のチャットに送りました。届いたかはやりとりの送信状態で確認できます。",
+    "export_handed": "記録を窓口で手渡ししたことを記録しました。",
     "telegram_taken": "そのTelegramユーザーは別の職員に連携されています。",
 }
+
+
+_DETAIL_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^view=(\w+)$"), "view"),
+    (re.compile(r"^to (\S+)$"), "to"),
+    (re.compile(r"^message (\d+)$"), "メッセージ {0}"),
+    (re.compile(r"^case (\d+)$"), "受付番号 {0}"),
+    (re.compile(r"^case (\d+), (\d+) slot\(s\)$"), "受付番号 {0}、{1}枠"),
+    (re.compile(r"^week (\S+)$"), "{0}の週"),
+    (re.compile(r"^month (\S+)$"), "{0}"),
+    (re.compile(r"^month (\S+), (\d+) case\(s\)$"), "{0}、{1}件"),
+    (re.compile(r"^run (\d+)$"), "配信 {0}"),
+    (re.compile(r"^role (\w+)$"), "role"),
+    (re.compile(r"^was (\w+)$"), "was"),
+    (re.compile(r"^for (\d+) min$"), "{0}分間"),
+    (re.compile(r"^(\S+) for (\d+) min$"), "{0}（{1}分間）"),
+    (re.compile(r"^(\w+)->(\w+)$"), "kinds"),
+)
+_DETAIL_WORDS = {
+    "list": "一覧",
+    "complaint": "要望・苦情",
+    "address blocked": "接続元をブロック中",
+    "unknown or inactive user": "存在しないか無効な職員",
+    "scheduled without approval": "承認なしで送信予約",
+    "awaiting approval": "承認待ち",
+    "scheduled": "送信予約",
+    "linked": "連携",
+    "unlinked": "連携を解除",
+}
+VIEWS = {"all": "すべて", "mine": "自分の担当", "unassigned": "未担当", "closed": "終了したケース"}
+
+
+def audit_detail(detail: str | None, names: dict[str, str] | None = None) -> str:
+    """An audit entry's detail in Japanese for the log's page (entries keep what was written)."""
+    if not detail:
+        return ""
+    if detail in _DETAIL_WORDS:
+        return _DETAIL_WORDS[detail]
+    if detail in STATUSES:
+        return STATUSES[detail]
+    for pattern, template in _DETAIL_RULES:
+        found = pattern.match(detail)
+        if found is None:
+            continue
+        parts = found.groups()
+        if template == "view":
+            return f"表示：{VIEWS.get(parts[0], parts[0])}"
+        if template == "to":
+            return f"担当：{(names or {}).get(parts[0], parts[0])}"
+        if template == "role":
+            return f"役割：{ROLES.get(parts[0], parts[0])}"
+        if template == "was":
+            return f"変更前：{parts[0]}"
+        if template == "kinds":
+            return f"{KINDS.get(parts[0], parts[0])}→{KINDS.get(parts[1], parts[1])}"
+        return template.format(*parts)
+    return detail

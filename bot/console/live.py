@@ -2,7 +2,7 @@
 
 One stream per open console page. It re-reads, about once a second, what that staff member may see and
 sends only what changed:
-- `queue`: the queue rows of the page's view (metadata only, as /cases/queue.json: never message text);
+- `queue`: the queue rows of the page's view and filters (as /cases/queue.json and the audited page);
 - `urgent`: the urgent cases nobody has claimed yet, by number (every page: a crisis must not go unseen);
 - `case`: on a case page, its transcript and wait clock, rendered exactly as the page renders them (the
   text is what the page itself shows to this staff member, who was checked like the page checks);
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -35,7 +36,7 @@ from bot.console.core import (
     StaffDep,
     check_session,
 )
-from bot.console.views import load_case, queue_rows, staff_names, transcript_context
+from bot.console.views import QueueFilter, load_case, queue_rows, staff_names, transcript_context
 from bot.deps import RuntimeDep
 from storage import staff as staffdb
 from storage.models import OPEN_CASE_STATUSES
@@ -52,7 +53,13 @@ def event(name: str, data: Any) -> str:
 
 
 def snapshot(
-    rt: Any, console: Console, token: str | None, view: str | None, case_id: int | None, touch: bool
+    rt: Any,
+    console: Console,
+    token: str | None,
+    view: str | None,
+    case_id: int | None,
+    touch: bool,
+    filters: QueueFilter | None = None,
 ) -> dict[str, Any]:
     """What the page shows now; raises NotAuthenticatedError / ForbiddenError / NotFoundError."""
     staff, row = check_session(rt.sessions, console, token, touch=touch)
@@ -61,7 +68,11 @@ def snapshot(
         everything = queue_rows(s, staff=staff, view="all", console=console, kb=rt.kb)
         out["urgent"] = {"ids": [r["id"] for r in everything if r["flagged"]]}
         if view is not None:
-            rows = everything if view == "all" else queue_rows(s, staff=staff, view=view, console=console, kb=rt.kb)
+            rows = (
+                everything
+                if view == "all" and filters is None
+                else queue_rows(s, staff=staff, view=view, console=console, kb=rt.kb, filters=filters)
+            )
             out["queue"] = {"rows": rows}
         if case_id is not None:
             case = load_case(s, case_id=case_id, staff=staff)
@@ -92,7 +103,9 @@ async def events(
     """The stream; its first look runs before the response starts, so a refused request is a plain 401/403/404."""
     view = view if view is None or view in VIEWS else "all"
     token = request.cookies.get(SESSION_COOKIE)
-    first = await anyio.to_thread.run_sync(snapshot, rt, console, token, view, case, False)
+    parsed = replace(QueueFilter.parse(request.query_params), q="")  # the page's filters; no repeated search
+    filters = parsed if parsed.active else None
+    first = await anyio.to_thread.run_sync(snapshot, rt, console, token, view, case, False, filters)
     limit = console.settings.stream_seconds
     touch_every = min(TOUCH_EVERY, console.idle.total_seconds() / 4)
 
@@ -117,7 +130,7 @@ async def events(
             await anyio.sleep(TICK)
             touch = time.monotonic() - last_touch >= touch_every
             try:
-                current = await anyio.to_thread.run_sync(snapshot, rt, console, token, view, case, touch)
+                current = await anyio.to_thread.run_sync(snapshot, rt, console, token, view, case, touch, filters)
             except NotAuthenticatedError as exc:
                 yield event("session", {"ended": True, "expired": exc.expired})
                 return

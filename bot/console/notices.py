@@ -17,22 +17,24 @@ page names recipients only by channel and internal contact number.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from bot.console import labels
 from bot.console.bounds import in_years
 from bot.console.core import Authed, ConsoleDep, ForbiddenError, NotFoundError, StaffDep, checked_form
+from bot.console.views import staff_names
 from bot.deps import RuntimeDep
 from bot.runtime import Runtime
 from handlers import notices as sending
-from handlers.notices import Quota
+from handlers.notices import Quota, resume, retry_failed
 from handlers.subscriptions import TOPIC_LABELS
 from scheduler import notices as jobs
 from scheduler.core import Cron
@@ -86,6 +88,7 @@ MESSAGES = {
     "scheduled": "配信を予約しました。",
     "approved": "承認しました。配信を予約しました。",
     "cancelled": "お知らせの配信を取り消しました。",
+    "resent": "届かなかった宛先にもう一度送っています。結果はこの画面の「送信の記録」に出ます。",
 }
 
 
@@ -169,6 +172,10 @@ class Draft:
     when: str = "now"  # once: now | at
     send_at: str = ""  # datetime-local, office time zone
     cron: str = ""
+    repeat: str = "weekly"  # recurring: weekly | monthly (the picker) or cron (詳細)
+    weekdays: tuple[str, ...] = ()  # cron day-of-week numbers, 0 = Sunday
+    monthday: str = "1"
+    at_time: str = "10:00"
     offset_months: str = ""
     offset_days: str = ""
     misfire: str = Misfire.SEND_LATE.value
@@ -194,6 +201,12 @@ class Draft:
             when=get("when") or "now",
             send_at=get("send_at"),
             cron=" ".join(get("cron").split()),
+            repeat=get("repeat") or ("cron" if get("cron") else "weekly"),  # a form with only cron: cron
+            weekdays=tuple(v for v in form.getlist("weekday") if isinstance(v, str))
+            if hasattr(form, "getlist")
+            else (),
+            monthday=get("monthday") or "1",
+            at_time=get("at_time") or "10:00",
             offset_months=get("offset_months"),
             offset_days=get("offset_days"),
             misfire=get("misfire") or Misfire.SEND_LATE.value,
@@ -218,6 +231,7 @@ class Draft:
             when="at" if notice.send_at is not None else "now",
             send_at=f"{_aware(notice.send_at).astimezone(tz):%Y-%m-%dT%H:%M}" if notice.send_at else "",
             cron=notice.cron or "",
+            **picker_fields(notice.cron or ""),
             offset_months=num(notice.age_offset_months),
             offset_days=num(notice.age_offset_days),
             misfire=notice.misfire,
@@ -271,6 +285,14 @@ class Draft:
             else:
                 out["send_at"] = now  # "now": refreshed when it is submitted or approved
         elif self.kind == NoticeKind.RECURRING:
+            if self.repeat in ("weekly", "monthly"):
+                built = picked_cron(self.repeat, self.weekdays, self.monthday, self.at_time)
+                if built is None:
+                    err.append(
+                        "繰り返しの指定を確認してください（毎週なら曜日を1つ以上、毎月なら1〜28日、時刻は「10:00」の形）。"
+                    )
+                    return None
+                self.cron = built
             if not _valid_cron(self.cron, tz):
                 err.append("繰り返しの指定（cron形式：分 時 日 月 曜日）が正しくありません。")
             out["cron"] = self.cron
@@ -283,6 +305,48 @@ class Draft:
         else:
             err.append("配信のしかたを選んでください。")
         return None if err else out
+
+
+WEEKDAY_NAMES = {"1": "月", "2": "火", "3": "水", "4": "木", "5": "金", "6": "土", "0": "日"}
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_SIMPLE_CRON = re.compile(r"^(\d{1,2}) (\d{1,2}) (\*|\d{1,2}) \* (\*|[0-6](?:,[0-6])*)$")
+
+
+def picked_cron(repeat: str, weekdays: tuple[str, ...], monthday: str, at_time: str) -> str | None:
+    """The crontab for a schedule chosen with the picker (毎週 on these days / 毎月 on this day, at a time)."""
+    found = _TIME.match(at_time.strip())
+    if found is None:
+        return None
+    hour, minute = int(found.group(1)), int(found.group(2))
+    if repeat == "weekly":
+        days = sorted({d for d in weekdays if d in WEEKDAY_NAMES}, key=lambda d: (int(d) + 6) % 7)
+        return f"{minute} {hour} * * {','.join(days)}" if days else None
+    if repeat == "monthly" and monthday.isdigit() and 1 <= int(monthday) <= 28:
+        return f"{minute} {hour} {int(monthday)} * *"
+    return None
+
+
+def picker_fields(cron: str) -> dict[str, Any]:
+    """The picker's fields for a stored crontab; one the picker cannot show opens under 詳細 (cron)."""
+    found = _SIMPLE_CRON.match(cron)
+    if found is None or (found.group(3) == "*") == (found.group(4) == "*"):
+        return {"repeat": "cron" if cron else "weekly"}
+    minute, hour, day, dow = found.groups()
+    fields: dict[str, Any] = {"at_time": f"{int(hour):02d}:{int(minute):02d}"}
+    if day == "*":
+        return {**fields, "repeat": "weekly", "weekdays": tuple(dow.split(","))}
+    return {**fields, "repeat": "monthly", "monthday": day}
+
+
+def describe_cron(cron: str) -> str:
+    """A crontab in Japanese where the picker could have made it (毎週月・水 10:00, 毎月1日 10:00)."""
+    fields = picker_fields(cron)
+    if fields["repeat"] == "weekly" and fields.get("weekdays"):
+        days = "・".join(WEEKDAY_NAMES[d] for d in fields["weekdays"])
+        return f"毎週{days}曜 {fields['at_time']}"
+    if fields["repeat"] == "monthly":
+        return f"毎月{fields['monthday']}日 {fields['at_time']}"
+    return f"cron「{cron}」" if cron else "—"
 
 
 def _int(value: str, errors: list[str], name: str) -> int | None:
@@ -344,11 +408,20 @@ def segment_text(notice: Notice) -> str:
     return "・".join(parts)
 
 
+def shown_status(notice: Notice, *, sent: int, failed: int) -> dict[str, str]:
+    """The status as staff should read it: a notice whose deliveries all failed is 送信失敗, not 送信済み."""
+    if notice.status == NoticeStatus.SENT and failed and not sent:
+        return {"status_key": "failed", "status_label": "送信失敗"}
+    if notice.status == NoticeStatus.SENT and failed:
+        return {"status_key": "partial", "status_label": "一部送信失敗"}
+    return {"status_key": notice.status, "status_label": STATUSES.get(notice.status, notice.status)}
+
+
 def timing_text(notice: Notice, tz: ZoneInfo) -> str:
     if notice.kind == NoticeKind.ONCE:
         return f"1回：{labels.local(notice.send_at, tz)}" if notice.send_at else "1回"
     if notice.kind == NoticeKind.RECURRING:
-        return f"定期：{notice.cron}"
+        return f"定期：{describe_cron(notice.cron or '')}"
     months, days = notice.age_offset_months or 0, notice.age_offset_days or 0
     return f"月齢に合わせて：誕生月から{months}か月{f'と{days}日' if days else ''}後"
 
@@ -463,17 +536,21 @@ def notices_page(
                     "sent": sum(r.sent for r in runs),
                     "failed": sum(r.failed for r in runs),
                     "skipped": sum(r.skipped for r in runs),
+                    **shown_status(n, sent=sum(r.sent for r in runs), failed=sum(r.failed for r in runs)),
                 }
             )
         staffdb.audit(s, actor=who.name, action="view", record_type=RECORD_TYPE, detail="list")
+        names = staff_names(s)
     return console.render(
         request,
         "notices.html",
+        names=names,
         items=items,
         status=chosen or "",
         statuses=STATUSES,
         topics=TOPICS,
         kinds=KINDS,
+        weekday_names=WEEKDAY_NAMES,
         can_compose=who.staff.role in (Role.CONCIERGE, Role.SUPERVISOR),
     )
 
@@ -497,6 +574,7 @@ def _form_page(
         channels=CHANNELS,
         langs=LANGS,
         kinds=KINDS,
+        weekday_names=WEEKDAY_NAMES,
         misfire=MISFIRE,
         forced_approval=approval_required(rt),
         tz_name=console.office_hours.timezone,
@@ -589,6 +667,7 @@ def notice_page(
             rows = noticedb.deliveries(
                 s, run_id=selected.id, status=chosen_state, limit=DELIVERY_PAGE + 1, offset=page * DELIVERY_PAGE
             )
+        names = staff_names(s)
         live = notice.status not in (NoticeStatus.SENT, NoticeStatus.CANCELLED)
         estimate = (
             noticedb.estimate(s, notice=notice, allow_broadcast=rt.settings.notices.line_broadcast) if live else None
@@ -612,6 +691,7 @@ def notice_page(
         topics=TOPICS,
         statuses=STATUSES,
         kinds=KINDS,
+        weekday_names=WEEKDAY_NAMES,
         misfire=MISFIRE,
         channels=CHANNELS,
         langs=LANGS,
@@ -636,6 +716,13 @@ def notice_page(
         can_approve=may_approve(who, notice),
         own_awaiting=notice.status == NoticeStatus.AWAITING_APPROVAL and noticedb.wrote(notice, who.name),
         can_cancel=may_cancel(who, notice),
+        can_resend=who.staff.role in (Role.CONCIERGE, Role.SUPERVISOR),
+        names=names,
+        shown=shown_status(
+            notice,
+            sent=sum(c.get("sent", 0) for c in counts.values()),
+            failed=sum(c.get("failed", 0) for c in counts.values()),
+        ),
     )
 
 
@@ -707,6 +794,32 @@ def approve(
         )
     schedule(request, notice_id)
     return _back(notice_id, "approved")
+
+
+@router.post("/notices/{notice_id}/runs/{run_id}/resend")
+def resend_failed(
+    notice_id: int, run_id: int, who: ComposerForm, rt: RuntimeDep, background: BackgroundTasks
+) -> RedirectResponse:
+    """再送: the failed deliveries of a run go out again (their batches keep their retry keys, so a call that did
+    reach LINE is not repeated); the run is sent in the background and the page shows its progress."""
+    with transaction(rt.sessions) as s:
+        _load(s, notice_id)
+        run = noticedb.get_run(s, run_id=run_id)
+        if run is None or run.notice_id != notice_id:
+            return _back(notice_id, error="invalid")
+        reopened = retry_failed(s, run_id=run_id)
+        if not reopened:
+            return _back(notice_id, error="invalid")
+        staffdb.audit(
+            s,
+            actor=who.name,
+            action="resend",
+            record_type=RECORD_TYPE,
+            record_id=notice_id,
+            detail=f"run {run_id}, {reopened} delivery(ies)",
+        )
+    background.add_task(resume, rt.settings, rt.sessions, run_id=run_id)
+    return _back(notice_id, "resent")
 
 
 @router.post("/notices/{notice_id}/cancel")

@@ -8,10 +8,12 @@ supervisor reads, as on /records. Every view and every CSV download is audited (
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -163,9 +165,59 @@ def reports_page(
     )
 
 
+CSV_HEADER = ("区分", "項目", "値")
+CSV_SECTIONS = {
+    "summary": "概要",
+    "first_reply": "最初の返信",
+    "channel": "経路別",
+    "topic": "分野別",
+    "outcome": "結果別",
+    "lang": "言語別",
+}
+CSV_KEYS = {
+    "month": "対象月",
+    "partial_month": "月の途中まで",
+    "open_days": "開館日数",
+    "consultations": "相談件数",
+    "consultations_per_open_day": "1開館日あたりの相談件数",
+    "daily_target": "1日の目安件数",
+    "meets_target": "目安以上",
+    "handed_to_person": "相談員へつないだ件数",
+    "after_hours": "時間外の件数",
+    "after_hours_share": "時間外の割合",
+    "count": "件数",
+    "median_minutes": "中央値（分）",
+    "p90_minutes": "90%値（分）",
+    "mean_minutes": "平均（分）",
+}
+CSV_VALUES = {"yes": "はい", "no": "いいえ"}
+
+
+def japanese_csv(text: str, kb: Any) -> str:
+    """The CLI's long-format CSV with Japanese headers, sections, keys and code values for the console's
+    download (the CLI keeps its English keys for scripts)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    rows = list(csv.reader(io.StringIO(text)))
+    writer.writerow(CSV_HEADER)
+    for section, key, value in rows[1:]:
+        if section == "channel":
+            name = labels.CHANNELS.get(key, key)
+        elif section == "topic":
+            name = topic_label(kb, key) if key else "分野なし"
+        elif section == "outcome":
+            name = OUTCOME_JA.get(key, key)
+        elif section == "lang":
+            name = labels.LANGS.get(key, key)
+        else:
+            name = CSV_KEYS.get(key, key)
+        writer.writerow([CSV_SECTIONS.get(section, section), name, CSV_VALUES.get(value, value)])
+    return out.getvalue()
+
+
 @router.get("/reports/{month}.csv")
 def report_csv(who: Reader, rt: RuntimeDep, console: ConsoleDep, month: str) -> Response:
-    """The CLI's CSV (`concierge report --csv`): long format, UTF-8 with BOM for spreadsheet software."""
+    """The CLI's CSV (`concierge report --csv`) in Japanese: long format, UTF-8 with BOM for spreadsheet software."""
     try:
         year, mon = parse_month(month)
     except ValueError:
@@ -176,5 +228,5 @@ def report_csv(who: Reader, rt: RuntimeDep, console: ConsoleDep, month: str) -> 
         staffdb.audit(s, actor=who.name, action="export", record_type=RECORD_TYPE, detail=f"month {chosen}")
     headers = dict(SECURITY_HEADERS)
     headers["Content-Disposition"] = f'attachment; filename="report-{chosen}.csv"'
-    body = ("\ufeff" + to_csv(report)).encode("utf-8")
+    body = ("\ufeff" + japanese_csv(to_csv(report), rt.kb)).encode("utf-8")
     return Response(body, media_type="text/csv; charset=utf-8", headers=headers)

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 # Importing the model modules registers their tables on SQLModel.metadata.
+import storage.canned
 import storage.lifecycle
 import storage.models
 import storage.notices

@@ -23,7 +23,7 @@ from storage.db import transaction
 from storage.models import Case, CaseStatus, Message, utcnow
 from tests.e2e.kit import assign, client, console_app, make_staff, parent_opens_case, session_for, staff_settings
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"), ("GET", "/favicon.ico")}
 # The public FAQ (bot/public/): the knowledge base for anyone, no personal data (tests/bot/test_public_faq.py).
 PUBLIC |= {("GET", p) for p in ("/faq", "/faq/search", "/faq/faq.css", "/faq/{entry_id}")}
 # Monitoring, guarded by a token or an allowed address instead of a staff session (tests/bot/test_ops_metrics.py).
@@ -77,6 +77,12 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/notices/{notice_id}/submit"): MANAGERS,
     ("POST", "/notices/{notice_id}/approve"): {"supervisor"},
     ("POST", "/notices/{notice_id}/cancel"): MANAGERS,
+    ("POST", "/notices/{notice_id}/runs/{run_id}/resend"): MANAGERS,
+    ("GET", "/canned"): {"concierge", "assistant", "supervisor", "intake"},
+    ("POST", "/canned"): {"supervisor"},
+    ("POST", "/canned/{canned_id}"): {"supervisor"},
+    ("POST", "/cases/{case_id}/records-requests/{request_id}/deliver"): MANAGERS,
+    ("POST", "/cases/{case_id}/records-requests/{request_id}/handed"): MANAGERS,
     ("GET", "/audit"): {"supervisor", "auditor"},
     ("GET", "/staff"): {"supervisor"},
     ("POST", "/staff"): {"supervisor"},
@@ -161,6 +167,9 @@ def fill(path: str, ids: dict[str, int]) -> str:
         slot_id=ids["slot_id"],
         staff_id=ids["staff_id"],
         notice_id=ids["notice_id"],
+        run_id=0,
+        canned_id=0,
+        request_id=0,
         month="2026-10",
         entry_id="concierge-complaints",
     )

@@ -83,7 +83,9 @@ async def test_queue_orders_urgent_first_then_longest_waiting(app: FastAPI) -> N
         )
         assert rows[1]["waited"].startswith("3時間") and rows[1]["target"] == "1時間"
         assert rows[1]["assignee_label"] == "未担当" and rows[1]["can_claim"]
-        assert all("夜泣き" not in str(r) for r in rows)  # metadata only
+        # the parent's latest message, clipped, only under consent (the crisis parent gave none)
+        assert rows[1]["preview"] == "夜泣きがひどくて眠れません" and rows[1]["new_message"]
+        assert top["preview"] is None and top["preview_hidden"] and "叩いて" not in str(top)
         page = await me.client.get("/cases")
         assert "🚨" in page.text and f"#{urgent_id}" in page.text
 

@@ -73,7 +73,7 @@ async def test_the_stream_checks_case_permission_before_it_starts(app: FastAPI) 
         assert r.status_code == 200 and WORRY in r.text
 
 
-async def test_queue_events_carry_no_message_text_and_case_events_what_the_page_shows(app: FastAPI) -> None:
+async def test_queue_events_carry_the_preview_the_page_shows_and_case_events_the_transcript(app: FastAPI) -> None:
     case_id = parent_opens_case(app.state.runtime.engine, "p-text", WORRY)
     me = await session_for(app, "sato")
     async with me:
@@ -81,7 +81,7 @@ async def test_queue_events_carry_no_message_text_and_case_events_what_the_page_
         got = dict(events(r.text))
         assert [row["id"] for row in got["queue"]["rows"]] == [case_id]
         assert got["urgent"] == {"ids": []}
-        assert "夜泣き" not in r.text  # the queue shows metadata only
+        assert got["queue"]["rows"][0]["preview"] == WORRY[:40] + ("…" if len(WORRY) > 40 else "")
         r = await me.client.get(f"/cases/events?case={case_id}")
         got = dict(events(r.text))
         assert "queue" not in got and got["case"]["id"] == case_id

@@ -18,7 +18,7 @@ from storage import notices as noticedb
 from storage import staff as staffdb
 from storage.db import SessionFactory, transaction
 from storage.models import utcnow
-from storage.notices import NoticeDelivery, NoticeRun, NoticeStatus
+from storage.notices import NoticeBatch, NoticeDelivery, NoticeRun, NoticeStatus
 from tests.e2e.kit import Login, console_app, make_staff, session_for, staff_settings, staffed_console
 
 TEXT = "12月の親子ふれあい広場は10日（水）10時からです。"
@@ -234,7 +234,8 @@ async def test_send_time_is_typed_in_japan_time_and_stored_in_utc(app: FastAPI) 
             sato, kind="age", offset_months="4", offset_days="0", topic="health", age_min="0", age_max="12"
         )
         listed = await sato.client.get("/notices")
-        assert "2030-01-15 10:00" in listed.text and "定期：0 10 1 * *" in listed.text
+        assert "2030-01-15 10:00" in listed.text and "定期：毎月1日 10:00" in listed.text
+        assert "定期：毎週月曜 09:30" in listed.text  # the rule in words, not in cron
         assert (
             "誕生月から4か月後" in listed.text
             and "LINE・すべての言語" in listed.text
@@ -492,3 +493,55 @@ async def test_without_required_approval_the_author_chooses_per_notice(settings:
             assert ("sato", "send", str(direct)) in audit_trail(app)
     finally:
         rt.close()
+
+
+async def test_a_notice_whose_deliveries_all_failed_is_shown_failed_and_resent(app: FastAPI) -> None:
+    ids = parents(app.state.runtime.sessions)
+    sato = await session_for(app, "sato")
+    async with sato:
+        notice_id = await compose(sato)
+    with transaction(app.state.runtime.sessions) as s:
+        notice = noticedb.get_notice(s, notice_id=notice_id)
+        assert notice is not None
+        notice.status = NoticeStatus.SENT
+        s.add(notice)
+        run = NoticeRun(
+            notice_id=notice_id,
+            key=noticedb.run_key(notice_id=notice_id, planned_for=utcnow()),
+            planned_for=utcnow(),
+            status="done",
+            total=1,
+            failed=1,
+            finished_at=utcnow(),
+        )
+        s.add(run)
+        s.flush()
+        assert run.id is not None
+        batch = NoticeBatch(run_id=run.id, channel="email", mode="email", retry_key="k-all-failed", status="failed")
+        s.add(batch)
+        s.flush()
+        s.add(
+            NoticeDelivery(
+                run_id=run.id,
+                contact_id=ids["a@example.org"],
+                channel="email",
+                status="failed",
+                reason="550",
+                batch_id=batch.id,
+            )
+        )
+        run_id = run.id
+    kansa = await session_for(app, "kansa")
+    async with kansa:
+        listed = await kansa.client.get("/notices")
+        row = listed.text.split(f'href="/notices/{notice_id}"', 1)[1].split("</tr>", 1)[0]
+        assert "送信失敗" in row and "送信済み</span>" not in row
+        page = await kansa.client.get(f"/notices/{notice_id}")
+        assert 'data-testid="notice-status">送信失敗' in page.text
+        assert "/resend" not in page.text  # the auditor reads only
+    async with await session_for(app, "sato") as sato:
+        page = await sato.client.get(f"/notices/{notice_id}")
+        assert f'action="/notices/{notice_id}/runs/{run_id}/resend"' in page.text
+        r = await sato.post(f"/notices/{notice_id}/runs/{run_id}/resend")
+        assert r.status_code == 303 and r.headers["location"] == f"/notices/{notice_id}?msg=resent"
+    assert ("sato", "resend", str(notice_id)) in audit_trail(app)

@@ -87,7 +87,7 @@ async def test_supervisor_sees_the_month_with_the_daily_measure_and_charts(app: 
         assert bad.status_code == 200 and "YYYY-MM" in bad.text
 
 
-async def test_csv_is_the_cli_csv_and_audited(app: FastAPI) -> None:
+async def test_csv_is_the_cli_csv_in_japanese_and_audited(app: FastAPI) -> None:
     rt = app.state.runtime
     kansa = await session_for(app, "kansa")
     async with kansa:
@@ -105,9 +105,13 @@ async def test_csv_is_the_cli_csv_and_audited(app: FastAPI) -> None:
                     daily_target=rt.settings.reports.daily_target,
                 )
             )
-        assert r.content.decode("utf-8-sig") == expected
         lines = expected.splitlines()
-        assert "summary,consultations,187" in lines and "summary,meets_target,yes" in lines
+        assert "summary,consultations,187" in lines and "summary,meets_target,yes" in lines  # the CLI's keys
+        got = r.content.decode("utf-8-sig").splitlines()
+        assert len(got) == len(lines)  # the same rows, in Japanese
+        assert got[0] == "区分,項目,値"
+        assert "概要,相談件数,187" in got and "概要,目安以上,はい" in got
+        assert not any(word in r.text for word in ("summary", "consultations", "first_reply", "line,", "ja,"))
         assert (await kansa.client.get("/reports/2026-13.csv")).status_code == 404
         page = await kansa.client.get("/reports", params={"month": "2026-10"})
         assert page.status_code == 200 and '<form method="post"' not in page.text.split("</header>")[1]

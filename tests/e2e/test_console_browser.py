@@ -103,7 +103,7 @@ def test_concierge_answers_a_line_parent_in_the_browser(
     expect(page).to_have_url(f"{base}/cases/{case_id}")
     expect(page.locator(".transcript")).to_contain_text("毎晩2時間おきに起こされています")
     expect(page.locator(".transcript")).to_contain_text("根拠：同意")
-    page.get_by_role("button", name="担当する").click()
+    page.get_by_role("button", name="担当する").first.click()
     expect(page.locator(".flash")).to_contain_text("担当になりました")
     page.get_by_label("返信（保護者のLINEに送信されます）").fill(
         "保育士の佐藤です。夜泣きのこと、詳しく聞かせてください。"

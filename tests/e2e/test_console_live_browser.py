@@ -149,7 +149,7 @@ def test_a_reply_line_refuses_is_shown_undelivered_and_resent(
     parent.send("text", text="昼寝もしてくれません")
     expect(page.locator(".transcript")).to_contain_text("昼寝もしてくれません", timeout=4_000)
 
-    page.get_by_role("button", name="担当する").click()
+    page.get_by_role("navigation", name="このケースの主な操作").get_by_role("button", name="担当する").click()
     fake.fail_next(400, path="/v2/bot/message/push")  # LINE refuses the push (e.g. the parent blocked us)
     page.get_by_label("返信（保護者のLINEに送信されます）").fill("佐藤です。お昼寝のことも聞かせてください。")
     page.get_by_role("button", name="送信する").click()

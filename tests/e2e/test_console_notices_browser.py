@@ -100,7 +100,16 @@ def test_compose_count_and_approve_a_notice_in_the_browser(
     # the timing fields follow the kind
     expect(form.locator(".kind-part[data-kind=recurring]")).to_be_hidden()
     form.get_by_label("定期（繰り返し）").check()
-    expect(form.get_by_label("繰り返し（cron形式")).to_be_visible()
+    # a schedule picker, not cron: 毎週 shows the weekdays, 毎月 the day; cron waits under 詳細
+    expect(form.get_by_label("毎週")).to_be_checked()
+    expect(form.get_by_label("水", exact=True)).to_be_visible()
+    expect(form.get_by_label("時刻（日本時間）")).to_be_visible()
+    expect(form.get_by_label("cron形式：分 時 日 月 曜日、日本時間")).to_be_hidden()
+    form.get_by_label("毎月").check()
+    expect(form.get_by_label("水", exact=True)).to_be_hidden()
+    expect(form.get_by_label("日にち")).to_be_visible()
+    form.get_by_text("詳細（cron形式で指定する）").click()
+    expect(form.get_by_label("cron形式：分 時 日 月 曜日、日本時間")).to_be_visible()
     expect(form.locator(".kind-part[data-kind=once]")).to_be_hidden()
     form.get_by_label("1回").check()
     form.get_by_label("日時を指定").check()
@@ -155,5 +164,5 @@ def test_compose_count_and_approve_a_notice_in_the_browser(
         page.get_by_role("link", name="CSVで書き出す").click()
     csv_path = shots / "report-2026-10.csv"
     info.value.save_as(csv_path)
-    assert "summary,month,2026-10" in csv_path.read_text(encoding="utf-8-sig")
+    assert "概要,対象月,2026-10" in csv_path.read_text(encoding="utf-8-sig")  # Japanese headings
     context.close()

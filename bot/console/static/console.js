@@ -46,31 +46,45 @@
   // ----- the queue
   var table = document.getElementById("queue");
   var view = table ? (table.dataset.view || "all") : null;
+  var filters = table ? (table.dataset.filters || "") : "";
+  if (table && table.dataset.static) { table = null; }  // search results stay as searched; the alarm still runs
 
+  // the same markup as _queue_row.html
   function queueRow(r) {
     var tds = [];
-    tds.push(el("td", {}, [el("a", { href: r.url }, ["#" + r.id])]));
-    tds.push(el("td", {}, [r.urgent ? badge("urgent", "🚨 " + r.priority) : r.priority]));
-    var kind = el("td", {}, []);
-    if (r.kind === "complaint") { kind.appendChild(badge("complaint", r.kind_label)); kind.appendChild(document.createTextNode(" ")); }
+    var num = el("td", { "data-label": "受付番号" }, [el("a", { href: r.url }, ["#" + r.id])]);
+    if (r.new_message) {
+      num.appendChild(document.createTextNode(" "));
+      num.appendChild(el("span", { "class": "badge new", title: "前回開いたあとに保護者から新しいメッセージがあります" }, ["新着"]));
+    }
+    tds.push(num);
+    var prio = el("td", { "data-label": "優先度" }, [r.urgent ? badge("urgent", "🚨 " + r.priority) : r.priority]);
+    if (r.urgent && r.crisis) { prio.appendChild(document.createTextNode(" ")); prio.appendChild(el("span", { "class": "crisis" }, [r.crisis])); }
+    tds.push(prio);
+    var kind = el("td", { "data-label": "種別・状態" }, []);
+    if (r.kind !== "consultation") { kind.appendChild(badge("complaint", r.kind_label)); kind.appendChild(document.createTextNode(" ")); }
     kind.appendChild(badge("status-" + r.status, r.status_label));
-    if (r.failed) { kind.appendChild(document.createTextNode(" ")); kind.appendChild(badge("undelivered", "未達")); }
+    [[r.failed, "undelivered", "未達"], [r.export_request, "export", "記録開示の依頼"],
+     [r.withdrawn, "withdrawn", "同意取り消し"], [r.booked, "booked", "予約あり"]].forEach(function (b) {
+      if (b[0]) { kind.appendChild(document.createTextNode(" ")); kind.appendChild(badge(b[1], b[2])); }
+    });
     tds.push(kind);
-    tds.push(el("td", {}, [r.channel]));
-    tds.push(el("td", {}, [r.topic]));
-    tds.push(el("td", {}, [r.lang]));
-    tds.push(el("td", {}, [
+    tds.push(el("td", { "data-label": "経路" }, [r.channel, el("br"), el("small", {}, [r.lang])]));
+    tds.push(el("td", { "data-label": "分野" }, [r.topic]));
+    var preview = r.preview ? r.preview : el("span", { "class": "muted" }, [r.preview_hidden ? "（同意がないため表示しません）" : "—"]);
+    tds.push(el("td", { "data-label": "最新のメッセージ", "class": "preview" }, [preview]));
+    tds.push(el("td", { "data-label": "待ち時間" }, [
       el("span", { "class": "wait" }, [r.waited]), el("br"),
       el("small", {}, [r.office_waited + "／" + r.target + " ", el("span", { "class": "sla" }, [r.sla_label])])
     ]));
-    tds.push(el("td", {}, [r.assignee_label]));
-    tds.push(el("td", {}, [r.created]));
-    var act = el("td", {}, []);
+    tds.push(el("td", { "data-label": "担当" }, [r.assignee_label]));
+    tds.push(el("td", { "data-label": "受付日時" }, [r.created]));
+    var act = el("td", { "class": "act" }, []);
     if (r.can_claim) {
       act.appendChild(el("form", { method: "post", action: "/cases/" + r.id + "/claim", "class": "inline" }, [
         el("input", { type: "hidden", name: "csrf_token", value: csrf }),
         el("input", { type: "hidden", name: "next", value: "/cases" + (view !== "all" ? "?view=" + view : "") }),
-        el("button", { type: "submit" }, ["担当する"])
+        el("button", { type: "submit", "class": "primary", "aria-label": "受付番号 " + r.id + " を担当する" }, ["担当する"])
       ]));
     }
     tds.push(act);
@@ -210,7 +224,7 @@
     polling = true;
     function tick() {
       if (ended) { return; }
-      if (table) { getJSON("/cases/queue.json?view=" + encodeURIComponent(view)).then(showQueue).catch(function () {}); }
+      if (table) { getJSON("/cases/queue.json?view=" + encodeURIComponent(view) + (filters ? "&" + filters : "")).then(showQueue).catch(function () {}); }
       getJSON("/cases/queue.json?view=all").then(function (data) {
         showUrgent({ ids: (data.rows || []).filter(function (r) { return r.flagged; }).map(function (r) { return r.id; }) });
       }).catch(function () {});
@@ -231,7 +245,7 @@
     if (!body.dataset.live) { return; }
     if (!window.EventSource) { poll(); return; }
     var query = [];
-    if (view) { query.push("view=" + encodeURIComponent(view)); }
+    if (table) { query.push("view=" + encodeURIComponent(view)); if (filters) { query.push(filters); } }
     if (caseId) { query.push("case=" + encodeURIComponent(caseId)); }
     source = new EventSource("/cases/events" + (query.length ? "?" + query.join("&") : ""));
     source.onopen = function () { body.dataset.stream = "open"; };
@@ -256,6 +270,105 @@
     var question = (button && button.dataset.confirm) || form.dataset.confirm;
     if (question && !window.confirm(question)) { ev.preventDefault(); }
   });
+
+  // ----- the reply box: 定型文 by a click or by "/" and a few letters; Ctrl+Enter sends
+  var replyBox = document.getElementById("reply-text");
+  if (replyBox) {
+    var items = Array.prototype.slice.call(document.querySelectorAll(".canned-item")).map(function (b) {
+      return { title: b.textContent, text: b.dataset.text || "" };
+    });
+    var menu = document.getElementById("canned-menu");
+    var slashAt = -1;
+    var choice = 0;
+    var insert = function (text, from, to) {
+      var value = replyBox.value;
+      replyBox.value = value.slice(0, from) + text + value.slice(to);
+      var at = from + text.length;
+      replyBox.focus();
+      replyBox.setSelectionRange(at, at);
+    };
+    var closeMenu = function () { slashAt = -1; if (menu) { menu.hidden = true; menu.replaceChildren(); } };
+    var matches = function () {
+      var typed = replyBox.value.slice(slashAt + 1, replyBox.selectionStart);
+      return items.filter(function (it) { return it.title.indexOf(typed) >= 0 || it.text.indexOf(typed) >= 0; });
+    };
+    var pick = function (it) { insert(it.text, slashAt, replyBox.selectionStart); closeMenu(); };
+    var showMenu = function () {
+      var found = matches();
+      if (!menu || !found.length) { if (menu) { menu.hidden = true; } return; }
+      choice = Math.min(choice, found.length - 1);
+      menu.replaceChildren();
+      found.forEach(function (it, i) {
+        var li = el("li", { role: "option", "aria-selected": i === choice ? "true" : "false" }, [it.title]);
+        li.addEventListener("mousedown", function (ev) { ev.preventDefault(); pick(it); });
+        menu.appendChild(li);
+      });
+      menu.hidden = false;
+    };
+    Array.prototype.forEach.call(document.querySelectorAll(".canned-item"), function (b) {
+      b.addEventListener("click", function () {
+        insert(b.dataset.text || "", replyBox.selectionStart, replyBox.selectionEnd);
+      });
+    });
+    replyBox.addEventListener("input", function () {
+      var at = replyBox.selectionStart;
+      var value = replyBox.value;
+      if (slashAt < 0 && items.length && value.charAt(at - 1) === "/" && (at === 1 || /\s/.test(value.charAt(at - 2)))) {
+        slashAt = at - 1; choice = 0;
+      }
+      if (slashAt >= 0) {
+        if (at <= slashAt || value.charAt(slashAt) !== "/" || /\s/.test(value.slice(slashAt + 1, at))) { closeMenu(); return; }
+        showMenu();
+      }
+    });
+    replyBox.addEventListener("keydown", function (ev) {
+      if ((ev.ctrlKey || ev.metaKey) && ev.key === "Enter") {
+        ev.preventDefault();
+        if (replyBox.form.requestSubmit) { replyBox.form.requestSubmit(); } else { replyBox.form.submit(); }
+        return;
+      }
+      if (slashAt < 0 || !menu || menu.hidden) { return; }
+      var found = matches();
+      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        ev.preventDefault();
+        choice = (choice + (ev.key === "ArrowDown" ? 1 : found.length - 1)) % found.length;
+        showMenu();
+      } else if ((ev.key === "Enter" || ev.key === "Tab") && found.length) {
+        ev.preventDefault();
+        pick(found[choice]);
+      } else if (ev.key === "Escape") {
+        ev.preventDefault();
+        closeMenu();
+      }
+    });
+    replyBox.addEventListener("blur", function () { setTimeout(closeMenu, 150); });
+  }
+
+  // ----- the case's records as tabs (without script every record shows, one below the other)
+  var tablist = document.querySelector(".record-tabs [role=tablist]");
+  if (tablist) {
+    var tabs = Array.prototype.slice.call(tablist.querySelectorAll("[role=tab]"));
+    var select = function (tab, focus) {
+      tabs.forEach(function (t) {
+        var on = t === tab;
+        t.setAttribute("aria-selected", on ? "true" : "false");
+        t.tabIndex = on ? 0 : -1;
+        var panel = document.getElementById(t.getAttribute("aria-controls"));
+        if (panel) { panel.hidden = !on; }
+      });
+      if (focus) { tab.focus(); }
+    };
+    var wanted = tabs.filter(function (t) { return t.getAttribute("href") === location.hash; })[0];
+    select(wanted || tabs[0], false);
+    if (wanted) { wanted.scrollIntoView({ block: "nearest" }); }
+    tabs.forEach(function (t, i) {
+      t.addEventListener("click", function (ev) { ev.preventDefault(); select(t, true); history.replaceState(null, "", t.getAttribute("href")); });
+      t.addEventListener("keydown", function (ev) {
+        var step = ev.key === "ArrowRight" ? 1 : ev.key === "ArrowLeft" ? -1 : 0;
+        if (step) { ev.preventDefault(); select(tabs[(i + step + tabs.length) % tabs.length], true); }
+      });
+    });
+  }
 
   stream();
 })();

@@ -9,6 +9,10 @@
     form.querySelectorAll(".kind-part").forEach(function (part) {
       part.hidden = part.dataset.kind !== kind;
     });
+    var repeat = form.querySelector("input[name=repeat]:checked");
+    form.querySelectorAll(".repeat-part").forEach(function (part) {
+      part.hidden = !repeat || part.dataset.repeat !== repeat.value;
+    });
     var at = form.querySelector("input[name=when][value=at]");
     var sendAt = form.querySelector("input[name=send_at]");
     if (at && sendAt) { sendAt.disabled = !at.checked; }
