@@ -229,6 +229,9 @@ def test_no_mail_text_speaks_of_buttons_or_a_chat() -> None:
                     transcript_years=1,
                     case_years=5,
                     office="z",
+                    when="w",
+                    minutes="m",
+                    place="p",
                 )
             ), (lang, key)
 
