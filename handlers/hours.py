@@ -67,7 +67,7 @@ class OfficeHours:
 
     def describe(self, lang: str) -> str:
         o, c = self.opens.strftime("%H:%M"), self.closes.strftime("%H:%M")
-        return f"{o}〜{c}（受付）" if lang == "ja" else f"{o}-{c} (last reception)"
+        return f"{o}〜{c}" if lang == "ja" else f"{o}-{c}"  # the texts say what the hours are for
 
 
 def format_when(moment: dt.datetime, lang: str) -> str:

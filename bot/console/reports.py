@@ -150,7 +150,7 @@ def reports_page(
         prev=_shift(chosen, -1),
         next=_shift(chosen, 1),
         charts=[
-            ("チャネル別", "channel", bars(report.by_channel, dict(labels.CHANNELS))),
+            ("経路別", "channel", bars(report.by_channel, dict(labels.CHANNELS))),
             ("分野別（上位12）", "topic", bars(report.by_topic, topics)),
             ("結果別", "outcome", bars(report.by_outcome, OUTCOME_JA)),
             ("言語別", "lang", bars(report.by_lang, labels.LANGS)),

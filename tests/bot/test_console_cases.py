@@ -109,7 +109,7 @@ async def test_reply_goes_through_the_outbox_and_is_audited(app: FastAPI) -> Non
         r = await me.post(f"/cases/{case_id}/reply", {"text": "保育士の佐藤です。お話を聞かせてください。"})
         assert r.status_code == 303 and "msg=sent" in r.headers["location"]
         page = await me.client.get(r.headers["location"])
-        assert "返信を送信キューに入れました" in page.text and "送信待ち" in page.text
+        assert "返信を送りました" in page.text and "送信待ち" in page.text
         deliveries = (await me.client.get(f"/cases/{case_id}/deliveries.json")).json()["messages"]
         assert deliveries[-1]["delivery"] == "pending" and "text" not in deliveries[-1]
         assert (

@@ -109,7 +109,7 @@ def test_concierge_answers_a_line_parent_in_the_browser(
         "保育士の佐藤です。夜泣きのこと、詳しく聞かせてください。"
     )
     page.get_by_role("button", name="送信する").click()
-    expect(page.locator(".flash")).to_contain_text("返信を送信キューに入れました")
+    expect(page.locator(".flash")).to_contain_text("返信を送りました")
     parent.wait_for_text("保育士の佐藤です。夜泣きのこと")
     push = fake.pushes[-1]
     assert push["to"] == parent.id

@@ -169,7 +169,7 @@ def test_a_reply_line_refuses_is_shown_undelivered_and_resent(
 
     page.goto(f"{base}/cases/{case_id}")
     page.locator(".msg.failed").get_by_role("button", name="再送").click()
-    expect(page.locator(".flash")).to_contain_text("もう一度送信キュー")
+    expect(page.locator(".flash")).to_contain_text("返信をもう一度送ります")
     parent.wait_for_text("佐藤です。お昼寝のことも")
     expect(page.locator(".msg.staff .delivery").last).to_have_text("送信済み", timeout=10_000)
     expect(page.locator(".msg.failed")).to_have_count(0)

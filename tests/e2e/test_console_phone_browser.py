@@ -186,6 +186,6 @@ def test_a_canned_reply_is_inserted_by_click_and_by_slash_and_sent_with_ctrl_ent
     assert "/面談" not in value and "{受付時間}" not in value
 
     box.press("Control+Enter")
-    expect(page.locator(".flash")).to_contain_text("返信を送信キューに入れました")
+    expect(page.locator(".flash")).to_contain_text("返信を送りました")
     parent.wait_for_text("面談は予約制です")
     page.context.close()
