@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, case, 
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from storage.models import NEVER_REUSED, OPEN_CASE_STATUSES, Case, Contact, Message, utcnow
+from storage.models import NEVER_REUSED, OPEN_CASE_STATUSES, Case, CaseStatus, Contact, Message, utcnow
 
 # Message.author holds "staff:<username>" in 16 characters: usernames are short, lower-case ids.
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,9}$")
@@ -654,6 +654,10 @@ def open_office_case(session: Session, *, kind: str, lang: str = "ja", topic: st
     case = Case(contact_id=contact.id, channel=OFFICE_CHANNEL, kind=kind, lang=lang, topic=topic)
     session.add(case)
     session.flush()
+    # Nobody waits in a chat for an answer: no reply clock runs (after the insert: the column default fills a None)
+    case.waiting_since = None
+    session.add(case)
+    session.flush()
     return case
 
 
@@ -850,8 +854,13 @@ def referrals(session: Session, *, case_id: int | None = None) -> list[Referral]
 def add_complaint_step(
     session: Session, *, case_id: int, author: str, step: ComplaintStepKind, step_on: dt.date, summary: str
 ) -> ComplaintStep:
+    """A step of the complaint procedure (受付・対応・結果報告); once it is handled (対応), the case is in progress."""
     row = ComplaintStep(case_id=case_id, author=author, step=step, step_on=step_on, summary=summary)
     session.add(row)
+    case = session.get(Case, case_id)
+    if step != ComplaintStepKind.RECEIVED and case is not None and case.status == CaseStatus.NEW:
+        case.status = CaseStatus.IN_PROGRESS
+        session.add(case)
     session.flush()
     return row
 

@@ -47,6 +47,7 @@ async def test_staff_open_a_complaint_and_intake_records_its_steps(app: FastAPI)
     with app.state.runtime.sessions() as s:
         case = s.exec(select(Case).where(Case.kind == "complaint")).one()
         assert case.channel == "office" and case.status == "new"
+        assert case.waiting_since is None  # nobody waits in a chat: no reply clock runs
         assert [a.kind for a in s.exec(select(StaffAlert).where(StaffAlert.case_id == case.id))] == ["new_case"]
     kujo = await session_for(app, "kujo")
     async with kujo:
@@ -54,10 +55,13 @@ async def test_staff_open_a_complaint_and_intake_records_its_steps(app: FastAPI)
         assert [(x["id"], x["kind_label"], x["channel"]) for x in rows] == [(case.id, "要望・苦情", "窓口・電話")]
         page = await kujo.client.get(f"/cases/{case.id}")
         assert "（電話）予約の電話がつながらない" in page.text and "チャットでの返信はできません" in page.text
+        assert "対応を終了する" in page.text and "解決してBotに戻す" not in page.text  # there is no bot to return to
         await kujo.post(
             f"/cases/{case.id}/complaint-steps",
             {"step": "handled", "step_on": "2026-11-27", "summary": "電話回線を増設"},
         )
+        with app.state.runtime.sessions() as s:
+            assert s.get(Case, case.id).status == "in_progress"  # type: ignore[union-attr]
         await kujo.post(
             f"/cases/{case.id}/complaint-steps",
             {"step": "reported", "step_on": "2026-11-28", "summary": "申出人に電話で報告"},
