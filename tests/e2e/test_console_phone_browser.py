@@ -8,13 +8,14 @@ page at 1366 and 390 px go to KC_SCREENSHOTS (the README's come from here)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 from sqlmodel import select
 
 from bot.app import create_app
@@ -67,6 +68,17 @@ def no_sideways_scroll(page: Page) -> int:
     return width
 
 
+def retried(action: Callable[[], Any], attempts: int = 5) -> Any:
+    """An action on an element that the live updates may swap out under it: tried again on a fresh element."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except PlaywrightError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_the_queue_and_the_case_page_on_a_phone_and_a_desk(
     world: tuple[str, FakeLineAPI, Any], browser: Browser, shots: Path
 ) -> None:
@@ -93,10 +105,14 @@ def test_the_queue_and_the_case_page_on_a_phone_and_a_desk(
     print(f"queue at 390px: document scrollWidth {width}px")
     claim = card.get_by_role("button", name="担当する")
     expect(claim).to_be_visible()
-    claim.scroll_into_view_if_needed()
+    # scrolled and measured in one step, again if the live stream replaced the row meanwhile
+    left, right = retried(
+        lambda: claim.evaluate(
+            "b => { b.scrollIntoView({block: 'center'}); const r = b.getBoundingClientRect();"
+            " return [r.left, r.right]; }"
+        )
+    )
     expect(claim).to_be_in_viewport()
-    # measured in one step: the live stream may replace the row between two calls
-    left, right = claim.evaluate("b => { const r = b.getBoundingClientRect(); return [r.left, r.right]; }")
     assert left >= 0 and right <= PHONE["width"]
     assert card.evaluate("tr => getComputedStyle(tr).display") == "block"  # a card, not a table row
     phone.screenshot(path=str(shots / "queue-390.png"), full_page=True)
