@@ -48,7 +48,7 @@ class ConsoleAdapter:
     name = CHANNEL
     capabilities = Capabilities(
         channel=CHANNEL,
-        label="コンソール",
+        label="ターミナル（試用チャット）",
         push=True,  # the terminal shows whatever arrives while it is open
         bulk=0,
         broadcast=False,

@@ -118,6 +118,7 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(app: FastAPI)
     code2, text2 = await try_login(app, "nobody", "wrong-password-1")
     assert code == code2 == 401
     assert BAD_LOGIN in text and BAD_LOGIN in text2
+    assert text.count(BAD_LOGIN) == 1  # said once, not twice
     with app.state.runtime.sessions() as s:
         entries = list(s.exec(select(AuditEntry).order_by(AuditEntry.id)))  # type: ignore[arg-type]
     assert [(e.actor, e.action) for e in entries] == [("sato", "login_failed"), ("-", "login_failed")]

@@ -44,7 +44,7 @@ def test_a_console_parent_receives_the_reply_written_in_the_browser(
     log_in(page, base, "sato")
     page.goto(f"{base}/cases/{case_id}")
     expect(page.locator(".transcript")).to_contain_text("毎晩2時間おきに")
-    page.get_by_label("返信（保護者のコンソールに送信されます）").fill(
+    page.get_by_label("返信（保護者のターミナル（試用チャット）に送信されます）").fill(
         "佐藤です。夜泣きのこと、もう少し聞かせてください。"
     )
     page.get_by_role("button", name="送信する").click()
