@@ -151,7 +151,8 @@ async def test_new_case_gets_a_topic_and_an_alert_without_content(
     sent = fake.in_topic(thread)
     assert len(sent) == 1
     text = sent[0].text
-    assert f"🆕 新しい相談　受付番号 {case_id}" in text and "優先度：通常" in text and "経路：コンソール" in text
+    assert f"🆕 新しい相談　受付番号 {case_id}" in text and "優先度：通常" in text
+    assert "経路：ターミナル（試用チャット）" in text
     assert "待ち時間：" in text and f"https://concierge.example.jp/cases/{case_id}" in text
     assert "夜泣き" not in text and "内容：" not in text
     assert sent[0].disable_notification is True
