@@ -240,6 +240,18 @@ class _ContextExecutor(ThreadPoolExecutor):  # type: ignore[misc]
         super()._do_submit_job(_Bound(job, self._context), run_times)
 
 
+class _BackgroundScheduler(BackgroundScheduler):  # type: ignore[misc]
+    """APScheduler's loop removes a one-off job after it ran or was skipped; when the job is already gone from the
+    shared store (removed by another path or process at the same moment), that removal must not end the loop."""
+
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+        try:
+            super().remove_job(job_id, jobstore)
+        except JobLookupError:
+            if jobstore is None:  # our own cancel(): the caller is told
+                raise
+
+
 class Scheduler:
     """A BackgroundScheduler over the app database's job store. `start(paused=True)` gives a writer that
     only edits the store; `start()` runs due jobs too (only the elected process does that)."""
@@ -252,7 +264,7 @@ class Scheduler:
         # can be left behind by a store call that was under way at that moment.
         store_db = make_engine(settings.database_url, poolclass=NullPool)
         store = SQLAlchemyJobStore(engine=store_db, tablename=JOB_TABLE)
-        self._aps = BackgroundScheduler(
+        self._aps = _BackgroundScheduler(
             jobstores={"default": store},
             executors={"default": _ContextExecutor(self.context, workers)},
             timezone=self.tz,
