@@ -14,24 +14,16 @@ import httpx
 import pytest
 from sqlmodel import SQLModel, select
 
-from bot.app import create_app
 from bot.public import SearchLimit
-from bot.runtime import Runtime, bootstrap
-from bot.settings import Settings
+from bot.runtime import Runtime
 from handlers.hours import format_date
-from tests.e2e.kit import live_server
+from tests.e2e.kit import sqlite_site
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runtime]]:
-    db = tmp_path_factory.mktemp("faq") / "concierge.db"
-    settings = Settings(database_url=f"sqlite:///{db}", _env_file=None)  # type: ignore[call-arg]
-    rt = bootstrap(settings)
-    try:
-        with live_server(create_app(settings, runtime=rt)) as base:
-            yield base, rt
-    finally:
-        rt.close()
+    with sqlite_site(tmp_path_factory.mktemp("faq")) as site:
+        yield site
 
 
 def ld(html: str) -> dict[str, object]:

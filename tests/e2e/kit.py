@@ -273,3 +273,33 @@ async def until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(interval)
+
+
+@contextmanager
+def line_console(settings: Settings) -> Iterator[tuple[str, Any, Runtime]]:
+    """The app under uvicorn with the fake LINE API and one concierge (sato / 佐藤), live updates every second."""
+    from bot.settings import LineSettings
+    from tests.fakes.line_api import SECRET, FakeLineAPI
+
+    with FakeLineAPI() as fake:
+        line = LineSettings(channel_secret=SECRET, channel_access_token=fake.token, api_base_url=fake.url)
+        s = staff_settings(settings, poll_seconds=1.0, stream_seconds=30.0).model_copy(update={"line": line})
+        rt = bootstrap(s, migrate=False)
+        try:
+            make_staff(rt.sessions, "sato", "concierge", name="佐藤")
+            with live_server(create_app(s, runtime=rt)) as base:
+                yield base, fake, rt
+        finally:
+            rt.close()
+
+
+@contextmanager
+def sqlite_site(directory: Path) -> Iterator[tuple[str, Runtime]]:
+    """The app under uvicorn on a fresh SQLite file in `directory` (no channels, no staff)."""
+    settings = Settings(database_url=f"sqlite:///{directory / 'concierge.db'}", _env_file=None)  # type: ignore[call-arg]
+    rt = bootstrap(settings)
+    try:
+        with live_server(create_app(settings, runtime=rt)) as base:
+            yield base, rt
+    finally:
+        rt.close()

@@ -17,15 +17,13 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlmodel import select
 
-from bot.app import create_app
-from bot.runtime import bootstrap
-from bot.settings import LineSettings, Settings
+from bot.settings import Settings
 from storage.db import transaction
 from storage.models import Case, utcnow
 from storage.staff import StaffSession
-from tests.e2e.kit import live_server, make_staff, staff_settings
+from tests.e2e.kit import line_console
 from tests.e2e.test_console_browser import Parent, log_in
-from tests.fakes.line_api import SECRET, FakeLineAPI
+from tests.fakes.line_api import FakeLineAPI
 
 # The browser's Notification API, recorded: headless Chromium shows no permission prompt to click.
 NOTIFICATIONS = """
@@ -43,16 +41,8 @@ window.Notification = RecordedNotification;
 
 @pytest.fixture
 def world(settings: Settings) -> Iterator[tuple[str, FakeLineAPI, Any]]:
-    with FakeLineAPI() as fake:
-        line = LineSettings(channel_secret=SECRET, channel_access_token=fake.token, api_base_url=fake.url)
-        s = staff_settings(settings, poll_seconds=1.0, stream_seconds=30.0).model_copy(update={"line": line})
-        rt = bootstrap(s, migrate=False)
-        try:
-            make_staff(rt.sessions, "sato", "concierge", name="佐藤")
-            with live_server(create_app(s, runtime=rt)) as base:
-                yield base, fake, rt
-        finally:
-            rt.close()
+    with line_console(settings) as world:
+        yield world
 
 
 def only_case(rt: Any, timeout: float = 20.0) -> int:

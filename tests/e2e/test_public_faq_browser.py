@@ -9,22 +9,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from bot.app import create_app
-from bot.runtime import Runtime, bootstrap
-from bot.settings import Settings
-from tests.e2e.kit import live_server
+from bot.runtime import Runtime
+from tests.e2e.kit import sqlite_site
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runtime]]:
-    db = tmp_path_factory.mktemp("faq") / "concierge.db"
-    settings = Settings(database_url=f"sqlite:///{db}", _env_file=None)  # type: ignore[call-arg]
-    rt = bootstrap(settings)
-    try:
-        with live_server(create_app(settings, runtime=rt)) as base:
-            yield base, rt
-    finally:
-        rt.close()
+    with sqlite_site(tmp_path_factory.mktemp("faq")) as site:
+        yield site
 
 
 def phone(browser: Browser) -> Page:
