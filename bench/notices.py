@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert  # noqa: E402
 
 from bot.settings import Settings  # noqa: E402
+from handlers import channels  # noqa: E402
 from handlers import notices as sending  # noqa: E402
 from storage import notices as store  # noqa: E402
 from storage.db import SessionFactory, make_engine, session_factory, transaction  # noqa: E402
@@ -111,6 +112,7 @@ def new_notice(sessions: SessionFactory, title: str) -> int:
     with transaction(sessions) as session:
         notice = store.create_notice(
             session,
+            channels=channels.notice_channels(),
             title=title,
             texts={"ja": "【ベンチマーク】12月の子育て講座のお知らせです。"},
             topic="general",
@@ -118,7 +120,7 @@ def new_notice(sessions: SessionFactory, title: str) -> int:
             send_at=utcnow(),
             requires_approval=False,
         )
-        store.submit_notice(session, notice=notice)
+        store.submit_notice(session, channels=channels.notice_channels(), notice=notice)
         assert notice.id is not None
         return notice.id
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from sqlalchemy import Engine as DBEngine
-from sqlalchemy import text
 
 from bot.settings import Settings
 from handlers.engine import Engine, Extension
@@ -18,7 +17,7 @@ from knowledge.loader import load_kb
 from knowledge.matcher import Matcher
 from knowledge.models import KnowledgeBase
 from knowledge.normalize import Normalizer
-from storage.db import SessionFactory, make_engine, session_factory
+from storage.db import SessionFactory, make_engine, ping, session_factory
 from storage.migrate import upgrade
 
 if TYPE_CHECKING:
@@ -41,7 +40,7 @@ class Runtime:
     def healthy(self) -> bool:
         try:
             with self.db.connect() as conn:
-                conn.execute(text("SELECT 1"))
+                ping(conn)
         except Exception:
             return False
         return bool(self.kb.entries)
@@ -131,23 +130,31 @@ class Services:
 
 
 def build_services(
-    runtime: Runtime, settings: Settings | None = None, *, scheduler: bool | None = None, **inbox_options: Any
+    runtime: Runtime,
+    settings: Settings | None = None,
+    *,
+    scheduler: bool | None = None,
+    channels: bool = True,
+    bridge: bool | None = None,
+    **inbox_options: Any,
 ) -> Services:
-    """Wire the inbox, the channels the settings (default: the runtime's) switch on, the Telegram bridge (when
-    configured) and the scheduler (default: when SCHEDULER__MODE is auto). Nothing runs until `start()`."""
+    """Wire the inbox, the channels the settings (default: the runtime's) switch on (unless `channels` is
+    False), the Telegram bridge (default: when configured) and the scheduler (default: when SCHEDULER__MODE is
+    auto). A process that only runs the scheduler (`concierge scheduler`) asks for it alone. Nothing runs until
+    `start()`."""
     from handlers.channels import build_channels
 
     settings = settings or runtime.settings
     inbox = Inbox(runtime.sessions, runtime.engine, {}, **inbox_options)
-    plugins = build_channels(settings, inbox)
+    plugins = build_channels(settings, inbox) if channels else []
     for plugin in plugins:
         inbox.adapters[plugin.adapter.name] = plugin.adapter
-    bridge = None
-    if settings.telegram.enabled:
+    staff_bridge = None
+    if bridge if bridge is not None else settings.telegram.enabled:
         from bot.console.waiting import office_minutes
         from handlers import telegram
 
-        bridge = telegram.build(
+        staff_bridge = telegram.build(
             settings, runtime.sessions, kb=runtime.kb, on_reply=inbox.wake, office_minutes=office_minutes
         )
     jobs = None
@@ -155,4 +162,4 @@ def build_services(
         from scheduler.jobs import build_service
 
         jobs = build_service(settings, runtime.sessions)
-    return Services(runtime, settings, inbox, plugins, bridge, jobs)
+    return Services(runtime, settings, inbox, plugins, staff_bridge, jobs)

@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import anyio
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from handlers.engine import Engine
 from handlers.types import (
@@ -36,9 +35,8 @@ from handlers.types import (
     replies_from_json,
     replies_to_json,
 )
-from storage import queue
+from storage import crud, queue
 from storage.db import SessionFactory, transaction
-from storage.models import Message
 
 log = logging.getLogger("concierge.inbox")
 
@@ -296,5 +294,4 @@ class Inbox:
 
 def _mark_lines(session: Session, message_ids: list[int], status: str) -> None:
     """The delivery state of the transcript lines a delivery carried."""
-    if message_ids:
-        session.execute(update(Message).where(col(Message.id).in_(message_ids)).values(delivery=status))
+    crud.set_delivery(session, message_ids=message_ids, delivery=status)

@@ -31,36 +31,23 @@ import datetime as dt
 import functools
 import logging
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, any_, bindparam, func, insert, text, tuple_, update
-from sqlalchemy import select as sa_select  # more columns than sqlmodel's select() types
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from handlers import channels
 from handlers.types import BulkAdapter, Capabilities, DeliveryError
-from storage import lifecycle
+from storage import notice_runs as runs
 from storage import notices as store
 from storage.db import SessionFactory, transaction
-from storage.models import Contact, utcnow
-from storage.notices import (
-    BatchStatus,
-    DeliveryStatus,
-    Notice,
-    NoticeBatch,
-    NoticeDelivery,
-    NoticeKind,
-    NoticeRun,
-    NoticeStatus,
-    RunStatus,
-)
+from storage.models import utcnow
+from storage.notice_runs import BatchResult, Claimed, Cursor
+from storage.notices import DeliveryStatus, Notice, NoticeKind, NoticeRun, NoticeStatus, RunStatus
 
 if TYPE_CHECKING:
     from bot.settings import NoticeSettings, Settings
@@ -69,7 +56,6 @@ log = logging.getLogger("concierge.notices")
 ANALYZE_ABOVE = 5000  # recipients
 PG_PRODUCERS = 3  # batch-forming transactions at once on PostgreSQL
 FINISH_EVERY = 0.05  # seconds: sent batches are recorded in groups, at most this late
-NO_SYNC = {"synchronize_session": False}  # bulk updates: no ORM objects of these rows are held
 
 
 # ----- rate limiting
@@ -181,7 +167,7 @@ def plan_run(
     returned as it is. `contact_ids` overrides the segment (age reminders). No commit."""
     assert notice.id is not None
     key = store.run_key(notice_id=notice.id, planned_for=planned_for)
-    existing = session.exec(select(NoticeRun).where(col(NoticeRun.key) == key)).first()
+    existing = runs.find_run(session, key=key)
     if existing is not None:
         return existing
     ids = list(contact_ids) if contact_ids is not None else store.recipients(session, notice=notice, on=on)
@@ -189,7 +175,7 @@ def plan_run(
         settings.line_broadcast
         and contact_ids is None
         and notice.kind != NoticeKind.AGE
-        and store.broadcast_eligible(session, notice=notice)
+        and store.broadcast_eligible(session, notice=notice, broadcast_channel=channels.broadcast_channel())
     )
     run = NoticeRun(notice_id=notice.id, key=key, planned_for=planned_for, broadcast=broadcast)
     session.add(run)
@@ -197,22 +183,8 @@ def plan_run(
     assert run.id is not None
     info = store.contact_langs(session, contact_ids=ids)
     now = utcnow()
-    rows = [
-        {
-            "run_id": run.id,
-            "contact_id": cid,
-            "channel": info[cid][0],
-            "lang": delivery_lang(notice, info[cid][1]),
-            "status": DeliveryStatus.PENDING.value,
-            "updated_at": now,
-        }
-        for cid in ids
-        if cid in info
-    ]
-    chunk = max(1, settings.plan_chunk)
-    for start in range(0, len(rows), chunk):
-        session.connection().execute(insert(NoticeDelivery), rows[start : start + chunk])
-    run.total = len(rows)
+    planned = [runs.Recipient(cid, info[cid][0], delivery_lang(notice, info[cid][1])) for cid in ids if cid in info]
+    run.total = runs.add_deliveries(session, run_id=run.id, recipients=planned, chunk=settings.plan_chunk)
     run.status = RunStatus.SENDING
     run.heartbeat_at = utcnow()  # planning a large audience takes a while: the sender's clock starts now
     session.add(run)
@@ -220,7 +192,7 @@ def plan_run(
         notice.status = NoticeStatus.SENDING
         notice.updated_at = now
         session.add(notice)
-    log.info("notice %s: run %s planned, %d recipients, broadcast=%s", notice.id, run.id, len(rows), broadcast)
+    log.info("notice %s: run %s planned, %d recipients, broadcast=%s", notice.id, run.id, run.total, broadcast)
     return run
 
 
@@ -237,30 +209,6 @@ class RunResult:
     skipped: int = 0
     pending: int = 0
     done: bool = False
-
-
-@dataclass
-class _Claim:
-    batch_id: int
-    retry_key: str
-    lang: str
-    mode: str  # multicast | broadcast | email
-    members: list[tuple[int, str]] = field(default_factory=list)  # (delivery id, external id)
-
-
-@dataclass
-class Cursor:
-    """Where a producer's last claim ended, in (language, id) order."""
-
-    at: tuple[str, int] | None = None
-
-
-@dataclass
-class _Done:
-    batch_id: int
-    ok: bool
-    reason: str | None
-    attempts: int
 
 
 class NoticeSender:
@@ -363,10 +311,7 @@ class NoticeSender:
 
     def _beat(self, run_id: int) -> None:
         with transaction(self.sessions) as session:
-            session.exec(
-                update(NoticeRun).where(col(NoticeRun.id) == run_id).values(heartbeat_at=utcnow()),
-                execution_options=NO_SYNC,
-            )
+            runs.renew_heartbeat(session, run_id=run_id)
 
     async def _send_run(self, run_id: int) -> RunResult:
         notice = await asyncio.to_thread(self._notice_of_run, run_id)
@@ -397,11 +342,11 @@ class NoticeSender:
         mode: str,
         size: int | None,
         senders: int,
-        earlier: list[_Claim],
+        earlier: list[Claimed],
     ) -> None:
         ahead = max(1, self.config.claim_ahead) if size is not None else 1
-        todo: asyncio.Queue[_Claim | None] = asyncio.Queue(maxsize=max(ahead, senders) + senders)
-        done: asyncio.Queue[_Done | None] = asyncio.Queue()
+        todo: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=max(ahead, senders) + senders)
+        done: asyncio.Queue[BatchResult | None] = asyncio.Queue()
 
         async def produce_one() -> None:
             cursor = Cursor()
@@ -453,9 +398,9 @@ class NoticeSender:
             await done.put(None)  # what was sent is recorded even when something failed
             await finisher
 
-    async def _deliver(self, run_id: int, notice: Notice, channel: str, claim: _Claim) -> _Done:
+    async def _deliver(self, run_id: int, notice: Notice, channel: str, claim: Claimed) -> BatchResult:
         if not claim.members:
-            return _Done(claim.batch_id, True, None, 0)
+            return BatchResult(claim.batch_id, True, None, 0)
         text = notice.text_for(claim.lang)
         sender = self.senders[channel]
         bucket = self.buckets[channel]
@@ -464,11 +409,11 @@ class NoticeSender:
         to = [] if claim.mode == "broadcast" else [m[1] for m in claim.members]
         call = functools.partial(sender.send_bulk, to, text, lang=claim.lang, key=claim.retry_key)
         ok, reason, attempts = await self._with_retries(bucket, call)
-        return _Done(claim.batch_id, ok, reason, attempts)
+        return BatchResult(claim.batch_id, ok, reason, attempts)
 
     async def _deliver_each(
-        self, run_id: int, sender: BulkAdapter, bucket: TokenBucket, claim: _Claim, text: str
-    ) -> _Done:
+        self, run_id: int, sender: BulkAdapter, bucket: TokenBucket, claim: Claimed, text: str
+    ) -> BatchResult:
         """One call per recipient, each recorded right after it: a crash repeats at most the one in flight,
         under the same key."""
         failures: list[str] = []
@@ -480,7 +425,9 @@ class NoticeSender:
             if not ok:
                 failures.append(reason or "failed")
             await asyncio.to_thread(self._mark, delivery_id, ok=ok, reason=reason)
-        return _Done(claim.batch_id, len(failures) < len(claim.members), failures[0] if failures else None, attempts)
+        return BatchResult(
+            claim.batch_id, len(failures) < len(claim.members), failures[0] if failures else None, attempts
+        )
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self.config.backoff_max_seconds, self.config.backoff_seconds * 2 ** (attempt - 1)))
@@ -521,22 +468,15 @@ class NoticeSender:
         planner picks sequential scans for the batch updates until autovacuum gets to it."""
         with transaction(self.sessions) as session:
             run = session.get(NoticeRun, run_id)
-            if run is not None and run.total >= ANALYZE_ABOVE and session.get_bind().dialect.name == "postgresql":
-                session.connection().execute(text("ANALYZE noticedelivery"))
+            if run is not None and run.total >= ANALYZE_ABOVE:
+                runs.refresh_statistics(session)
 
-    def _open_batches(self, run_id: int) -> dict[str, list[_Claim]]:
+    def _open_batches(self, run_id: int) -> dict[str, list[Claimed]]:
         """Batches formed earlier and not finished, by channel, with their members still pending."""
-        out: dict[str, list[_Claim]] = {}
+        out: dict[str, list[Claimed]] = {}
         with self.sessions() as session:
-            batches = session.exec(
-                select(NoticeBatch)
-                .where(col(NoticeBatch.run_id) == run_id, col(NoticeBatch.status) == BatchStatus.PENDING)
-                .order_by(col(NoticeBatch.id))
-            ).all()
-            for b in batches:
-                assert b.id is not None
-                claim = _Claim(b.id, b.retry_key, b.lang, b.mode, self._members(session, b.id))
-                out.setdefault(b.channel, []).append(claim)
+            for channel, claim in runs.open_batches(session, run_id=run_id):
+                out.setdefault(channel, []).append(claim)
         return out
 
     def _use_broadcast(self, run_id: int, notice: Notice) -> bool:
@@ -545,10 +485,9 @@ class NoticeSender:
             assert run is not None
             if not run.broadcast:
                 return False
-            formed = session.exec(
-                select(NoticeBatch.id).where(col(NoticeBatch.run_id) == run_id, col(NoticeBatch.mode) == "broadcast")
-            ).first()
-            if formed is not None or store.broadcast_eligible(session, notice=notice):
+            if runs.broadcast_formed(session, run_id=run_id) or store.broadcast_eligible(
+                session, notice=notice, broadcast_channel=channels.broadcast_channel()
+            ):
                 return True
             run.broadcast = False  # someone opted out since planning: multicast leaves them out
             session.add(run)
@@ -557,28 +496,8 @@ class NoticeSender:
 
     def _fail_channel(self, run_id: int, channel: str) -> None:
         """The channel is not configured: its pending deliveries (and formed batches) fail."""
-        now = utcnow()
         with transaction(self.sessions) as session:
-            session.exec(
-                update(NoticeDelivery)
-                .where(
-                    col(NoticeDelivery.run_id) == run_id,
-                    col(NoticeDelivery.channel) == channel,
-                    col(NoticeDelivery.status) == DeliveryStatus.PENDING,
-                )
-                .values(status=DeliveryStatus.FAILED, reason="channel_off", updated_at=now),
-                execution_options=NO_SYNC,
-            )
-            session.exec(
-                update(NoticeBatch)
-                .where(
-                    col(NoticeBatch.run_id) == run_id,
-                    col(NoticeBatch.channel) == channel,
-                    col(NoticeBatch.status) == BatchStatus.PENDING,
-                )
-                .values(status=BatchStatus.FAILED, error="channel_off"),
-                execution_options=NO_SYNC,
-            )
+            runs.fail_channel(session, run_id=run_id, channel=channel, reason="channel_off")
 
     def _claim_batches(
         self,
@@ -589,165 +508,25 @@ class NoticeSender:
         size: int | None,
         count: int,
         cursor: Cursor | None = None,
-    ) -> list[_Claim]:
+    ) -> list[Claimed]:
         """New batches (up to `count` of `size`, one language each) from pending deliveries; just before, the
         recipients' subscription and topic are read again and those who left are marked skipped. Committed
         before any call is made. Empty when nothing is left or the notice was cancelled."""
         with transaction(self.sessions) as session:
-            current = session.get(Notice, notice.id)
+            current = store.get_notice(session, notice_id=notice.id or 0)
             if current is None or current.status == NoticeStatus.CANCELLED:
                 return []  # batches formed earlier still go out; nothing new
-            query = (
-                sa_select(
-                    col(NoticeDelivery.id),
-                    col(NoticeDelivery.contact_id),
-                    col(NoticeDelivery.lang),
-                    col(Contact.external_id),
-                    col(Contact.subscribed),
-                    col(lifecycle.NoticeTopic.enabled),
-                )
-                .join(Contact, col(Contact.id) == col(NoticeDelivery.contact_id))
-                .outerjoin(
-                    lifecycle.NoticeTopic,
-                    (col(lifecycle.NoticeTopic.contact_id) == col(NoticeDelivery.contact_id))
-                    & (col(lifecycle.NoticeTopic.topic) == notice.topic),
-                )
-                .where(
-                    col(NoticeDelivery.run_id) == run_id,
-                    col(NoticeDelivery.status) == DeliveryStatus.PENDING,
-                    col(NoticeDelivery.channel) == channel,
-                    col(NoticeDelivery.batch_id).is_(None),
-                )
-                .order_by(col(NoticeDelivery.lang), col(NoticeDelivery.id))
+            return runs.claim_batches(
+                session, run_id=run_id, notice=notice, channel=channel, mode=mode, size=size, count=count, cursor=cursor
             )
-            if size is not None:
-                query = query.limit(size * count)
-            while True:
-                step = query
-                if cursor is not None and cursor.at is not None:
-                    # Start past what this producer has taken: PostgreSQL keeps the index entries of the rows
-                    # already sent until vacuum, and scanning them again on every claim would grow with the run.
-                    step = query.where(tuple_(col(NoticeDelivery.lang), col(NoticeDelivery.id)) > cursor.at)
-                rows = list(session.connection().execute(step.with_for_update(skip_locked=True, of=NoticeDelivery)))
-                if not rows:
-                    return []
-                if cursor is not None:
-                    cursor.at = (str(rows[-1][2]), int(rows[-1][0] or 0))
-                # lifecycle.audience's rule, read now: subscribed, and the topic on (its default when unset).
-                default_on = notice.topic in lifecycle.DEFAULT_ON
-                wanted = {r[1] for r in rows if r[4] and (default_on if r[5] is None else r[5])}
-                now = utcnow()
-                gone = [r for r in rows if r[1] not in wanted]
-                for reason, ids in (
-                    ("unsubscribed", [r[0] for r in gone if not r[4]]),
-                    ("topic_off", [r[0] for r in gone if r[4]]),
-                ):
-                    for start in range(0, len(ids), 1000):
-                        session.connection().execute(
-                            update(NoticeDelivery)
-                            .where(col(NoticeDelivery.id).in_(ids[start : start + 1000]))
-                            .values(status=DeliveryStatus.SKIPPED, reason=reason, updated_at=now),
-                            execution_options=NO_SYNC,
-                        )
-                keep = [r for r in rows if r[1] in wanted]
-                if keep:
-                    break
-            groups: list[tuple[str, list[tuple[int, str]]]] = []
-            for r in keep:
-                lang = store.DEFAULT_LANG if mode == "broadcast" else str(r[2])
-                member = (int(r[0] or 0), str(r[3]))
-                if groups and groups[-1][0] == lang and (size is None or len(groups[-1][1]) < size):
-                    groups[-1][1].append(member)
-                else:
-                    groups.append((lang, [member]))
-            batches = [
-                NoticeBatch(
-                    run_id=run_id, channel=channel, mode=mode, lang=lang, retry_key=str(uuid.uuid4()), size=len(members)
-                )
-                for lang, members in groups
-            ]
-            session.add_all(batches)
-            session.flush()
-            postgres = session.get_bind().dialect.name == "postgresql"
-            claims: list[_Claim] = []
-            for batch, (lang, members) in zip(batches, groups, strict=True):
-                assert batch.id is not None
-                # The members are consecutive in (language, id) order among the pending unbatched deliveries and
-                # the skipped ones are no longer pending, so an id range names exactly them (no long IN list).
-                scope = [
-                    col(NoticeDelivery.run_id) == run_id,
-                    col(NoticeDelivery.status) == DeliveryStatus.PENDING,
-                    col(NoticeDelivery.channel) == channel,
-                    col(NoticeDelivery.batch_id).is_(None),
-                ]
-                if mode != "broadcast":
-                    scope += [
-                        col(NoticeDelivery.lang) == lang,
-                        col(NoticeDelivery.id) >= members[0][0],
-                        col(NoticeDelivery.id) <= members[-1][0],
-                    ]
-                if postgres:
-                    # Two producers' SKIP LOCKED claims may interleave within a range: name the rows exactly (one
-                    # array parameter), so an update never waits on, or deadlocks with, the other's locked rows.
-                    ids = [m[0] for m in members]
-                    scope.append(col(NoticeDelivery.id) == any_(bindparam("member_ids", ids, type_=ARRAY(Integer))))
-                session.connection().execute(
-                    update(NoticeDelivery).where(*scope).values(batch_id=batch.id, updated_at=now),
-                    execution_options=NO_SYNC,
-                )
-                claims.append(_Claim(batch.id, batch.retry_key, lang, mode, members))
-            return claims
 
-    @staticmethod
-    def _members(session: Session, batch_id: int) -> list[tuple[int, str]]:
-        rows = session.exec(
-            select(NoticeDelivery.id, Contact.external_id)
-            .join(Contact, col(Contact.id) == col(NoticeDelivery.contact_id))
-            .where(col(NoticeDelivery.batch_id) == batch_id, col(NoticeDelivery.status) == DeliveryStatus.PENDING)
-            .order_by(col(NoticeDelivery.id))
-        )
-        return [(int(i), str(e)) for i, e in rows if i is not None]
-
-    def _finish_batches(self, results: list[_Done]) -> None:
-        now = utcnow()
+    def _finish_batches(self, results: list[BatchResult]) -> None:
         with transaction(self.sessions) as session:
-            for r in results:
-                session.connection().execute(
-                    update(NoticeBatch)
-                    .where(col(NoticeBatch.id) == r.batch_id)
-                    .values(
-                        status=BatchStatus.SENT if r.ok else BatchStatus.FAILED,
-                        attempts=col(NoticeBatch.attempts) + r.attempts,
-                        error=r.reason,
-                        sent_at=now if r.ok else None,
-                    ),
-                    execution_options=NO_SYNC,
-                )
-                session.connection().execute(
-                    update(NoticeDelivery)
-                    .where(
-                        col(NoticeDelivery.batch_id) == r.batch_id, col(NoticeDelivery.status) == DeliveryStatus.PENDING
-                    )
-                    .values(
-                        status=DeliveryStatus.SENT if r.ok else DeliveryStatus.FAILED,
-                        reason=None if r.ok else r.reason,
-                        updated_at=now,
-                    ),
-                    execution_options=NO_SYNC,
-                )
+            runs.finish_batches(session, results=results)
 
     def _mark(self, delivery_id: int, *, ok: bool, reason: str | None) -> None:
         with transaction(self.sessions) as session:
-            session.exec(
-                update(NoticeDelivery)
-                .where(col(NoticeDelivery.id) == delivery_id)
-                .values(
-                    status=DeliveryStatus.SENT if ok else DeliveryStatus.FAILED,
-                    reason=reason,
-                    updated_at=utcnow(),
-                ),
-                execution_options=NO_SYNC,
-            )
+            runs.mark_delivery(session, delivery_id=delivery_id, ok=ok, reason=reason)
 
     def _finish_run(self, run_id: int) -> RunResult:
         with transaction(self.sessions) as session:
@@ -756,23 +535,9 @@ class NoticeSender:
             notice = session.get(Notice, run.notice_id)
             assert notice is not None
             if notice.status == NoticeStatus.CANCELLED:
-                session.exec(
-                    update(NoticeDelivery)
-                    .where(
-                        col(NoticeDelivery.run_id) == run_id,
-                        col(NoticeDelivery.status) == DeliveryStatus.PENDING,
-                        col(NoticeDelivery.batch_id).is_(None),
-                    )
-                    .values(status=DeliveryStatus.SKIPPED, reason="cancelled", updated_at=utcnow()),
-                    execution_options=NO_SYNC,
-                )
+                runs.skip_unbatched(session, run_id=run_id, reason="cancelled")
             counts = store.delivery_counts(session, run_id=run_id)
-            open_batches = session.exec(
-                select(func.count())
-                .select_from(NoticeBatch)
-                .where(col(NoticeBatch.run_id) == run_id, col(NoticeBatch.status) == BatchStatus.PENDING)
-            ).one()
-            done = counts[DeliveryStatus.PENDING] == 0 and int(open_batches) == 0
+            done = counts[DeliveryStatus.PENDING] == 0 and runs.open_batch_count(session, run_id=run_id) == 0
             run.sent = counts[DeliveryStatus.SENT]
             run.failed = counts[DeliveryStatus.FAILED]
             run.skipped = counts[DeliveryStatus.SKIPPED]
@@ -826,45 +591,6 @@ def send_now(
     return result
 
 
-def unfinished_runs(session: Session, *, notice_id: int | None = None) -> list[int]:
-    query = select(NoticeRun.id).where(col(NoticeRun.status) != RunStatus.DONE)
-    if notice_id is not None:
-        query = query.where(col(NoticeRun.notice_id) == notice_id)
-    return [i for i in session.exec(query.order_by(col(NoticeRun.id))) if i is not None]
-
-
-def retry_failed(session: Session, *, run_id: int) -> int:
-    """Failed batches of a run go back to pending (same retry keys), so a resume tries them again; returns
-    how many deliveries were reopened. No commit."""
-    batch_ids = [
-        b
-        for b in session.exec(
-            select(NoticeBatch.id).where(
-                col(NoticeBatch.run_id) == run_id, col(NoticeBatch.status) == BatchStatus.FAILED
-            )
-        )
-        if b is not None
-    ]
-    if not batch_ids:
-        return 0
-    session.exec(
-        update(NoticeBatch).where(col(NoticeBatch.id).in_(batch_ids)).values(status=BatchStatus.PENDING, error=None),
-        execution_options=NO_SYNC,
-    )
-    result = session.exec(
-        update(NoticeDelivery)
-        .where(col(NoticeDelivery.batch_id).in_(batch_ids), col(NoticeDelivery.status) == DeliveryStatus.FAILED)
-        .values(status=DeliveryStatus.PENDING, reason=None, updated_at=utcnow()),
-        execution_options=NO_SYNC,
-    )
-    run = session.get(NoticeRun, run_id)
-    if run is not None and run.status == RunStatus.DONE:
-        run.status = RunStatus.SENDING
-        run.finished_at = None
-        session.add(run)
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def resume(
     settings: Settings, sessions: SessionFactory, *, run_id: int | None = None, run_ids: Sequence[int] | None = None
 ) -> list[RunResult]:
@@ -876,7 +602,7 @@ def resume(
         ids = [run_id]
     else:
         with sessions() as session:
-            ids = unfinished_runs(session)
+            ids = runs.unfinished_runs(session)
 
     async def work(sender: NoticeSender) -> list[RunResult]:
         return [await sender.send_run(i) for i in ids]

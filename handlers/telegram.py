@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters, Update
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
@@ -52,7 +51,6 @@ from storage.db import SessionFactory, transaction
 from storage.models import (
     OPEN_CASE_STATUSES,
     Case,
-    InboundEvent,
     Priority,
     StaffAlert,
     utcnow,
@@ -220,11 +218,7 @@ def _file_url(base: str) -> str:
 
 def _complaint_recipients(s: Session) -> list[int]:
     """Telegram ids of the people complaints go to when there is no complaint chat."""
-    rows = s.exec(
-        select(staffdb.StaffAccount).where(
-            col(staffdb.StaffAccount.active), col(staffdb.StaffAccount.telegram_user_id).is_not(None)
-        )
-    )
+    rows = staffdb.telegram_staff(s)
     return [
         r.telegram_user_id
         for r in rows
@@ -606,13 +600,7 @@ class TelegramBridge:
     def updates_waiting(self) -> int:
         """Stored updates not processed yet."""
         with self.sessions() as s:
-            return int(
-                s.exec(
-                    select(func.count())
-                    .select_from(InboundEvent)
-                    .where(InboundEvent.channel == CHANNEL, col(InboundEvent.status).in_(queue.UNFINISHED))
-                ).one()
-            )
+            return queue.unfinished_event_count(s, channel=CHANNEL)
 
     def _claim(self) -> tuple[int, str] | None:
         with transaction(self.sessions) as s:
@@ -985,12 +973,7 @@ class TelegramBridge:
         (its topic is forgotten; intake is told), an urgent case whose crisis no post announced yet (a new
         category, however it was set), and a parent waiting past the reply target."""
         with transaction(self.sessions) as s:
-            moved = s.exec(
-                select(Case)
-                .join(staffdb.CaseTopic, col(staffdb.CaseTopic.case_id) == col(Case.id))
-                .where(Case.kind == staffdb.COMPLAINT)
-            ).all()
-            for case in moved:
+            for case in staffdb.cases_with_topic(s, kind=staffdb.COMPLAINT):
                 assert case.id is not None
                 staffdb.drop_case_topic(s, case_id=case.id)
                 crud.add_alert(s, case=case, kind="reclassified")

@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from handlers import consent
 from handlers import notices as sending
 from scheduler.core import Cron, Daily, Every, JobContext, JobEvent, JobInfo, JobSpec, Once, Policy
-from storage import lifecycle
+from storage import lifecycle, notice_runs
 from storage import notices as store
 from storage.db import SessionFactory, transaction
 from storage.models import utcnow
@@ -41,11 +40,8 @@ from storage.notices import (
     AgeReminderSent,
     Misfire,
     Notice,
-    NoticeBatch,
     NoticeKind,
-    NoticeRun,
     NoticeStatus,
-    RunStatus,
 )
 
 if TYPE_CHECKING:
@@ -170,22 +166,10 @@ def due_children(session: Session, *, notice: Notice, today: dt.date, catch_up_d
             age_months=None,
         )
     )
-    profiles = session.exec(
-        select(col(lifecycle.NoticeProfile.contact_id), col(lifecycle.NoticeProfile.child_month)).where(
-            col(lifecycle.NoticeProfile.child_month).is_not(None)
-        )
-    )
-    done = {
-        (c, m)
-        for c, m in session.exec(
-            select(col(AgeReminderSent.contact_id), col(AgeReminderSent.child_month)).where(
-                col(AgeReminderSent.notice_id) == notice.id
-            )
-        )
-    }
+    done = notice_runs.reminded(session, notice_id=notice.id)
     out: list[tuple[int, dt.date]] = []
-    for contact_id, month in profiles:
-        if month is None or contact_id not in wanted or (contact_id, month) in done:
+    for contact_id, month in lifecycle.child_months(session):
+        if contact_id not in wanted or (contact_id, month) in done:
             continue
         day = reminder_date(month, notice)
         if day <= today and (today - day).days <= catch_up_days:
@@ -219,13 +203,7 @@ def age_reminders(ctx: JobContext) -> None:
     tz = ZoneInfo(ctx.settings.office_hours.timezone)
     today = utcnow().astimezone(tz).date()
     with ctx.sessions() as session:
-        ids = [
-            n.id
-            for n in session.exec(
-                select(Notice).where(col(Notice.kind) == NoticeKind.AGE, col(Notice.status) == NoticeStatus.SCHEDULED)
-            )
-            if n.id is not None
-        ]
+        ids = store.notice_ids(session, kind=NoticeKind.AGE, status=NoticeStatus.SCHEDULED)
     run_ids: list[int] = []
     for notice_id in ids:
         try:
@@ -246,23 +224,10 @@ def orphaned_after(settings: Settings) -> dt.timedelta:
     return dt.timedelta(seconds=settings.notices.orphaned_after_seconds)
 
 
-def orphaned_runs(session: Session, *, quiet_since: dt.datetime) -> list[int]:
-    """Unfinished runs whose heartbeat is older than `quiet_since`. Runs from before the heartbeat existed
-    fall back to their last batch formed or sent, or their start."""
-    last_batch = (
-        select(func.max(func.coalesce(col(NoticeBatch.sent_at), col(NoticeBatch.created_at))))
-        .where(col(NoticeBatch.run_id) == col(NoticeRun.id))
-        .scalar_subquery()
-    )
-    alive_at = func.coalesce(col(NoticeRun.heartbeat_at), last_batch, col(NoticeRun.started_at))
-    query = select(NoticeRun.id).where(col(NoticeRun.status) != RunStatus.DONE, alive_at < quiet_since)
-    return [i for i in session.exec(query.order_by(col(NoticeRun.id))) if i is not None]
-
-
 def resume_orphans(ctx: JobContext) -> None:
     """The job (at the leader's start, then periodically): finish runs whose sending process died."""
     with ctx.sessions() as session:
-        ids = orphaned_runs(session, quiet_since=utcnow() - orphaned_after(ctx.settings))
+        ids = notice_runs.orphaned_runs(session, quiet_since=utcnow() - orphaned_after(ctx.settings))
     if not ids:
         return
     results = sending.resume(ctx.settings, ctx.sessions, run_ids=ids)

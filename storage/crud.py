@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -273,6 +273,39 @@ def has_staff_message(session: Session, *, case_id: int) -> bool:
         select(Message.id).where(col(Message.case_id) == case_id, col(Message.author).startswith("staff"))
     ).first()
     return found is not None
+
+
+def has_message_containing(session: Session, *, case_id: int, fragment: str) -> bool:
+    """Whether a transcript line of the case contains `fragment` (a tag written into it)."""
+    found = session.exec(
+        select(Message.id).where(col(Message.case_id) == case_id, col(Message.text).contains(fragment))
+    ).first()
+    return found is not None
+
+
+def has_message_since(session: Session, *, case_id: int, delivery: str, since: dt.datetime) -> bool:
+    """Whether the case has a transcript line in delivery state `delivery` written at `since` or later."""
+    found = session.exec(
+        select(Message.id).where(
+            col(Message.case_id) == case_id, col(Message.delivery) == delivery, col(Message.created_at) >= since
+        )
+    ).first()
+    return found is not None
+
+
+def set_delivery(session: Session, *, message_ids: list[int], delivery: str) -> None:
+    """The delivery state of transcript lines (送信待ち, 送信済み, 送信失敗…)."""
+    if message_ids:
+        session.execute(update(Message).where(col(Message.id).in_(message_ids)).values(delivery=delivery))
+
+
+def state_of(session: Session, *, channel: str, external_id: str) -> str | None:
+    """The conversation state of the contact (`channel`, `external_id`); None when it has none."""
+    return session.exec(
+        select(ConversationState.state)
+        .join(Contact, col(Contact.id) == col(ConversationState.contact_id))
+        .where(col(Contact.channel) == channel, col(Contact.external_id) == external_id)
+    ).first()
 
 
 def transcript(session: Session, *, case_id: int) -> list[Message]:

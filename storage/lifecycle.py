@@ -179,6 +179,16 @@ def set_child_month(session: Session, *, contact_id: int, month: dt.date, kind: 
     return profile
 
 
+def child_months(session: Session) -> list[tuple[int, dt.date]]:
+    """(contact id, child month) of every profile with a month stored."""
+    rows = session.exec(
+        select(col(NoticeProfile.contact_id), col(NoticeProfile.child_month)).where(
+            col(NoticeProfile.child_month).is_not(None)
+        )
+    )
+    return [(c, m) for c, m in rows if m is not None]
+
+
 def clear_child_month(session: Session, *, contact_id: int) -> bool:
     """Remove the month; True when there was one."""
     profile = session.get(NoticeProfile, contact_id)

@@ -12,12 +12,16 @@
   batch); `retry_key` is the UUID sent as X-Line-Retry-Key on every attempt of that call.
 - `AgeReminderSent`: an age-relative notice reaches each child (contact + month) once.
 
+Channel names come from the caller (the channel registry's capabilities, handlers/channels): `channels`,
+those that send notices; `broadcast_channel`, the one whose single call reaches every follower (or None).
+
 No commits here: the caller owns the transaction. No message text or personal data is logged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -215,8 +219,8 @@ _EDITABLE_FIELDS = frozenset(
 )
 
 
-def validate(notice: Notice) -> None:
-    """Raise NoticeError when the notice cannot be sent as written."""
+def validate(notice: Notice, *, channels: Collection[str]) -> None:
+    """Raise NoticeError when the notice cannot be sent as written (`channels`: those that send notices)."""
     if not notice.title.strip():
         raise NoticeError("title is required")
     if not (notice.texts.get(DEFAULT_LANG) or "").strip():
@@ -225,7 +229,7 @@ def validate(notice: Notice) -> None:
         raise NoticeError("a text is longer than 5000 characters")
     if notice.topic not in NOTICE_TOPICS:
         raise NoticeError(f"unknown topic {notice.topic!r}")
-    if notice.channel not in (None, "line", "email"):
+    if notice.channel is not None and notice.channel not in channels:
         raise NoticeError(f"unknown channel {notice.channel!r}")
     if notice.misfire not in tuple(Misfire):
         raise NoticeError(f"unknown misfire policy {notice.misfire!r}")
@@ -254,6 +258,7 @@ def create_notice(
     texts: dict[str, str],
     topic: str,
     created_by: str,
+    channels: Collection[str],
     kind: str = NoticeKind.ONCE,
     send_at: dt.datetime | None = None,
     cron: str | None = None,
@@ -284,7 +289,7 @@ def create_notice(
         misfire=misfire,
         requires_approval=requires_approval,
     )
-    validate(notice)
+    validate(notice, channels=channels)
     session.add(notice)
     session.flush()
     return notice
@@ -306,12 +311,20 @@ def list_notices(
     return list(session.exec(query.order_by(col(Notice.id).desc()).limit(limit).offset(offset)))
 
 
+def notice_ids(session: Session, *, kind: str, status: str) -> list[int]:
+    """Ids of every notice of `kind` in `status`, oldest first."""
+    query = select(Notice.id).where(col(Notice.kind) == kind, col(Notice.status) == status).order_by(col(Notice.id))
+    return [i for i in session.exec(query) if i is not None]
+
+
 def wrote(notice: Notice, name: str) -> bool:
     """`name` wrote or edited the notice as it stands: they may not approve it."""
     return name == notice.created_by or name in (notice.editors or [])
 
 
-def update_notice(session: Session, *, notice: Notice, editor: str | None = None, **changes: Any) -> Notice:
+def update_notice(
+    session: Session, *, notice: Notice, channels: Collection[str], editor: str | None = None, **changes: Any
+) -> Notice:
     """Change fields of a draft or a notice awaiting approval (an edit withdraws a pending approval: the
     notice goes back to draft); `editor` is recorded among those who may no longer approve it. Raises
     NoticeError otherwise or when the result is invalid."""
@@ -326,7 +339,7 @@ def update_notice(session: Session, *, notice: Notice, editor: str | None = None
         if name == "send_at" and value is not None and value.tzinfo is not None:
             value = value.astimezone(dt.UTC)
         setattr(notice, name, value)
-    validate(notice)
+    validate(notice, channels=channels)
     if editor is not None and not wrote(notice, editor[:64]):
         notice.editors = [*(notice.editors or []), editor[:64]]  # a new list: JSON columns track assignment
     notice.status = NoticeStatus.DRAFT
@@ -337,11 +350,11 @@ def update_notice(session: Session, *, notice: Notice, editor: str | None = None
     return notice
 
 
-def submit_notice(session: Session, *, notice: Notice) -> Notice:
+def submit_notice(session: Session, *, notice: Notice, channels: Collection[str]) -> Notice:
     """Draft → awaiting_approval when approval is required, else → scheduled (the caller then schedules it)."""
     if notice.status != NoticeStatus.DRAFT:
         raise NoticeError(f"only a draft can be submitted (this one is {notice.status})")
-    validate(notice)
+    validate(notice, channels=channels)
     notice.status = NoticeStatus.AWAITING_APPROVAL if notice.requires_approval else NoticeStatus.SCHEDULED
     notice.updated_at = utcnow()
     session.add(notice)
@@ -420,16 +433,18 @@ def contact_langs(session: Session, *, contact_ids: list[int]) -> dict[int, tupl
     return out
 
 
-def broadcast_eligible(session: Session, *, notice: Notice) -> bool:
-    """Whether the LINE part may go out as one broadcast (to every follower of the account).
+def broadcast_eligible(session: Session, *, notice: Notice, broadcast_channel: str | None) -> bool:
+    """Whether the part on `broadcast_channel` (LINE) may go out as one broadcast (to every follower).
 
-    Only when the segment is "everyone on LINE" (topic general, no language or age filter, channel none or
-    line) and no LINE contact we know has stopped notices or turned general notices off: a broadcast cannot
-    leave anyone out, so any opt-out forces multicast. (We cannot tell a follower who stopped notices from one
-    who unfollowed: both count as opted out, which errs on the side of multicast.)"""
+    Only when the segment is "everyone on that channel" (topic general, no language or age filter, channel
+    none or that one) and no contact of it we know has stopped notices or turned general notices off: a
+    broadcast cannot leave anyone out, so any opt-out forces multicast. (We cannot tell a follower who stopped
+    notices from one who unfollowed: both count as opted out, which errs on the side of multicast.)"""
+    if broadcast_channel is None:
+        return False
     if notice.topic != "general" or notice.lang is not None or notice.age_band is not None:
         return False
-    if notice.channel not in (None, "line") or len(set(notice.texts.values())) != 1:
+    if notice.channel not in (None, broadcast_channel) or len(set(notice.texts.values())) != 1:
         return False  # one broadcast carries one text: only when there are no translations
     general_off = exists().where(
         col(lifecycle.NoticeTopic.contact_id) == col(Contact.id),
@@ -439,17 +454,18 @@ def broadcast_eligible(session: Session, *, notice: Notice) -> bool:
     opted_out = session.exec(
         select(func.count())
         .select_from(Contact)
-        .where(col(Contact.channel) == "line", or_(col(Contact.subscribed).is_(False), general_off))
+        .where(col(Contact.channel) == broadcast_channel, or_(col(Contact.subscribed).is_(False), general_off))
     ).one()
     return int(opted_out) == 0
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Who a send reaches and what it costs on LINE.
+    """Who a send reaches and what it costs on the broadcast channel (LINE, whose messages count against a
+    monthly quota).
 
-    line_messages: messages counted against the monthly quota: per recipient per message bubble (multicast),
-    or per follower (broadcast; followers estimated from our subscribed LINE contacts)."""
+    line_messages: messages counted against that quota: per recipient per message bubble (multicast), or per
+    follower (broadcast; followers estimated from our subscribed contacts on that channel)."""
 
     total: int
     by_channel: dict[str, int] = field(default_factory=dict)
@@ -458,8 +474,16 @@ class Estimate:
     broadcast: bool = False
 
 
-def estimate(session: Session, *, notice: Notice, on: dt.date | None = None, allow_broadcast: bool = True) -> Estimate:
-    """Recipient counts by channel and language, and the LINE messages this send consumes (one bubble)."""
+def estimate(
+    session: Session,
+    *,
+    notice: Notice,
+    broadcast_channel: str | None,
+    on: dt.date | None = None,
+    allow_broadcast: bool = True,
+) -> Estimate:
+    """Recipient counts by channel and language, and the messages this send consumes on `broadcast_channel`
+    (one bubble)."""
     ids = recipients(session, notice=notice, on=on)
     info = contact_langs(session, contact_ids=ids)
     by_channel: dict[str, int] = {}
@@ -467,14 +491,18 @@ def estimate(session: Session, *, notice: Notice, on: dt.date | None = None, all
     for channel, lang in info.values():
         by_channel[channel] = by_channel.get(channel, 0) + 1
         by_lang[lang] = by_lang.get(lang, 0) + 1
-    broadcast = allow_broadcast and notice.kind != NoticeKind.AGE and broadcast_eligible(session, notice=notice)
-    line = by_channel.get("line", 0)
+    broadcast = (
+        allow_broadcast
+        and notice.kind != NoticeKind.AGE
+        and broadcast_eligible(session, notice=notice, broadcast_channel=broadcast_channel)
+    )
+    line = by_channel.get(broadcast_channel, 0) if broadcast_channel is not None else 0
     if broadcast:
         line = int(
             session.exec(
                 select(func.count())
                 .select_from(Contact)
-                .where(col(Contact.channel) == "line", col(Contact.subscribed).is_(True))
+                .where(col(Contact.channel) == broadcast_channel, col(Contact.subscribed).is_(True))
             ).one()
         )
     return Estimate(total=len(ids), by_channel=by_channel, by_lang=by_lang, line_messages=line, broadcast=broadcast)

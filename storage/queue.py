@@ -106,6 +106,17 @@ def _locking(session: Session) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+def unfinished_event_count(session: Session, *, channel: str) -> int:
+    """Stored events of `channel` not processed yet."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(InboundEvent)
+            .where(col(InboundEvent.channel) == channel, col(InboundEvent.status).in_(UNFINISHED))
+        ).one()
+    )
+
+
 def claim_event(
     session: Session, *, worker: str, channels: list[str] | None = None, after_sender: str | None = None
 ) -> InboundEvent | None:
@@ -274,6 +285,31 @@ def enqueue_outbound(
     session.add(row)
     session.flush()
     return row
+
+
+def outbound_contexts(
+    session: Session, *, channel: str, recipient: str, limit: int, since: dt.datetime | None = None
+) -> list[str]:
+    """The stored contexts (a channel's record of what was sent, e.g. mail headers) of the latest deliveries to
+    `recipient` on `channel`, newest first; only those created at `since` or later when given."""
+    query = select(OutboundMessage.context).where(
+        col(OutboundMessage.channel) == channel,
+        col(OutboundMessage.recipient) == recipient,
+        col(OutboundMessage.context).is_not(None),
+    )
+    if since is not None:
+        query = query.where(col(OutboundMessage.created_at) >= since)
+    rows = session.exec(query.order_by(col(OutboundMessage.id).desc()).limit(limit)).all()
+    return [r for r in rows if r is not None]
+
+
+def set_outbound_context(session: Session, *, channel: str, retry_key: str, context: str) -> None:
+    """Leave a channel's record of what it sent on the delivery with `retry_key`."""
+    session.execute(
+        update(OutboundMessage)
+        .where(col(OutboundMessage.retry_key) == retry_key, col(OutboundMessage.channel) == channel)
+        .values(context=context)
+    )
 
 
 def claim_outbound(

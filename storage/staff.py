@@ -1034,6 +1034,24 @@ def drop_case_topic(session: Session, *, case_id: int) -> None:
         session.delete(row)
 
 
+def cases_with_topic(session: Session, *, kind: str) -> list[Case]:
+    """Cases of `kind` that hold a topic in the staff group."""
+    return list(
+        session.exec(
+            select(Case).join(CaseTopic, col(CaseTopic.case_id) == col(Case.id)).where(col(Case.kind) == kind)
+        ).all()
+    )
+
+
+def telegram_staff(session: Session) -> list[StaffAccount]:
+    """Active staff accounts with a linked Telegram user."""
+    return list(
+        session.exec(
+            select(StaffAccount).where(col(StaffAccount.active), col(StaffAccount.telegram_user_id).is_not(None))
+        )
+    )
+
+
 def case_for_topic(session: Session, *, chat_id: int, thread_id: int) -> int | None:
     row = session.exec(select(CaseTopic).where(CaseTopic.chat_id == chat_id, CaseTopic.thread_id == thread_id)).first()
     return row.case_id if row is not None else None

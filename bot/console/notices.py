@@ -33,13 +33,15 @@ from bot.console.core import Authed, ConsoleDep, ForbiddenError, NotFoundError, 
 from bot.console.views import staff_names
 from bot.deps import RuntimeDep
 from bot.runtime import Runtime
+from handlers import channels
 from handlers import notices as sending
-from handlers.notices import Quota, resume, retry_failed
+from handlers.notices import Quota, resume
 from handlers.subscriptions import TOPIC_LABELS
 from scheduler import notices as jobs
 from scheduler.core import Cron
 from scheduler.notices import JobWriter
 from scheduler.service import SchedulerService
+from storage import notice_runs
 from storage import notices as noticedb
 from storage import staff as staffdb
 from storage.db import transaction
@@ -596,7 +598,7 @@ async def create_notice(
         return _form_page(request, console, rt, draft, status_code=200)
     with transaction(rt.sessions) as s:
         try:
-            notice = noticedb.create_notice(s, created_by=who.name, **values)
+            notice = noticedb.create_notice(s, created_by=who.name, channels=channels.notice_channels(), **values)
         except NoticeError:
             draft.errors.append(labels.MESSAGES["bad_value"])
             return _form_page(request, console, rt, draft, status_code=200)
@@ -634,7 +636,7 @@ async def edit_notice(
         if values is None:
             return _form_page(request, console, rt, draft, notice=notice, status_code=200)
         try:
-            noticedb.update_notice(s, notice=notice, editor=who.name, **values)
+            noticedb.update_notice(s, notice=notice, channels=channels.notice_channels(), editor=who.name, **values)
         except NoticeError:
             draft.errors.append(labels.MESSAGES["bad_value"])
             return _form_page(request, console, rt, draft, notice=notice, status_code=200)
@@ -670,7 +672,14 @@ def notice_page(
         names = staff_names(s)
         live = notice.status not in (NoticeStatus.SENT, NoticeStatus.CANCELLED)
         estimate = (
-            noticedb.estimate(s, notice=notice, allow_broadcast=rt.settings.notices.line_broadcast) if live else None
+            noticedb.estimate(
+                s,
+                notice=notice,
+                broadcast_channel=channels.broadcast_channel(),
+                allow_broadcast=rt.settings.notices.line_broadcast,
+            )
+            if live
+            else None
         )
         staffdb.audit(
             s,
@@ -749,11 +758,14 @@ def submit(request: Request, notice_id: int, who: ComposerForm, rt: RuntimeDep) 
             raise ForbiddenError("notice submit")
         if notice.status != NoticeStatus.DRAFT:
             return _back(notice_id, error="invalid")
-        if notice.kind == NoticeKind.ONCE and noticedb.estimate(s, notice=notice).total == 0:
+        if (
+            notice.kind == NoticeKind.ONCE
+            and noticedb.estimate(s, notice=notice, broadcast_channel=channels.broadcast_channel()).total == 0
+        ):
             return _back(notice_id, error="nobody")
         _refresh_now(notice, now)
         try:
-            noticedb.submit_notice(s, notice=notice)
+            noticedb.submit_notice(s, notice=notice, channels=channels.notice_channels())
         except NoticeError:
             return _back(notice_id, error="invalid")
         scheduled = notice.status == NoticeStatus.SCHEDULED
@@ -807,7 +819,7 @@ def resend_failed(
         run = noticedb.get_run(s, run_id=run_id)
         if run is None or run.notice_id != notice_id:
             return _back(notice_id, error="invalid")
-        reopened = retry_failed(s, run_id=run_id)
+        reopened = notice_runs.retry_failed(s, run_id=run_id)
         if not reopened:
             return _back(notice_id, error="invalid")
         staffdb.audit(

@@ -60,6 +60,16 @@ def all_capabilities() -> list[Capabilities]:
     return [c for c in (capabilities(n) for n in REGISTRY) if c is not None]
 
 
+def notice_channels() -> list[str]:
+    """The channels that send notices (bulk capability), by name."""
+    return [c.channel for c in all_capabilities() if c.bulk > 0]
+
+
+def broadcast_channel() -> str | None:
+    """The channel whose one call reaches every follower (LINE broadcast), if any channel can."""
+    return next((c.channel for c in all_capabilities() if c.bulk > 0 and c.broadcast), None)
+
+
 # Where a case can come from without being a parent channel of ours: a person at the counter or on the phone
 # (entered by staff), the staff's Telegram group.
 ORIGINS = {"office": "窓口・電話", "telegram": "Telegram"}

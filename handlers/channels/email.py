@@ -45,8 +45,6 @@ import aiosmtplib
 import anyio
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 from imapclient.imapclient import DELETED, SEEN, SocketTimeout  # type: ignore[import-untyped]
-from sqlalchemy import update
-from sqlmodel import col, select
 
 from handlers import consent
 from handlers.channels import ChannelPlugin, mail_parse
@@ -70,11 +68,7 @@ from storage import crud, queue
 from storage.db import SessionFactory, transaction
 from storage.models import (
     Basis,
-    Contact,
-    ConversationState,
     ConversationStateName,
-    Message,
-    OutboundMessage,
     utcnow,
 )
 
@@ -340,11 +334,7 @@ class EmailAdapter:
 
     def _state(self, address: str) -> str | None:
         with self.sessions() as s:
-            return s.exec(
-                select(ConversationState.state)
-                .join(Contact, col(Contact.id) == col(ConversationState.contact_id))
-                .where(Contact.channel == CHANNEL, Contact.external_id == address)
-            ).first()
+            return crud.state_of(s, channel=CHANNEL, external_id=address)
 
     def _flag(self, mail: mail_parse.Mail, raw: bytes, *, text: str, thread: Thread | None) -> None:
         """A mail that must not act as anyone (From unreadable, or its sender not verified): a note on the
@@ -373,7 +363,7 @@ class EmailAdapter:
             created = case is None
             if case is None:
                 case = crud.create_case(s, contact=contact, lang="ja", topic=None)
-            elif s.exec(select(Message.id).where(Message.case_id == case.id, col(Message.text).contains(tag))).first():
+            elif crud.has_message_containing(s, case_id=case.id or 0, fragment=tag):
                 return
             crud.add_message(s, case=case, direction="in", author="parent", text=note, basis=Basis(case.basis))
             if hit is not None:
@@ -459,14 +449,8 @@ class EmailAdapter:
             if case is None:
                 case = crud.create_case(s, contact=contact, lang=lang, topic=None)
                 crud.add_alert(s, case=case, kind="new_case")
-            else:
-                recent = s.exec(
-                    select(Message.id).where(
-                        Message.case_id == case.id, Message.delivery == HELD, col(Message.created_at) >= since
-                    )
-                ).first()
-                if recent is None:
-                    crud.add_alert(s, case=case, kind="parent_message")
+            elif not crud.has_message_since(s, case_id=case.id or 0, delivery=HELD, since=since):
+                crud.add_alert(s, case=case, kind="parent_message")
             crud.add_message(
                 s, case=case, direction="out", author="bot", text=note, basis=Basis(case.basis), delivery=HELD
             )
@@ -604,16 +588,7 @@ class EmailAdapter:
     def _last_thread(self, recipient: str) -> Thread | None:
         """The latest thread with this parent: what we last sent (or were about to answer)."""
         with self.sessions() as s:
-            rows = s.exec(
-                select(OutboundMessage.context)
-                .where(
-                    OutboundMessage.channel == CHANNEL,
-                    OutboundMessage.recipient == recipient,
-                    col(OutboundMessage.context).is_not(None),
-                )
-                .order_by(col(OutboundMessage.id).desc())
-                .limit(20)
-            ).all()
+            rows = queue.outbound_contexts(s, channel=CHANNEL, recipient=recipient, limit=20)
         for context in rows:
             thread = Thread.from_json(context)
             if thread is not None and thread.message_id is not None:
@@ -624,11 +599,7 @@ class EmailAdapter:
         """Leave the sent mail's headers on its outbound row: the next concierge reply follows it."""
         try:
             with transaction(self.sessions) as s:
-                s.execute(
-                    update(OutboundMessage)
-                    .where(col(OutboundMessage.retry_key) == retry_key, col(OutboundMessage.channel) == CHANNEL)
-                    .values(context=sent.to_json())
-                )
+                queue.set_outbound_context(s, channel=CHANNEL, retry_key=retry_key, context=sent.to_json())
         except Exception as exc:  # the mail is out; a lost record only costs threading of a later reply
             log.warning("email thread record not saved: %s", type(exc).__name__)
 
@@ -650,17 +621,7 @@ def recent_auto_replies(sessions: SessionFactory, *, recipient: str, within: dt.
     it held any); consent questions, case notices, crisis numbers, staff replies and held mails do not count."""
     since = utcnow() - (within or dt.timedelta(hours=1))
     with sessions() as s:
-        contexts = s.exec(
-            select(OutboundMessage.context)
-            .where(
-                OutboundMessage.channel == CHANNEL,
-                OutboundMessage.recipient == recipient,
-                col(OutboundMessage.created_at) >= since,
-                col(OutboundMessage.context).is_not(None),
-            )
-            .order_by(col(OutboundMessage.id).desc())
-            .limit(RECENT_SCAN)
-        ).all()
+        contexts = queue.outbound_contexts(s, channel=CHANNEL, recipient=recipient, limit=RECENT_SCAN, since=since)
     count = 0
     for context in contexts:
         thread = Thread.from_json(context)

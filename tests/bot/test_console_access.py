@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from bot.runtime import Runtime, bootstrap
 from bot.settings import Settings
+from handlers import channels
 from storage import notices
 from storage import staff as staffdb
 from storage.db import transaction
@@ -117,7 +118,13 @@ async def world(settings: Settings) -> AsyncIterator[tuple[FastAPI, dict[str, in
             ]
             assert slot.id is not None
             notice = notices.create_notice(
-                session, title="walk", texts={"ja": "お知らせ"}, topic="general", created_by="concierge", send_at=start
+                session,
+                channels=channels.notice_channels(),
+                title="walk",
+                texts={"ja": "お知らせ"},
+                topic="general",
+                created_by="concierge",
+                send_at=start,
             )
             assert notice.id is not None
             line = session.exec(select(Message).where(Message.case_id == case_id)).first()

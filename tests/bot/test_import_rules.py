@@ -3,6 +3,7 @@ top-level packages import each other without cycles."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -69,3 +70,23 @@ def test_no_cycles_between_top_level_packages() -> None:
             if here not in seen:
                 seen.add(here)
                 todo.extend(uses[here])
+
+
+SQL_CONSTRUCTORS = {"select", "update", "delete", "insert", "text", "exists", "union", "union_all"}
+
+
+def test_sql_is_written_in_storage_only() -> None:
+    """Statements are built in storage/ (keyword-only functions over a passed-in session); the packages above
+    it import no SQL statement constructor from SQLAlchemy or SQLModel, not even inside a function."""
+    found: list[str] = []
+    for package in ("bot", "handlers", "scheduler", "knowledge"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("sqlalchemy", "sqlmodel"):
+                    names = {a.name for a in node.names} & SQL_CONSTRUCTORS
+                    found += [f"{path.relative_to(ROOT)}:{node.lineno} {name}" for name in sorted(names)]
+                elif isinstance(node, ast.Import):
+                    found += [
+                        f"{path.relative_to(ROOT)}:{node.lineno} {a.name}" for a in node.names if a.name == "sqlalchemy"
+                    ]
+    assert found == [], found

@@ -22,10 +22,11 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.settings import Settings
+from handlers import channels
 from handlers import notices as sending
 from handlers.channels.line import build_sender as build_line_sender
 from handlers.types import DeliveryError
-from storage import lifecycle
+from storage import lifecycle, notice_runs
 from storage import notices as store
 from storage.db import SessionFactory, transaction
 from storage.models import Contact, utcnow
@@ -54,12 +55,13 @@ def make_notice(
     with transaction(sessions) as session:
         notice = store.create_notice(
             session,
+            channels=channels.notice_channels(),
             title="リトミック",
             texts=texts or {"ja": TEXTS["ja"]},
             created_by="staff:sato",
             **fields,  # type: ignore[arg-type]
         )
-        store.submit_notice(session, notice=notice)
+        store.submit_notice(session, channels=channels.notice_channels(), notice=notice)
         if approve and notice.status == NoticeStatus.AWAITING_APPROVAL:
             store.approve_notice(session, notice=notice, approver="staff:kato")
         assert notice.id is not None
@@ -90,12 +92,14 @@ def test_segments_and_estimate(db: Engine, sessions: SessionFactory) -> None:
         everyone = store.recipients(session, notice=notice)
         assert sorted(everyone) == sorted(p.id for p in ja + en + mail)
         assert off[0].id not in everyone
-        est = store.estimate(session, notice=notice)
+        est = store.estimate(session, broadcast_channel=channels.broadcast_channel(), notice=notice)
         assert (est.total, est.by_channel, est.by_lang) == (7, {"line": 5, "email": 2}, {"ja": 5, "en": 2})
         assert est.line_messages == 5 and not est.broadcast  # two texts: no broadcast
         events = store.get_notice(session, notice_id=events_id)
         assert events is not None
-        assert store.estimate(session, notice=events).by_channel == {"line": 2}
+        assert store.estimate(session, broadcast_channel=channels.broadcast_channel(), notice=events).by_channel == {
+            "line": 2
+        }
 
 
 def test_broadcast_counts_every_follower_and_needs_everyone(db: Engine, sessions: SessionFactory) -> None:
@@ -104,13 +108,15 @@ def test_broadcast_counts_every_follower_and_needs_everyone(db: Engine, sessions
     with transaction(sessions) as session:
         notice = store.get_notice(session, notice_id=notice_id)
         assert notice is not None
-        assert store.estimate(session, notice=notice).broadcast
-        assert not store.estimate(session, notice=notice, allow_broadcast=False).broadcast
+        assert store.estimate(session, broadcast_channel=channels.broadcast_channel(), notice=notice).broadcast
+        assert not store.estimate(
+            session, broadcast_channel=channels.broadcast_channel(), notice=notice, allow_broadcast=False
+        ).broadcast
     add_parents(sessions, 1, topics={"general": False})
     with transaction(sessions) as session:
         notice = store.get_notice(session, notice_id=notice_id)
         assert notice is not None
-        est = store.estimate(session, notice=notice)
+        est = store.estimate(session, broadcast_channel=channels.broadcast_channel(), notice=notice)
         assert not est.broadcast and est.line_messages == 4
 
 
@@ -121,7 +127,7 @@ def test_a_follower_who_stopped_notices_rules_out_a_broadcast(db: Engine, sessio
     with transaction(sessions) as session:
         notice = store.get_notice(session, notice_id=notice_id)
         assert notice is not None
-        est = store.estimate(session, notice=notice)
+        est = store.estimate(session, broadcast_channel=channels.broadcast_channel(), notice=notice)
         assert not est.broadcast and est.line_messages == 3
 
 
@@ -240,7 +246,7 @@ def test_a_refused_batch_fails_and_can_be_retried(
     result = send(config, sessions, notice_id)
     assert (result.sent, result.failed, result.done) == (0, 2, True)
     with transaction(sessions) as session:
-        assert sending.retry_failed(session, run_id=result.run_id) == 2
+        assert notice_runs.retry_failed(session, run_id=result.run_id) == 2
     again = sending.resume(config, sessions, run_id=result.run_id)[0]
     assert (again.sent, again.failed, again.done) == (2, 0, True)
 
@@ -339,20 +345,40 @@ def test_approval_is_required_before_anything_is_sent(
 def test_workflow_edits_and_cancel(db: Engine, sessions: SessionFactory) -> None:
     with transaction(sessions) as session:
         with pytest.raises(NoticeError):
-            store.create_notice(session, title="x", texts={"en": "only English"}, topic="general", created_by="a")
+            store.create_notice(
+                session,
+                channels=channels.notice_channels(),
+                title="x",
+                texts={"en": "only English"},
+                topic="general",
+                created_by="a",
+            )
         with pytest.raises(NoticeError):
             store.create_notice(
-                session, title="x", texts={"ja": "x"}, topic="general", created_by="a", kind="recurring"
+                session,
+                channels=channels.notice_channels(),
+                title="x",
+                texts={"ja": "x"},
+                topic="general",
+                created_by="a",
+                kind="recurring",
             )
         notice = store.create_notice(
-            session, title="x", texts={"ja": "x"}, topic="events", created_by="a", kind="recurring", cron="0 9 * * 1"
+            session,
+            channels=channels.notice_channels(),
+            title="x",
+            texts={"ja": "x"},
+            topic="events",
+            created_by="a",
+            kind="recurring",
+            cron="0 9 * * 1",
         )
-        store.update_notice(session, notice=notice, texts={"ja": "y", "en": "y"})
-        store.submit_notice(session, notice=notice)
+        store.update_notice(session, channels=channels.notice_channels(), notice=notice, texts={"ja": "y", "en": "y"})
+        store.submit_notice(session, channels=channels.notice_channels(), notice=notice)
         store.approve_notice(session, notice=notice, approver="b")
         assert notice.status == NoticeStatus.SCHEDULED and notice.approved_by == "b"
         with pytest.raises(NoticeError):
-            store.update_notice(session, notice=notice, title="z")
+            store.update_notice(session, channels=channels.notice_channels(), notice=notice, title="z")
         store.cancel_notice(session, notice=notice)
         assert not store.may_send(notice)
         assert [n.id for n in store.list_notices(session, status="cancelled")] == [notice.id]

@@ -18,11 +18,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.settings import Settings
+from handlers import channels
 from handlers import notices as sending
 from scheduler import notices as jobs
 from scheduler.core import JobContext, JobEvent, Scheduler
 from scheduler.jobs import MANAGED, build_service, standard_jobs
-from storage import crud, lifecycle
+from storage import crud, lifecycle, notice_runs
 from storage import notices as notice_store
 from storage.db import SessionFactory, transaction
 from storage.models import ConsentStatus, Contact, utcnow
@@ -40,8 +41,10 @@ def new_notice(sessions: SessionFactory, *, text: str = "お知らせ", **values
     fields: dict[str, object] = {"topic": "events", "channel": "line", "requires_approval": False}
     fields.update(values)
     with transaction(sessions) as session:
-        notice = notice_store.create_notice(session, title="t", texts={"ja": text}, created_by="staff:a", **fields)  # type: ignore[arg-type]
-        notice_store.submit_notice(session, notice=notice)
+        notice = notice_store.create_notice(
+            session, channels=channels.notice_channels(), title="t", texts={"ja": text}, created_by="staff:a", **fields
+        )  # type: ignore[arg-type]
+        notice_store.submit_notice(session, channels=channels.notice_channels(), notice=notice)
         return notice
 
 
@@ -188,25 +191,25 @@ def test_a_run_left_by_a_dead_process_is_finished_by_the_resume_job(
         run_id = run.id
     quiet_since = utcnow() - jobs.orphaned_after(config)
     with transaction(sessions) as session:
-        assert jobs.orphaned_runs(session, quiet_since=quiet_since) == []  # just planned: someone sends it
+        assert notice_runs.orphaned_runs(session, quiet_since=quiet_since) == []  # just planned: someone sends it
         planned = session.get(NoticeRun, run_id)
         assert planned is not None
         planned.started_at = utcnow() - dt.timedelta(hours=1)
         session.add(planned)
     with transaction(sessions) as session:  # an old start alone does not count: the heartbeat is fresh
-        assert jobs.orphaned_runs(session, quiet_since=quiet_since) == []
+        assert notice_runs.orphaned_runs(session, quiet_since=quiet_since) == []
         planned = session.get(NoticeRun, run_id)
         assert planned is not None
         planned.heartbeat_at = utcnow() - dt.timedelta(minutes=1)  # its process died a minute ago
         session.add(planned)
     with transaction(sessions) as session:
-        assert jobs.orphaned_runs(session, quiet_since=quiet_since) == [run_id]
+        assert notice_runs.orphaned_runs(session, quiet_since=quiet_since) == [run_id]
     jobs.resume_orphans(
         JobContext(settings=config, sessions=sessions, scheduler=Scheduler(settings=config, sessions=sessions))
     )
     assert sorted(fake.multicast_ids()) == sorted(p.external_id for p in parents)
     with transaction(sessions) as session:
-        assert jobs.orphaned_runs(session, quiet_since=utcnow()) == []  # done
+        assert notice_runs.orphaned_runs(session, quiet_since=utcnow()) == []  # done
 
 
 def test_a_run_whose_sender_died_is_resumed_as_soon_as_the_leader_starts(
@@ -273,7 +276,7 @@ def test_kill_9_mid_run_is_resumed_within_seconds_by_the_running_leader(
             assert wait_for(lambda: run_of(sessions, notice.id) is not None, timeout=30)
             time.sleep(3.0)  # the first call hangs past orphaned_after: the heartbeat alone keeps the run
             with sessions() as session:
-                assert jobs.orphaned_runs(session, quiet_since=utcnow() - jobs.orphaned_after(config)) == []
+                assert notice_runs.orphaned_runs(session, quiet_since=utcnow() - jobs.orphaned_after(config)) == []
             assert wait_for(lambda: len(fake.multicasts) >= 1, timeout=10)
             assert max(Counter(fake.multicast_ids()).values()) == 1  # nobody else sent it meanwhile
         finally:

@@ -25,6 +25,7 @@ from bot.app import create_app
 from bot.cli import main
 from bot.runtime import Runtime
 from bot.settings import Settings
+from handlers import channels
 from scheduler import backups
 from scheduler.core import JobEvent, Once, Scheduler
 from scheduler.jobs import standard_jobs
@@ -100,6 +101,7 @@ def test_round_trip_while_serving(
     with transaction(runtime.sessions) as s:
         noticedb.create_notice(
             s,
+            channels=channels.notice_channels(),
             title="健診のお知らせ",
             texts={"ja": "4か月健診があります"},
             topic="health",
