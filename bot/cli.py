@@ -391,26 +391,30 @@ def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import threading
 
-    from scheduler.jobs import build_service
+    from bot.runtime import bootstrap, build_services
 
-    engine, sessions = _database(settings)
-    service = build_service(settings, sessions)
-    if args.list:
-        jobs = service.jobs()
-        for info in jobs:
-            print(f"{info.id}\tnext {info.next_run_time}\t{info.definition}")
-        print(f"{len(jobs)} stored job(s)")
+    runtime = bootstrap(settings)
+    try:
+        # The one wiring (bot/runtime.py), asked for the scheduler alone: this process serves no channel and
+        # no bridge; the jobs build the notice senders they need.
+        service = build_services(runtime, scheduler=True, channels=False, bridge=False).scheduler
+        assert service is not None
+        if args.list:
+            jobs = service.jobs()
+            for info in jobs:
+                print(f"{info.id}\tnext {info.next_run_time}\t{info.definition}")
+            print(f"{len(jobs)} stored job(s)")
+            service.stop()
+            return 0
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        service.run(stop)
         service.stop()
-        engine.dispose()
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    service.run(stop)
-    service.stop()
-    engine.dispose()
-    return 0
+    finally:
+        runtime.close()
 
 
 def _records_purge(args: argparse.Namespace, settings: Settings) -> int:
@@ -531,6 +535,7 @@ def _notices_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _notices_show(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers import channels
     from handlers.notices import line_quota
     from storage import notices as store
 
@@ -541,7 +546,12 @@ def _notices_show(args: argparse.Namespace, settings: Settings) -> int:
             if notice is None:
                 print(f"no notice {args.notice_id}", file=sys.stderr)
                 return 1
-            est = store.estimate(session, notice=notice, allow_broadcast=settings.notices.line_broadcast)
+            est = store.estimate(
+                session,
+                notice=notice,
+                broadcast_channel=channels.broadcast_channel(),
+                allow_broadcast=settings.notices.line_broadcast,
+            )
             runs = [
                 (r, store.delivery_counts(session, run_id=r.id or 0))
                 for r in store.runs(session, notice_id=notice.id or 0)
@@ -589,8 +599,9 @@ def _run_line(r: Any) -> str:
 
 
 def _notices_resume(args: argparse.Namespace, settings: Settings) -> int:
-    from handlers.notices import resume, retry_failed
+    from handlers.notices import resume
     from storage.db import transaction
+    from storage.notice_runs import retry_failed
 
     engine, sessions = _database(settings)
     try:
