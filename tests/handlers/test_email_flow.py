@@ -23,6 +23,7 @@ from handlers.inbox import Inbox
 from storage import crud, queue
 from storage.db import transaction
 from storage.models import EventStatus, InboundEvent, Message, OutboundMessage
+from tests.e2e.kit import settle
 from tests.fakes.mailservers import (
     CONCIERGE,
     PASSWORD,
@@ -86,7 +87,7 @@ async def running(settings: Settings, runtime: Runtime) -> AsyncIterator[None]:
         await _until(lambda: _quiet(runtime))  # stop between turns, as a deliberate restart would
     # The lifespan cancels the inbox loop, which may leave a worker thread finishing a query: let it end
     # before the test's database engine is disposed.
-    await asyncio.sleep(0.3)
+    await asyncio.to_thread(settle)
 
 
 def subject(mail: Received) -> str:
@@ -232,7 +233,7 @@ async def test_a_sender_gets_at_most_the_hourly_number_of_automatic_replies(
             dovecot.append(new_mail(f"質問{i}です", sender="loop@example.jp", message_id=f"<loop-{i}@example.jp>"))
         await _until(lambda: _done(runtime) == 4)
         await smtp.wait_for(2)
-        await asyncio.sleep(0.5)
+        await _until(lambda: _quiet(runtime))  # every reply delivered or held: a third mail would be out by now
     assert len(smtp.received) == 2
 
 
@@ -275,8 +276,10 @@ async def test_a_restart_mid_way_loses_nothing_and_answers_nothing_twice(
 
     async with running(app_settings, runtime):
         await smtp.wait_for(4)
-        await _until(lambda: _done(runtime) == 3 and _outbound_statuses(runtime) == {EventStatus.DONE})
-        await asyncio.sleep(1.0)  # time for any duplicate to show up
+        # every event done and every delivery settled: a duplicate would have gone out by now
+        await _until(
+            lambda: _done(runtime) == 3 and _quiet(runtime) and _outbound_statuses(runtime) == {EventStatus.DONE}
+        )
     recipients = sorted(r for m in smtp.received for r in m.rcpt_tos)
     assert recipients == ["d@example.jp", "mayumi.takahashi@example.ne.jp", PARENT, "taro@example.com"]
     assert _outbound_statuses(runtime) == {EventStatus.DONE}

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -191,7 +192,7 @@ async def test_idle_picks_up_new_mail_at_once(dovecot: Dovecot, inbox: Inbox, ru
     p = MailPoller(email_settings(dovecot, email_poll_seconds=120.0), inbox)
     task = asyncio.create_task(p.run())
     try:
-        await asyncio.sleep(0.5)  # connected and idling
+        await _until(lambda: p._idling, within=10.0)  # connected and idling
         assert p._can_idle
         dovecot.append(fixture_mail("utf8-qp.eml"))
         await _until(lambda: len(events(runtime.sessions)) == 1, within=5.0)
@@ -203,19 +204,23 @@ async def test_polling_without_idle(dovecot: Dovecot, inbox: Inbox, runtime: Run
     p = MailPoller(email_settings(dovecot, email_poll_seconds=0.2), inbox, use_idle=False)
     task = asyncio.create_task(p.run())
     try:
-        await asyncio.sleep(0.3)
+        await _until(lambda: p._client is not None, within=10.0)  # connected: the mail comes with a later poll
         dovecot.append(fixture_mail("utf8-qp.eml"))
         await _until(lambda: len(events(runtime.sessions)) == 1, within=5.0)
     finally:
         await _stop(task, p)
 
 
-async def test_the_poller_survives_a_server_that_is_down_and_comes_back(inbox: Inbox, runtime: Runtime) -> None:
+async def test_the_poller_survives_a_server_that_is_down_and_comes_back(
+    inbox: Inbox, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
     later = Dovecot()  # its port is chosen, nothing listens yet
     p = MailPoller(email_settings(later), inbox)
+    caplog.set_level(logging.WARNING, logger="concierge")
     task = asyncio.create_task(p.run())
     try:
-        await asyncio.sleep(1.5)  # at least one failed attempt
+        # at least one failed attempt
+        await _until(lambda: any("email intake failed" in r.getMessage() for r in caplog.records), within=10.0)
         assert not task.done()
         await asyncio.to_thread(later.start)
         later.append(fixture_mail("thread-1.eml"))

@@ -124,7 +124,10 @@ async def test_a_message_answered_within_the_delay_gets_no_loading_animation(
     await harness.send("text", user=answered, text="キッズプラザの料金")
     await harness.inbox.drain()  # answered at once
     await harness.send("text", user=waiting, text="キッズプラザの料金")  # still in the queue after the delay
-    await asyncio.sleep(LOADING_DELAY + 0.5)
+    for _ in range(int((LOADING_DELAY + 10) / 0.02)):  # polled: the delay passes, then the animation is asked for
+        if fake.loading:
+            break
+        await asyncio.sleep(0.02)
     assert [call["chatId"] for call in fake.loading] == [waiting]
     assert fake.received(answered)  # the answer went out without an animation before it
 
