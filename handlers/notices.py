@@ -10,7 +10,7 @@
    Email has no such key: each message is marked sent right after the SMTP server took it, so a crash can
    repeat at most the one message in flight (with the same Message-ID, which mail clients collapse).
 3. 429, 5xx and timeouts are retried with exponential backoff and the same key; other 4xx fail the batch
-   (`retry_failed` reopens it, same key). Rates are token buckets per channel (`NoticeSettings`).
+   (`storage.notice_runs.retry_failed` reopens it, same key). Rates are token buckets per channel (`NoticeSettings`).
 4. Per channel a lane: one producer forms `claim_ahead` batches per transaction just ahead of the calls (that is
    when subscriptions are re-read), `line_concurrency` senders make the calls, one finisher records results in
    groups. Two processes on one run are harmless: PostgreSQL's SKIP LOCKED keeps new batches apart, and a
