@@ -33,7 +33,6 @@ from knowledge.models import KnowledgeBase
 from knowledge.normalize import Normalized, Normalizer
 
 UNKNOWN_DF = 0.5
-_LATIN = re.compile(r"[a-z0-9']+")
 _JA_SCRIPT = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
 
 
@@ -64,10 +63,9 @@ class MatchConfig:
     clarify_window: float = 15.0  # clarify options score within this of the best
     tie_margin: float = 1.5  # entries this close, covering as much, are not told apart by the message
     # English messages (no Japanese script): readings carry no extra evidence, scores run lower.
-    en_min_coverage: float = 0.55
-    en_sure_threshold: float = 50.0
-    en_coverage_margin: float = 0.2
-    en_unknown_df: float = 2.0  # document frequency an English word unknown to the KB is weighted as
+    en_min_coverage: float = 0.45
+    en_sure_threshold: float = 55.0
+    en_coverage_margin: float = 0.1
 
     def for_text(self, text: str) -> MatchConfig:
         """The thresholds for this message's language."""
@@ -142,9 +140,6 @@ class Matcher:
         self._word_idf = {w: math.log((n_entries + 1) / (len(p) + 0.5)) for w, p in word_post.items()}
         self._gram_idf = {g: math.log((n_entries + 1) / (len(p) + 0.5)) for g, p in gram_post.items()}
         self._unknown_idf = math.log((n_entries + 1) / UNKNOWN_DF)
-        # English is covered by a few example questions per entry, so an English word the KB lacks is far
-        # more often a paraphrase than a sign of another subject: it weighs like a rarely used word.
-        self._unknown_en_idf = math.log((n_entries + 1) / self.config.en_unknown_df)
         self._vocab_by_len: dict[int, list[str]] = defaultdict(list)
         for w in sorted(self._word_idf):
             self._vocab_by_len[len(w)].append(w)
@@ -175,8 +170,7 @@ class Matcher:
         for w in n.words.split():
             if w not in self._word_idf and len(w) >= 2:
                 w = self._typo_fix(w)
-            unknown = self._unknown_en_idf if _LATIN.fullmatch(w) else self._unknown_idf
-            out[w] = self._word_idf.get(w, unknown)
+            out[w] = self._word_idf.get(w, self._unknown_idf)
         return out
 
     def scores(self, text: str) -> list[Candidate]:

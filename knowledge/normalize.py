@@ -235,66 +235,11 @@ class Normalizer:
         return Normalized(words=" ".join(words), reading="".join(reading), cleaned=cleaned, sound="".join(sound))
 
 
-# English words folded onto one form before stemming: variants parents use for the same thing.
-_EN_WORDS = {
-    "kid": "child",
-    "kids": "child",
-    "kiddo": "child",
-    "son": "child",
-    "sons": "child",
-    "daughter": "child",
-    "daughters": "child",
-    "children": "child",
-    "mom": "mother",
-    "mum": "mother",
-    "mummy": "mother",
-    "mommy": "mother",
-    "moms": "mother",
-    "mums": "mother",
-    "dad": "father",
-    "daddy": "father",
-    "fee": "cost",
-    "fees": "cost",
-    "price": "cost",
-    "charge": "cost",
-    "expensive": "cost",
-    "centre": "center",
-    "centres": "center",
-    "counselling": "counsel",
-    "counseling": "counsel",
-    "enrol": "enroll",
-    "enrolment": "enroll",
-    "enrollment": "enroll",
-    "programme": "program",
-    "programmes": "program",
-    "paediatric": "pediatric",
-    "nappy": "diaper",
-    "nappies": "diaper",
-}
-_DOUBLED = re.compile(r"([bdfgklmnprt])\1$")
-
-
 def _stem_en(word: str) -> str:
-    """A light English suffix folding, the same for the KB and the message (places/place, moved/move,
-    living/live, classes/class, children's/child); enough for short FAQ questions."""
-    word = _EN_WORDS.get(word, word)
-    if word.endswith("'s"):
-        word = _EN_WORDS.get(word[:-2], word[:-2])
-    word = word.rstrip("'")
-    if len(word) <= 3:
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith(("sses", "shes", "ches", "xes", "zes")):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = _DOUBLED.sub(r"\1", word[: -len(suffix)])
-            break
-    if word.endswith("e") and len(word) > 3:
-        word = word[:-1]
+    """A light English plural/verb-form folding; enough for short FAQ questions."""
+    for suffix, repl in (("ies", "y"), ("ing", ""), ("es", ""), ("s", "")):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)] + repl
     return word
 
 

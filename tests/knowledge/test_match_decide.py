@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from knowledge.matcher import Candidate, MatchConfig, Matcher, Outcome, decide
+from knowledge.matcher import Candidate, MatchConfig, Outcome, decide
 from knowledge.normalize import SudachiTokenizer, shared_dictionary
 
 CFG = MatchConfig()
@@ -91,10 +91,3 @@ def test_the_shared_dictionary_is_built_once_under_concurrent_first_use() -> Non
         assert len(seen) == 4 and len(set(seen)) == 1
     finally:
         normalize._DICTIONARY = saved
-
-
-def test_an_english_word_the_kb_lacks_weighs_less_than_an_unknown_japanese_one(matcher: Matcher) -> None:
-    # English is covered by a few example questions per entry: a word it lacks is usually a paraphrase.
-    en = matcher._query_words(matcher.normalize("zzqx"))
-    ja = matcher._query_words(matcher.normalize("鰐鮫"))
-    assert max(en.values()) < max(ja.values())
