@@ -24,7 +24,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import lru_cache
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from knowledge.models import KnowledgeBase
@@ -130,26 +132,44 @@ class Matcher:
                 gram_post[g].append(idx)
         n_entries = max(len(self._entry_ids), 1)
         self._n = n_entries
-        self._word_post = dict(word_post)
-        self._gram_post = dict(gram_post)
+        # Postings as index arrays: a query adds its weight to every entry of a posting in one step.
+        self._word_post = {w: np.array(p, dtype=np.intp) for w, p in word_post.items()}
+        seed_limit = n_entries * self.config.seed_df
+        # Bigrams in too many entries find no candidates (they still count in re-ranking).
+        self._seed_post = {g: np.array(p, dtype=np.intp) for g, p in gram_post.items() if len(p) <= seed_limit}
         self._word_idf = {w: math.log((n_entries + 1) / (len(p) + 0.5)) for w, p in word_post.items()}
         self._gram_idf = {g: math.log((n_entries + 1) / (len(p) + 0.5)) for g, p in gram_post.items()}
         self._unknown_idf = math.log((n_entries + 1) / UNKNOWN_DF)
-        self._vocab = sorted(self._word_idf)
+        self._vocab_by_len: dict[int, list[str]] = defaultdict(list)
+        for w in sorted(self._word_idf):
+            self._vocab_by_len[len(w)].append(w)
+        self._typo_fix = lru_cache(maxsize=8192)(self._nearest_word)
         # Self-weight of each question's bigrams, for the cosine-like sound measure.
         self._q_mass = [[self._mass(b) for _r, b in qs] for qs in self._questions]
 
     def _mass(self, grams: set[str]) -> float:
         return sum(self._gram_idf.get(g, self._unknown_idf) for g in grams)
 
+    def _nearest_word(self, word: str) -> str:
+        """The KB word spelt most like an unknown word (a typo), or the word itself.
+
+        Only words of a length that can reach the score are compared: rapidfuzz's ratio is at most
+        2·min/(la+lb), so a cutoff of 80 needs 2/3 ≤ lb/la ≤ 3/2 (in general (100-c)/(100+c) ≤ ...).
+        """
+        la = len(word)
+        cutoff = self.config.typo_score
+        lo = math.ceil(la * (100 - cutoff) / (100 + cutoff))
+        hi = math.floor(la * (100 + cutoff) / (100 - cutoff)) if cutoff < 100 else la
+        choices = [v for length in range(lo, hi + 1) for v in self._vocab_by_len.get(length, ())]
+        hit = process.extractOne(word, sorted(choices), scorer=fuzz.ratio, score_cutoff=cutoff)
+        return str(hit[0]) if hit is not None else word
+
     def _query_words(self, n: Normalized) -> dict[str, float]:
         """Query words with their weights; unknown words that look like KB words are mapped onto them."""
         out: dict[str, float] = {}
         for w in n.words.split():
             if w not in self._word_idf and len(w) >= 2:
-                hit = process.extractOne(w, self._vocab, scorer=fuzz.ratio, score_cutoff=self.config.typo_score)
-                if hit is not None:
-                    w = hit[0]
+                w = self._typo_fix(w)
             out[w] = self._word_idf.get(w, self._unknown_idf)
         return out
 
@@ -162,27 +182,24 @@ class Matcher:
             return []
         cfg = self.config
         word_total = sum(words.values()) or 1.0
-        word_score: dict[int, float] = defaultdict(float)
+        word_score = np.zeros(self._n)
         for w, weight in words.items():
-            for idx in self._word_post.get(w, ()):
-                word_score[idx] += weight / word_total
+            post = self._word_post.get(w)
+            if post is not None:
+                word_score[post] += weight / word_total  # an entry appears once per posting
         q_mass = self._mass(grams) or 1.0
         gram_idf = self._gram_idf
-        gram_score: dict[int, float] = defaultdict(float)
-        seed_limit = self._n * cfg.seed_df
+        gram_score = np.zeros(self._n)
         for g in grams:
-            post = self._gram_post.get(g)
-            if post is None or len(post) > seed_limit:
-                continue  # too common to find candidates by; it still counts in re-ranking
-            weight = gram_idf[g] / q_mass
-            for idx in post:
-                gram_score[idx] += weight
+            post = self._seed_post.get(g)
+            if post is not None:
+                gram_score[post] += gram_idf[g] / q_mass
         ww = cfg.word_weight
-        rough = {idx: ww * word_score.get(idx, 0.0) + (1 - ww) * s for idx, s in gram_score.items()}
-        for idx, s in word_score.items():
-            if idx not in rough:
-                rough[idx] = ww * s
-        pool = heapq.nlargest(cfg.pool, rough, key=rough.__getitem__)
+        rough = ww * word_score + (1 - ww) * gram_score
+        found = np.flatnonzero(rough)
+        if len(found) > cfg.pool:
+            found = found[np.argpartition(-rough[found], cfg.pool - 1)[: cfg.pool]]
+        pool = sorted(found.tolist(), key=lambda i: (-rough[i], i))
         known = grams & gram_idf.keys()
         ranked: list[tuple[float, int]] = []
         for idx in pool:
@@ -199,11 +216,11 @@ class Matcher:
                 for _s, qi in heapq.nlargest(3, sounds):
                     reading = self._questions[idx][qi][0]
                     shape = max(shape, fuzz.partial_ratio(n.reading, reading) / 100.0)
-            score = 100.0 * (ww * word_score.get(idx, 0.0) + cfg.sound_weight * sound + cfg.shape_weight * shape)
+            score = 100.0 * (ww * float(word_score[idx]) + cfg.sound_weight * sound + cfg.shape_weight * shape)
             ranked.append((score, idx))
         ranked.sort(key=lambda p: (-p[0], self._entry_ids[p[1]]))
         return [
-            Candidate(self._entry_ids[i], self._entry_topics[i], round(s, 2), round(word_score.get(i, 0.0), 3))
+            Candidate(self._entry_ids[i], self._entry_topics[i], round(s, 2), round(float(word_score[i]), 3))
             for s, i in ranked
         ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from knowledge.matcher import Candidate, MatchConfig, Outcome, decide
+from knowledge.matcher import Candidate, MatchConfig, Matcher, Outcome, decide
 from knowledge.normalize import SudachiTokenizer, shared_dictionary
 
 CFG = MatchConfig()
@@ -91,3 +91,13 @@ def test_the_shared_dictionary_is_built_once_under_concurrent_first_use() -> Non
         assert len(seen) == 4 and len(set(seen)) == 1
     finally:
         normalize._DICTIONARY = saved
+
+
+def test_a_typo_is_looked_up_among_words_of_a_reachable_length_only(matcher: Matcher) -> None:
+    # The length window may not change the result: the same word as a search of the whole vocabulary.
+    from rapidfuzz import fuzz, process
+
+    vocab = sorted(matcher._word_idf)
+    for word in ("予坊接種", "ほいくえん", "託自室", "児童てあて", "vaccinatoin", "kindergarden", "ab"):
+        hit = process.extractOne(word, vocab, scorer=fuzz.ratio, score_cutoff=matcher.config.typo_score)
+        assert matcher._nearest_word(word) == (hit[0] if hit else word)
