@@ -111,8 +111,15 @@ def list_grouped(
     `key(text) -> str` gives a question's comparison form (the matcher's normaliser) and
     `similar(a, b) -> float` a 0-100 similarity (rapidfuzz); questions at least `threshold` alike share a group.
     """
+    return group_rows(list_open(session, limit=limit), key=key, similar=similar, threshold=threshold)
+
+
+def group_rows(
+    rows: Sequence[FaqFeedback], *, key: Callable[[str], str], similar: Callable[[str, str], float], threshold: float
+) -> list[Group]:
+    """`rows` (newest first) in groups: a row joins the first group whose first question it is alike enough."""
     groups: list[tuple[str, list[FaqFeedback]]] = []
-    for row in list_open(session, limit=limit):
+    for row in rows:
         k = key(row.question)
         for gkey, members in groups:
             if similar(k, gkey) >= threshold:
