@@ -153,6 +153,18 @@ def test_feedback_goes_after_90_days_and_a_held_question_with_the_sweep(settings
     assert [r.question for r in rows(runtime, FaqFeedback)] == ["89日前の質問"]
 
 
+def test_purge_older_than_n_days_spares_the_newer_ones(runtime: Runtime) -> None:
+    now = utcnow()
+    with runtime.sessions() as s:
+        for days in (10, 3):
+            store.add(
+                s, kind="fallback", question=f"{days}", channel="line", lang="ja", at=now - dt.timedelta(days=days)
+            )
+        assert store.purge_older(s, days=5, now=now) == 1
+        s.commit()
+    assert [r.question for r in rows(runtime, FaqFeedback)] == ["3"]
+
+
 @pytest.mark.parametrize("text", ["違う", "違います", "ちがう", "いや、違う", "それじゃない", "That's not it", "wrong"])
 def test_chigau_is_read(text: str) -> None:
     assert is_wrong(text)
