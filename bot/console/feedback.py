@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from rapidfuzz import fuzz
 
-from bot.console.core import Authed, ConsoleDep, ForbiddenError, FormStaffDep, require
+from bot.console.core import Authed, ConsoleDep, FormStaffDep, require
 from bot.console.views import topic_label
 from bot.deps import RuntimeDep
 from bot.runtime import Runtime, build_matcher
@@ -42,6 +42,7 @@ from storage.staff import Role
 router = APIRouter()
 Reader = Annotated[Authed, Depends(require(Role.CONCIERGE, Role.SUPERVISOR, Role.AUDITOR))]
 ACTORS = (Role.CONCIERGE, Role.SUPERVISOR)
+Actor = Annotated[Authed, Depends(require(*ACTORS))]
 RECORD_TYPE = "faq_feedback"
 SIMILAR = 75.0  # rapidfuzz token_sort_ratio over normalised words: questions this alike share a group
 MAX_EXAMPLE = 200  # characters of an example question
@@ -229,24 +230,18 @@ def feedback_page(request: Request, who: Reader, rt: RuntimeDep, console: Consol
     return _page(request, who, rt, console, flash=flash.get(done))
 
 
-def _actor(who: Authed) -> Authed:
-    if who.staff.role not in ACTORS:
-        raise ForbiddenError("role")
-    return who
-
-
 @router.post("/feedback/example", response_model=None)
 def add_example(
     request: Request,
     who: FormStaffDep,
     rt: RuntimeDep,
     console: ConsoleDep,
-    ids: Annotated[str, Form(max_length=20000)],
-    entry_id: Annotated[str, Form(max_length=64)],
-    question: Annotated[str, Form(max_length=2000)],
+    _: Actor,
+    ids: Annotated[str, Form(max_length=20000)] = "",
+    entry_id: Annotated[str, Form(max_length=64)] = "",
+    question: Annotated[str, Form(max_length=2000)] = "",
     lang: Annotated[str, Form(max_length=16)] = "ja",
 ) -> Response:
-    _actor(who)
     chosen = _ids(ids)
     try:
         add_example_question(rt, entry_id=entry_id, lang=lang, question=question)
@@ -263,8 +258,7 @@ def add_example(
 
 
 @router.post("/feedback/dismiss", response_model=None)
-def dismiss(who: FormStaffDep, rt: RuntimeDep, ids: Annotated[str, Form(max_length=20000)]) -> Response:
-    _actor(who)
+def dismiss(who: FormStaffDep, _: Actor, rt: RuntimeDep, ids: Annotated[str, Form(max_length=20000)] = "") -> Response:
     with transaction(rt.sessions) as s:
         n = store.dismiss(s, ids=_ids(ids))
         staffdb.audit(s, actor=who.name, action="dismiss", record_type=RECORD_TYPE, detail=f"{n}件")
@@ -298,8 +292,7 @@ def entry_yaml(entry: Entry) -> str:
 
 
 @router.get("/feedback/draft", response_class=HTMLResponse)
-def draft_form(request: Request, who: Reader, rt: RuntimeDep, console: ConsoleDep, ids: str = "") -> HTMLResponse:
-    _actor(who)
+def draft_form(request: Request, who: Actor, rt: RuntimeDep, console: ConsoleDep, ids: str = "") -> HTMLResponse:
     chosen = _ids(ids)
     questions, lang = _draft_questions(rt, chosen)
     with transaction(rt.sessions) as s:
@@ -320,6 +313,7 @@ def draft_form(request: Request, who: Reader, rt: RuntimeDep, console: ConsoleDe
 def draft_entry(
     request: Request,
     who: FormStaffDep,
+    _: Actor,
     rt: RuntimeDep,
     console: ConsoleDep,
     ids: Annotated[str, Form(max_length=20000)] = "",
@@ -333,7 +327,6 @@ def draft_entry(
 ) -> HTMLResponse:
     """The draft checked like a KB entry (schema, topic, unused id, answer length, conflicts of its questions
     with other entries); when it passes, the YAML snippet to paste into an entries file."""
-    _actor(who)
     kb = rt.kb
     asked = [q.strip() for q in questions.splitlines() if q.strip()]
     problems: list[str] = []
