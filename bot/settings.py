@@ -163,6 +163,7 @@ class RetentionSettings(BaseModel):
     transcript_years: int = _RETENTION.transcript_years
     pending_minutes: int = _RETENTION.pending_minutes
     processed_days: int = _RETENTION.processed_days  # processed channel events and deliveries
+    feedback_days: int = _RETENTION.feedback_days  # FAQ feedback (anonymous questions the bot could not answer)
 
 
 class SchedulerSettings(BaseModel):

@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from handlers import consent
 from handlers.consent import Notices
+from handlers.feedback import HELPFUL, FeedbackKeeper, is_wrong
 from handlers.hours import OfficeHours, format_date, format_when
 from handlers.texts import ConsentAnswer, Manner, PhraseBook, t
 from handlers.types import (
@@ -89,6 +90,8 @@ class EngineConfig:
     conversation_gap: dt.timedelta = dt.timedelta(minutes=30)
     faq_menu_size: int = 5
     concierge_contact: str = "concierge"
+    # Channels whose answers end with 「役に立ちましたか？」 👍/👎 buttons (a mail or a terminal has no buttons).
+    helpful_channels: tuple[str, ...] = ("line",)
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ class Turn:
     now: dt.datetime
     text: str
     message: InboundMessage | None = None
+    held: int | None = None  # the previous answer's held FAQ feedback (handlers/feedback.py)
+    keep_held: bool = False  # this turn (the rest of that answer) leaves it held for the next one
 
     @property
     def channel(self) -> str:
@@ -161,6 +166,7 @@ class Engine:
         self.sessions = sessions
         self.config = config or EngineConfig()
         self.notices = Notices.for_config(self.config.notice_path, self.config.notice_version)
+        self.feedback = FeedbackKeeper(self.crisis, self.config.languages)
         # The FAQ menu ("よくある質問"): the first entry of each topic, in the KB's topic order.
         firsts: dict[str, str] = {}
         for entry in kb.entries.values():
@@ -232,7 +238,12 @@ class Engine:
             crud.touch_contact(session, contact=contact, lang=lang)
             self._expire(session, state, now)
             turn = Turn(session, contact, state, lang, now, text, msg)
+            turn.held = self.feedback.take_held(turn)
             replies = self._dispatch(turn, msg)
+            if turn.keep_held:
+                state.feedback_id = turn.held
+            else:
+                self.feedback.release(turn, turn.held)
             if before_commit is not None:
                 before_commit(session, replies)
             return replies
@@ -303,7 +314,10 @@ class Engine:
         if number is not None:
             return self._numbered(turn, number)
         if self.phrases.wants_person(turn.text):
+            self.feedback.follow_up(turn, turn.held, kind="person")
             return self._start_handoff(turn, topic=None)
+        if is_wrong(turn.text):
+            return self._wrong(turn)
         return prefix + self._faq(turn)
 
     def _extensions(self, turn: Turn) -> list[Reply] | None:
@@ -322,14 +336,24 @@ class Engine:
         result = self.matcher.match(focus_text(turn.text))
         best = result.best
         if result.outcome == Outcome.ANSWER and best is not None:
-            return self._answer(turn, self.kb.entries[best.entry_id])
+            replies = self._answer(turn, self.kb.entries[best.entry_id])
+            self.feedback.hold(turn, entry_id=best.entry_id)
+            return replies
         if result.outcome == Outcome.CLARIFY and result.candidates:
             options = [c.entry_id for c in result.candidates]
             turn.state.fallbacks = 0
             crud.set_state(turn.session, state=turn.state, name=State.CLARIFY, options=options)
             self._count(turn, "clarify", None)
+            self.feedback.keep(turn, kind="clarify", candidates=options)
             return [self._clarify_reply(options, turn.lang, turn.channel)]
+        self.feedback.keep(turn, kind="fallback")
         return self._not_understood(turn, self._fallback_reply(turn.lang, turn.channel))
+
+    def _wrong(self, turn: Turn) -> list[Reply]:
+        """「違う」 after an answer: sorry, ask in other words or talk to a person; the question is kept."""
+        self.feedback.follow_up(turn, turn.held, kind="wrong")
+        crud.set_state(turn.session, state=turn.state, name=State.FAQ)
+        return [self._handoff_offer(turn.lang, t(turn.lang, "answer_wrong", turn.channel), turn.channel)]
 
     def _not_understood(self, turn: Turn, reply: Reply) -> list[Reply]:
         """A real question the bot could not answer: the second in a row in one conversation offers a person."""
@@ -397,13 +421,17 @@ class Engine:
             return self._answer(turn, self.kb.entries[arg])
         if kind == "more" and arg in self.kb.entries:
             # The rest of an answer already given: in any state, changing none and counting nothing more.
+            turn.keep_held = True
             more = self._more_reply(self.kb.entries[arg], turn.lang, turn.channel)
             turn.session.add(turn.state)
             if turn.state.state == State.CONSENT:
                 return [more, self._consent_pending_reply(turn)]
             return [more]
         if kind == "handoff":
+            self.feedback.follow_up(turn, turn.held, kind="person")
             return self._start_handoff(turn, topic=arg or None)
+        if kind == HELPFUL:
+            return self._helpful(turn, arg)
         if kind == "consent" and arg in ("yes", "no"):
             if turn.state.state != State.CONSENT:
                 return [self._handoff_offer(turn.lang, t(turn.lang, "consent_expired", turn.channel), turn.channel)]
@@ -412,6 +440,19 @@ class Engine:
         if kind == "withdraw":
             return self._withdraw(turn)
         return [Reply(ReplyKind.INFO, t(turn.lang, "stale_choice", turn.channel), lang=turn.lang)]
+
+    def _helpful(self, turn: Turn, arg: str) -> list[Reply]:
+        """「役に立ちましたか？」 👍 (`up:<entry>`) or 👎 (`down:<entry>`): counted per entry; a 👎 keeps the
+        question it was about."""
+        vote, _, entry_id = arg.partition(":")
+        if vote not in ("up", "down") or entry_id not in self.kb.entries:
+            return [Reply(ReplyKind.INFO, t(turn.lang, "stale_choice", turn.channel), lang=turn.lang)]
+        self.feedback.vote(turn, entry_id=entry_id, helpful=vote == "up")
+        turn.session.add(turn.state)
+        if vote == "up":
+            return [Reply(ReplyKind.INFO, t(turn.lang, "helpful_thanks", turn.channel), lang=turn.lang)]
+        self.feedback.follow_up(turn, turn.held, kind="unhelpful", entry_id=entry_id)
+        return [self._handoff_offer(turn.lang, t(turn.lang, "helpful_sorry", turn.channel), turn.channel)]
 
     def _non_text(self, turn: Turn, msg: InboundMessage) -> list[Reply]:
         case = self._open_case(turn)
@@ -692,6 +733,11 @@ class Engine:
         person = Choice(t(lang, "handoff_offer", channel), f"handoff:{entry.topic}")
         # A sensitive topic offers the person first; elsewhere the button is there, last.
         choices = [person, *choices] if entry.handoff == "suggest" else [*choices, person]
+        if channel in self.config.helpful_channels:
+            choices += [
+                Choice(t(lang, "helpful_yes", channel), f"{HELPFUL}:up:{entry.id}"),
+                Choice(t(lang, "helpful_no", channel), f"{HELPFUL}:down:{entry.id}"),
+            ]
         return Reply(
             ReplyKind.ANSWER,
             f"{answer}\n\n{source}",

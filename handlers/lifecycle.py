@@ -42,7 +42,7 @@ ERASED_PREFIX = "erased:"
 # The kinds of the disposal log, in the order they are disposed of: the retention table, then the months kept
 # without consent in force.
 PURGE_KINDS = (*(k.kind for k in retention_table.KINDS), "child_month")
-SWEEP_KINDS = ("pending_message", "child_month")
+SWEEP_KINDS = ("pending_message", "faq_feedback_held", "child_month")
 
 LEDGER_REASON = (
     "同意の記録（いつ同意・取り消しをしたか）は、記録の適法性を示す証拠として保存（内容・連絡先IDは含まない）"

@@ -5,7 +5,10 @@
   day, the guideline's 5-per-day measure; open days come from the office hours;
 - counts by channel, topic, outcome and language; the share that came in after hours;
 - time to the first human reply, from anonymous `first_reply` counters that carry only a delay in seconds
-  (`count_first_reply`, called where staff replies are queued).
+  (`count_first_reply`, called where staff replies are queued);
+- questions not answered (FAQ feedback kept in the month: count, by kind, the largest groups of similar
+  questions) and the helpful rate per entry (👍 / (👍 + 👎) on 「役に立ちましたか？」). Feedback is kept 90
+  days, so these figures exist for recent months only; the votes are anonymous counters and stay.
 
 `month_report` builds the figures, `render_text` and `to_csv` present them.
 """
@@ -17,12 +20,17 @@ import datetime as dt
 import io
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rapidfuzz import fuzz
 from sqlmodel import Session
 
 from handlers.hours import OfficeHours
+from knowledge.normalize import clean
 from storage import crud
+from storage import feedback as feedback_store
+from storage.feedback import Votes, group_rows
 from storage.models import Case, utcnow
 
 CONSULTATION_OUTCOMES = ("answer", "clarify", "fallback", "handoff", "urgent", "distress")
@@ -38,6 +46,15 @@ OUTCOME_JA = {
     "urgent": "緊急",
     "distress": "つらさへの応答",  # crisis detection's distress: a kind reply and the offer of a person
     "consent_declined": "記録に同意せず",
+}
+
+
+FEEDBACK_KIND_JA = {
+    "fallback": "答えられなかった",
+    "clarify": "聞き返した",
+    "unhelpful": "👎",
+    "wrong": "回答のあと「違う」",
+    "person": "回答のあと相談員を希望",
 }
 
 
@@ -63,6 +80,10 @@ class MonthReport:
     by_outcome: dict[str, int] = field(default_factory=dict)
     by_lang: dict[str, int] = field(default_factory=dict)
     first_reply: FirstReply | None = None
+    unanswered: int = 0  # FAQ feedback kept in the month
+    unanswered_by_kind: dict[str, int] = field(default_factory=dict)
+    unanswered_top: list[tuple[str, int]] = field(default_factory=list)  # (newest question of a group, count)
+    helpful: list[Votes] = field(default_factory=list)  # per entry, most votes first
 
     @property
     def per_open_day(self) -> float:
@@ -116,7 +137,11 @@ def month_report(
     office_hours: OfficeHours,
     daily_target: int = 5,
     now: dt.datetime | None = None,
+    normalize: Callable[[str], str] | None = None,
+    top_groups: int = 10,
 ) -> MonthReport:
+    """`normalize`: a question's comparison form for grouping similar ones (the console passes the matcher's
+    normaliser); without it the cleaned text is compared."""
     now = now or utcnow()
     start, end = month_bounds(month, office_hours.tz)
     today = now.astimezone(office_hours.tz).date()
@@ -126,6 +151,9 @@ def month_report(
     rows = crud.stat_events(session, since=start, until=end)
     consult = [r for r in rows if r.outcome in CONSULTATION_OUTCOMES]
     delays = sorted(r.seconds for r in rows if r.outcome == FIRST_REPLY and r.seconds is not None)
+    kept = feedback_store.unanswered(session, start=start, end=end)
+    groups = group_rows(kept, key=normalize or clean, similar=_similar, threshold=SIMILAR_QUESTIONS)
+    groups.sort(key=lambda g: -g.count)  # stable: among equal counts the newest group first
     return MonthReport(
         month=f"{start.year:04d}-{start.month:02d}",
         open_days=days,
@@ -139,7 +167,18 @@ def month_report(
         by_outcome=_ranked(Counter(r.outcome for r in rows if r.outcome != FIRST_REPLY)),
         by_lang=_ranked(Counter(r.lang for r in consult)),
         first_reply=_first_reply(delays),
+        unanswered=len(kept),
+        unanswered_by_kind=_ranked(Counter(r.kind for r in kept)),
+        unanswered_top=[(g.newest.question, g.count) for g in groups[:top_groups]],
+        helpful=feedback_store.counts_per_entry(session, start=start, end=end),
     )
+
+
+SIMILAR_QUESTIONS = 75.0  # as the console's review page: questions this alike (0-100) share a group
+
+
+def _similar(a: str, b: str) -> float:
+    return float(fuzz.token_sort_ratio(a, b))
 
 
 def _ranked(counter: Counter[str]) -> dict[str, int]:
@@ -221,6 +260,15 @@ def to_csv(report: MonthReport) -> str:
     ):
         for key, n in table.items():
             writer.writerow([section, key, n])
+    writer.writerow(["unanswered", "count", report.unanswered])
+    for kind, n in report.unanswered_by_kind.items():
+        writer.writerow(["unanswered_kind", kind, n])
+    for question, n in report.unanswered_top:
+        writer.writerow(["unanswered_top", question, n])
+    for v in report.helpful:
+        writer.writerow(["helpful_up", v.entry_id, v.helpful])
+        writer.writerow(["helpful_down", v.entry_id, v.unhelpful])
+        writer.writerow(["helpful_rate", v.entry_id, f"{v.rate:.3f}" if v.rate is not None else ""])
     return out.getvalue()
 
 
@@ -252,4 +300,13 @@ def render_text(report: MonthReport) -> str:
     table("話題別", report.by_topic)
     table("結果別", report.by_outcome, OUTCOME_JA)
     table("言語別", report.by_lang)
+    lines.append(f"答えられなかった質問：{report.unanswered}件")
+    table("　種類別", report.unanswered_by_kind, FEEDBACK_KIND_JA)
+    for question, n in report.unanswered_top:
+        lines.append(f"　「{question}」 {n}件")
+    if report.helpful:
+        lines.append("項目ごとの「役に立った」の割合：")
+        for v in report.helpful:
+            rate = f"{v.rate * 100:.0f}%" if v.rate is not None else "-"
+            lines.append(f"　{v.entry_id} {rate}（👍{v.helpful} 👎{v.unhelpful}）")
     return "\n".join(lines) + "\n"

@@ -47,6 +47,7 @@ def retention(settings: Settings) -> lifecycle.Retention:
         transcript_years=r.transcript_years,
         pending_minutes=r.pending_minutes,
         processed_days=r.processed_days,
+        feedback_days=r.feedback_days,
     )
 
 

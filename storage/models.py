@@ -86,6 +86,9 @@ class ConversationState(SQLModel, table=True):
     consent_unclear: int = 0  # unclear answers to the open consent question (the second one counts as no)
     notice_lang: str | None = Field(default=None, max_length=16)  # the language the open consent notice was shown in
     last_at: dt.datetime | None = None  # the message time of the last turn: a long gap starts a new conversation
+    # The held FAQ feedback row of the last answer (FaqFeedback.id, no foreign key): a 👎 or 「違う」 in the
+    # next turn keeps it for review, then this is cleared; the row itself names no contact.
+    feedback_id: int | None = None
 
 
 class PendingMessage(SQLModel, table=True):
@@ -272,6 +275,46 @@ class TelegramAction(SQLModel, table=True):
     )  # reply outcome told in the topic: sent | failed | unknown
     created_at: dt.datetime = Field(default_factory=utcnow)
     reported_at: dt.datetime | None = None
+
+
+class FeedbackStatus(StrEnum):
+    HELD = "held"  # the last answered question, waiting for a 👎 or 「違う」 (deleted with the next turn)
+    NEW = "new"  # kept for review
+    USED = "used"  # added to an entry as an example question
+    DISMISSED = "dismissed"
+
+
+class FaqFeedback(SQLModel, table=True):
+    """A question the bot could not answer well, kept for the concierge to improve the FAQ: anonymous FAQ data,
+    not a record about a person. It has no contact, case or user column (and nothing derived from one), its
+    text is redacted before it is written (knowledge/redact.py), crisis messages never get here, and it goes
+    after `RETENTION__FEEDBACK_DAYS`."""
+
+    __table_args__ = (Index("ix_faqfeedback_status_at", "status", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    kind: str = Field(max_length=16)  # fallback | clarify | wrong | person | unhelpful | answered (held)
+    status: str = Field(default=FeedbackStatus.NEW, max_length=16)
+    channel: str = Field(max_length=32)
+    lang: str = Field(max_length=16)
+    question: str = Field(sa_column=Column(Text, nullable=False))  # redacted
+    entry_id: str | None = Field(default=None, max_length=64)  # the entry the bot answered with
+    candidates: str = Field(default="", max_length=512)  # the entries offered in a clarify, comma separated
+    used_entry: str | None = Field(default=None, max_length=64)  # the entry it became an example of
+    handled_at: dt.datetime | None = None
+
+
+class FaqVote(SQLModel, table=True):
+    """One 👍 or 👎 on 「役に立ちましたか？」 under an answer: an anonymous counter (entry, time, channel), kept
+    for the statistics like `StatEvent`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    entry_id: str = Field(max_length=64, index=True)
+    helpful: bool
+    channel: str = Field(max_length=32)
+    lang: str = Field(max_length=16)
 
 
 # Read by the metrics at scrape time (storage/ops.py): the events processed in the last minutes.

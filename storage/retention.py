@@ -22,6 +22,8 @@ from storage.models import (
     Case,
     CaseStatus,
     EventStatus,
+    FaqFeedback,
+    FeedbackStatus,
     InboundEvent,
     Message,
     OutboundMessage,
@@ -40,6 +42,7 @@ class Retention:
     transcript_years: int = 1
     pending_minutes: int = 30
     processed_days: int = 30
+    feedback_days: int = 90  # FAQ feedback (anonymous, redacted questions the bot could not answer)
 
 
 class Action(StrEnum):
@@ -147,6 +150,26 @@ KINDS: tuple[Kind, ...] = (
         lambda r, now: and_(
             col(OutboundMessage.status).in_(FINISHED),
             func.coalesce(col(OutboundMessage.sent_at), col(OutboundMessage.created_at)) <= _processed_before(r, now),
+        ),
+        Action.DELETE,
+    ),
+    # FAQ feedback: kept for review at most `feedback_days`; the held question of the last answer (waiting for
+    # a 👎 or 「違う」) is normally deleted by the next turn, and at the latest after the pre-consent window.
+    Kind(
+        "faq_feedback",
+        FaqFeedback,
+        lambda r, now: and_(
+            col(FaqFeedback.status) != FeedbackStatus.HELD,
+            col(FaqFeedback.at) <= now - dt.timedelta(days=r.feedback_days),
+        ),
+        Action.DELETE,
+    ),
+    Kind(
+        "faq_feedback_held",
+        FaqFeedback,
+        lambda r, now: and_(
+            col(FaqFeedback.status) == FeedbackStatus.HELD,
+            col(FaqFeedback.at) <= now - dt.timedelta(minutes=r.pending_minutes),
         ),
         Action.DELETE,
     ),

@@ -26,6 +26,7 @@ from bot.deps import RuntimeDep
 from handlers.hours import OfficeHours
 from handlers.reports import (
     CONSULTATION_OUTCOMES,
+    FEEDBACK_KIND_JA,
     NO_TOPIC,
     OUTCOME_JA,
     MonthReport,
@@ -118,7 +119,14 @@ def _shift(month: str, delta: int) -> str:
 
 
 def _build(rt: RuntimeDep, s: Session, month: str, office_hours: OfficeHours) -> MonthReport:
-    return month_report(s, month=month, office_hours=office_hours, daily_target=rt.settings.reports.daily_target)
+    normalizer = rt.matcher.normalize
+    return month_report(
+        s,
+        month=month,
+        office_hours=office_hours,
+        daily_target=rt.settings.reports.daily_target,
+        normalize=lambda text: normalizer(text).words or normalizer(text).cleaned,
+    )
 
 
 @router.get("/reports", response_class=HTMLResponse)
@@ -162,7 +170,18 @@ def reports_page(
         target_y=target_y,
         gauge_value=round(100 * report.per_open_day / gauge_top, 1),
         gauge_target=round(100 * report.daily_target / gauge_top, 1),
+        feedback_kinds=FEEDBACK_KIND_JA,
+        feedback_days=rt.settings.retention.feedback_days,
+        entry_titles={v.entry_id: _entry_title(rt, v.entry_id) for v in report.helpful},
     )
+
+
+def _entry_title(rt: RuntimeDep, entry_id: str) -> str:
+    entry = rt.kb.entries.get(entry_id)
+    if entry is None:
+        return entry_id
+    questions = entry.questions.get("ja") or next(iter(entry.questions.values()), [entry_id])
+    return questions[0]
 
 
 CSV_HEADER = ("区分", "項目", "値")
@@ -173,6 +192,12 @@ CSV_SECTIONS = {
     "topic": "分野別",
     "outcome": "結果別",
     "lang": "言語別",
+    "unanswered": "答えられなかった質問",
+    "unanswered_kind": "答えられなかった質問（種類別）",
+    "unanswered_top": "答えられなかった質問（多いもの）",
+    "helpful_up": "役に立った（👍）",
+    "helpful_down": "役に立たなかった（👎）",
+    "helpful_rate": "役に立った割合",
 }
 CSV_KEYS = {
     "month": "対象月",
@@ -209,6 +234,10 @@ def japanese_csv(text: str, kb: Any) -> str:
             name = OUTCOME_JA.get(key, key)
         elif section == "lang":
             name = labels.LANGS.get(key, key)
+        elif section == "unanswered_kind":
+            name = FEEDBACK_KIND_JA.get(key, key)
+        elif section in ("unanswered_top", "helpful_up", "helpful_down", "helpful_rate"):
+            name = key  # a (redacted) question, or an entry id
         else:
             name = CSV_KEYS.get(key, key)
         writer.writerow([CSV_SECTIONS.get(section, section), name, CSV_VALUES.get(value, value)])

@@ -105,6 +105,8 @@ def test_purge_disposes_of_what_is_due_and_logs_kinds_and_counts(sessions: Sessi
         "inbound_event": 1,
         "outbound_payload": 1,
         "outbound_message": 1,
+        "faq_feedback": 0,
+        "faq_feedback_held": 0,
         "child_month": 0,
     }
     assert counts == dry | {"erasure_completed": 0}

@@ -142,3 +142,35 @@ def test_month_must_be_yyyy_mm(sessions: SessionFactory) -> None:
             except ValueError:
                 continue
             raise AssertionError(bad)
+
+
+def test_the_month_counts_questions_not_answered_and_the_helpful_rate_per_entry(sessions: SessionFactory) -> None:
+    from storage import feedback
+
+    hours = OfficeHours()
+    at = dt.datetime(2026, 11, 10, 3, 0, tzinfo=dt.UTC)
+    with transaction(sessions) as s:
+        for question in (
+            "ベビーカーを借りられる場所は",
+            "ベビーカーを借りられる場所はありますか",
+            "公園の遊具が壊れています",
+        ):
+            feedback.add(s, kind="fallback", question=question, channel="line", lang="ja", at=at)
+        feedback.add(s, kind="unhelpful", question="駐車場は何台", channel="line", lang="ja", entry_id="e1", at=at)
+        feedback.add(
+            s, kind="fallback", question="先月の質問", channel="line", lang="ja", at=at - dt.timedelta(days=30)
+        )
+        for helpful in (True, True, False):
+            feedback.vote(s, entry_id="e1", helpful=helpful, channel="line", lang="ja", at=at)
+        feedback.vote(s, entry_id="e2", helpful=False, channel="line", lang="ja", at=at)
+    with sessions() as s:
+        report = month_report(s, month="2026-11", office_hours=hours, now=at)
+    assert report.unanswered == 4 and report.unanswered_by_kind == {"fallback": 3, "unhelpful": 1}
+    assert report.unanswered_top[0][1] == 2 and "ベビーカー" in report.unanswered_top[0][0]
+    rates = {v.entry_id: (v.helpful, v.unhelpful, v.rate) for v in report.helpful}
+    assert rates == {"e1": (2, 1, 2 / 3), "e2": (0, 1, 0.0)}
+    rows = list(csv.reader(io.StringIO(to_csv(report))))
+    assert ["unanswered", "count", "4"] in rows and ["helpful_rate", "e1", "0.667"] in rows
+    assert ["helpful_up", "e1", "2"] in rows and ["helpful_down", "e2", "1"] in rows
+    text = render_text(report)
+    assert "答えられなかった質問：4件" in text and "e1 67%（👍2 👎1）" in text
