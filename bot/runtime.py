@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from sqlalchemy import Engine as DBEngine
 from sqlalchemy import text
 
+from bot.live_kb import LiveKnowledge, Loaded, checked, ensure_seeded, has_kb_tables, load_live
 from bot.settings import Settings
 from handlers.engine import Engine, Extension
 from handlers.inbox import Inbox
-from knowledge.loader import load_kb
+from knowledge.loader import load_kb, load_raw
 from knowledge.matcher import Matcher
 from knowledge.models import KnowledgeBase
 from knowledge.normalize import Normalizer
@@ -34,9 +36,17 @@ class Runtime:
     settings: Settings
     db: DBEngine
     sessions: SessionFactory
-    kb: KnowledgeBase
-    matcher: Matcher
+    live: LiveKnowledge
     engine: Engine
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        """The live KB at this moment (read it at use time: a new revision replaces it)."""
+        return self.live.kb
+
+    @property
+    def matcher(self) -> Matcher:
+        return self.live.matcher
 
     def healthy(self) -> bool:
         try:
@@ -55,14 +65,31 @@ def build_matcher(settings: Settings, kb: KnowledgeBase | None = None) -> Matche
     return Matcher(kb, Normalizer(kb.synonyms), settings.match.config())
 
 
-def bootstrap(settings: Settings, *, migrate: bool = True) -> Runtime:
-    """Load the KB, open the database (migrating it to the latest schema) and build the engine."""
-    kb = load_kb(settings.kb_path)
+def open_live(settings: Settings, sessions: SessionFactory) -> LiveKnowledge:
+    """The live KB of the database (seeded from `KB_PATH` when it holds none yet); the folder alone when the
+    database has no KB tables (not migrated). Any error in it stops the start."""
+    path = settings.kb_path
+    loaded: Loaded | None = None
+    if has_kb_tables(sessions):
+        seeded = ensure_seeded(sessions, path)
+        loaded = load_live(sessions, path) if seeded is None else Loaded(seeded, *load_raw(path))
+    else:
+        loaded = Loaded(0, *load_raw(path))
+    kb = checked(loaded)
     matcher = build_matcher(settings, kb)
+    return LiveKnowledge(
+        sessions, path=path, config=settings.match.config(), revision=loaded.revision, kb=kb, matcher=matcher
+    )
+
+
+def bootstrap(settings: Settings, *, migrate: bool = True) -> Runtime:
+    """Open the database (migrating it to the latest schema), load the live KB and build the engine."""
     db = make_engine(settings.database_url)
     if migrate:
         upgrade(db)
     sessions = session_factory(db)
+    live = open_live(settings, sessions)
+    kb, matcher = live.kb, live.matcher
     from handlers.appointments import AppointmentExtension
 
     extensions: list[Extension] = [AppointmentExtension(timezone=settings.office_hours.timezone)]
@@ -70,7 +97,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Runtime:
 
     extensions.append(NoticeSettings(settings.engine_config()))
     engine = Engine(kb, matcher, sessions, settings.engine_config(), extensions=extensions)
-    return Runtime(settings, db, sessions, kb, matcher, engine)
+    live.on_swap(lambda kb, matcher: partial(engine.use, engine.prepare(kb, matcher)))
+    return Runtime(settings, db, sessions, live, engine)
 
 
 @dataclass
@@ -86,6 +114,7 @@ class Services:
     bridge: TelegramBridge | None = None
     scheduler: SchedulerService | None = None
     loops: list[asyncio.Task[None]] = field(default_factory=list)
+    kb_poll: asyncio.Task[None] | None = None
 
     def routers(self) -> list[APIRouter]:
         """The webhook routes of the channels (and of the bridge in webhook mode), for the app to mount."""
@@ -101,6 +130,8 @@ class Services:
             await self.bridge.start()
         if self.scheduler is not None:
             self.scheduler.start()
+        if self.kb_poll is None:  # every worker follows the live KB (bot/live_kb.py)
+            self.kb_poll = asyncio.create_task(self.runtime.live.run(), name="kb-poll")
         if loops:
             self.loops.append(asyncio.create_task(self.inbox.run(), name="inbox"))
             self.loops += [asyncio.create_task(job(), name="channel") for p in self.plugins for job in p.tasks]
@@ -109,6 +140,11 @@ class Services:
         """In reverse: the inbox finishes the event or delivery in hand (so nothing is sent twice), the loops
         end, then the scheduler, the channels' clients and the bridge close."""
         self.inbox.stop()
+        if self.kb_poll is not None:
+            self.kb_poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.kb_poll
+            self.kb_poll = None
         if self.loops:
             inbox_task, *others = self.loops
             try:
@@ -128,6 +164,10 @@ class Services:
                 await plugin.close()
         if self.bridge is not None:
             await self.bridge.stop()
+
+
+def _bridge_kb(bridge: TelegramBridge, kb: KnowledgeBase, _matcher: Matcher) -> None:
+    bridge.kb = kb
 
 
 def build_services(
@@ -150,6 +190,7 @@ def build_services(
         bridge = telegram.build(
             settings, runtime.sessions, kb=runtime.kb, on_reply=inbox.wake, office_minutes=office_minutes
         )
+        runtime.live.listen(partial(_bridge_kb, bridge))
     jobs = None
     if scheduler if scheduler is not None else settings.scheduler.mode == "auto":
         from scheduler.jobs import build_service
