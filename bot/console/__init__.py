@@ -27,6 +27,7 @@ def routers() -> list[APIRouter]:
         complaints,
         exports,
         kb,
+        kb_edit,
         live,
         login,
         notices,
@@ -43,6 +44,7 @@ def routers() -> list[APIRouter]:
         reports.router,
         complaints.router,
         appointments.router,
+        kb_edit.router,  # before kb: /kb/new, /kb/revisions... are not entry ids
         kb.router,
         notices.router,
         audit.router,
