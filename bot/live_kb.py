@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 
 from knowledge.loader import KnowledgeBaseError, Problem, assemble, load_raw
 from knowledge.matcher import MatchConfig, Matcher
-from knowledge.models import KnowledgeBase
-from knowledge.normalize import Normalizer
+from knowledge.models import KnowledgeBase, Synonyms
+from knowledge.normalize import Normalized, Normalizer
 from storage import kb as kbdb
 from storage.db import SessionFactory, transaction
 
@@ -75,9 +75,11 @@ def has_kb_tables(sessions: SessionFactory) -> bool:
         return "kbitem" in inspect(s.connection()).get_table_names()
 
 
-def load_live(sessions: SessionFactory, path: Path) -> Loaded:
+def load_live(
+    sessions: SessionFactory, path: Path, base: tuple[KnowledgeBase | None, list[Problem]] | None = None
+) -> Loaded:
     """The live KB: the database's entries and contacts on the folder's base (revision 0, the folder itself,
-    while the database holds none)."""
+    while the database holds none). `base`: the folder's own part, read before."""
     with transaction(sessions) as s:
         snap = kbdb.snapshot(s)
     if not snap.entries and not snap.contacts:
@@ -87,8 +89,30 @@ def load_live(sessions: SessionFactory, path: Path) -> Loaded:
         path,
         entries=[(i.origin, i.data) for i in snap.entries],
         contacts=[(i.origin, i.data) for i in snap.contacts],
+        base=base,
     )
     return Loaded(snap.revision, kb, problems)
+
+
+class KbNormalizer(Normalizer):
+    """The normaliser, keeping the analysed form of every KB question across rebuilds: a new revision changes a
+    few questions, so rebuilding the index analyses only those (the analyser is most of a rebuild's cost).
+    Parents' messages go through the normaliser's own bounded cache as before."""
+
+    def __init__(self, synonyms: Synonyms) -> None:
+        super().__init__(synonyms)
+        self._known: dict[str, Normalized] = {}
+
+    def __call__(self, text: str) -> Normalized:
+        known = self._known.get(text)
+        return known if known is not None else super().__call__(text)
+
+    def learn(self, kb: KnowledgeBase) -> None:
+        """Analyse the questions of `kb` not seen yet; forget those it no longer has."""
+        old = self._known
+        texts = {q for e in kb.entries.values() for _lang, q in e.question_list()}
+        analyse = super().__call__
+        self._known = {q: old[q] if q in old else analyse(q) for q in texts}
 
 
 def checked(loaded: Loaded) -> KnowledgeBase:
@@ -114,14 +138,17 @@ class LiveKnowledge:
         config: MatchConfig,
         revision: int,
         kb: KnowledgeBase,
-        matcher: Matcher,
+        matcher: Matcher | None = None,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self.sessions = sessions
         self.path = path
         self.config = config
         self.poll_seconds = poll_seconds
-        self._current = (revision, kb, matcher)
+        # Topics, synonyms, crisis and phrases come from the folder and change only with a restart.
+        self._base = load_raw(path, items=False)
+        self.normalizer = KbNormalizer(kb.synonyms)
+        self._current = (revision, kb, matcher if matcher is not None else self.build(kb))
         self._hooks: list[Callable[[KnowledgeBase, Matcher], Callable[[], None]]] = []
         self._lock = threading.Lock()  # one rebuild at a time (the poll and a console save)
         self.last_rebuild_seconds = 0.0
@@ -147,7 +174,9 @@ class LiveKnowledge:
         self.on_swap(lambda kb, matcher: lambda: listener(kb, matcher))
 
     def build(self, kb: KnowledgeBase) -> Matcher:
-        return self.matcher_for(kb, self.config)
+        """The matcher of `kb`, on the normaliser that remembers the questions analysed before."""
+        self.normalizer.learn(kb)
+        return Matcher(kb, self.normalizer, self.config)
 
     @staticmethod
     def matcher_for(kb: KnowledgeBase, config: MatchConfig) -> Matcher:
@@ -163,7 +192,7 @@ class LiveKnowledge:
         if self.latest() == self.revision:
             return None
         started = time.perf_counter()
-        loaded = load_live(self.sessions, self.path)
+        loaded = load_live(self.sessions, self.path, self._base)
         if loaded.revision == self.revision:
             return None
         try:

@@ -76,10 +76,7 @@ def open_live(settings: Settings, sessions: SessionFactory) -> LiveKnowledge:
     else:
         loaded = Loaded(0, *load_raw(path))
     kb = checked(loaded)
-    matcher = build_matcher(settings, kb)
-    return LiveKnowledge(
-        sessions, path=path, config=settings.match.config(), revision=loaded.revision, kb=kb, matcher=matcher
-    )
+    return LiveKnowledge(sessions, path=path, config=settings.match.config(), revision=loaded.revision, kb=kb)
 
 
 def bootstrap(settings: Settings, *, migrate: bool = True) -> Runtime:

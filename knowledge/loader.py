@@ -147,17 +147,20 @@ def assemble(
     *,
     entries: list[tuple[str | None, dict[str, Any]]],
     contacts: list[tuple[str | None, dict[str, Any]]],
+    base: tuple[KnowledgeBase | None, list[Problem]] | None = None,
 ) -> tuple[KnowledgeBase | None, list[Problem]]:
     """The KB of the folder `path` (topics, synonyms, crisis, phrases) with these entries and contacts in place
     of the folder's own: (origin file or None, item as written) pairs, validated as the loader validates files,
-    so a problem reads the same whichever store the items come from."""
-    base, problems = load_raw(path, items=False)
-    if base is None:
+    so a problem reads the same whichever store the items come from. `base` is the folder's part read before
+    (`load_raw(path, items=False)`), to spare reading it again."""
+    folder, found = base if base is not None else load_raw(path, items=False)
+    problems = list(found)
+    if folder is None:
         return None, problems
     sources = [(origin or "live", {"contacts": [item]}) for origin, item in contacts]
     sources += [(origin or "live", {"entries": [item]}) for origin, item in entries]
     found_contacts, found_entries, contact_files, entry_files = _items(sources, problems)
-    kb = base.model_copy(
+    kb = folder.model_copy(
         update={
             "contacts": found_contacts,
             "entries": found_entries,
