@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import anyio
@@ -41,9 +42,26 @@ class Loaded:
     problems: list[Problem]
 
 
+def read_folder(path: Path, *, items: bool = True) -> tuple[KnowledgeBase | None, list[Problem]]:
+    """`load_raw` of the seed folder, read again only when one of its files changed (the KB models are frozen,
+    so one read is shared by the runtimes a process builds)."""
+    files = sorted(path.rglob("*.yaml")) if path.is_dir() else []
+    signature = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    kb, problems = _read_folder(path, items, signature)
+    return kb, list(problems)
+
+
+@lru_cache(maxsize=8)
+def _read_folder(
+    path: Path, items: bool, signature: tuple[tuple[str, int, int], ...]
+) -> tuple[KnowledgeBase | None, tuple[Problem, ...]]:
+    kb, problems = load_raw(path, items=items)
+    return kb, tuple(problems)
+
+
 def seed_items(path: Path) -> tuple[list[kbdb.Item], list[kbdb.Item]]:
     """The seed folder's entries and contacts as items, raising when the folder does not load."""
-    kb, problems = load_raw(path)
+    kb, problems = read_folder(path)
     errors = [p for p in problems if p.level == "error"]
     if kb is None or errors:
         raise KnowledgeBaseError(errors)
@@ -83,13 +101,12 @@ def load_live(
     with transaction(sessions) as s:
         snap = kbdb.snapshot(s)
     if not snap.entries and not snap.contacts:
-        kb, problems = load_raw(path)
-        return Loaded(0, kb, problems)
+        return Loaded(0, *read_folder(path))
     kb, problems = assemble(
         path,
         entries=[(i.origin, i.data) for i in snap.entries],
         contacts=[(i.origin, i.data) for i in snap.contacts],
-        base=base,
+        base=base if base is not None else read_folder(path, items=False),
     )
     return Loaded(snap.revision, kb, problems)
 
@@ -146,7 +163,7 @@ class LiveKnowledge:
         self.config = config
         self.poll_seconds = poll_seconds
         # Topics, synonyms, crisis and phrases come from the folder and change only with a restart.
-        self._base = load_raw(path, items=False)
+        self._base = read_folder(path, items=False)
         self.normalizer = KbNormalizer(kb.synonyms)
         self._current = (revision, kb, matcher if matcher is not None else self.build(kb))
         self._hooks: list[Callable[[KnowledgeBase, Matcher], Callable[[], None]]] = []
@@ -261,14 +278,14 @@ def read_live(database_url: str, path: Path) -> Loaded:
     """The live KB of the database without changing anything (no migration, no seed, no file created): the
     seed folder itself (revision 0) while the database has no KB."""
     if not database_exists(database_url):
-        return Loaded(0, *load_raw(path))
+        return Loaded(0, *read_folder(path))
     from storage.db import make_engine, session_factory
 
     engine = make_engine(database_url)
     try:
         sessions = session_factory(engine)
         if not has_kb_tables(sessions):
-            return Loaded(0, *load_raw(path))
+            return Loaded(0, *read_folder(path))
         return load_live(sessions, path)
     finally:
         engine.dispose()

@@ -12,11 +12,11 @@ import anyio
 from sqlalchemy import Engine as DBEngine
 from sqlalchemy import text
 
-from bot.live_kb import LiveKnowledge, Loaded, checked, ensure_seeded, has_kb_tables, load_live
+from bot.live_kb import LiveKnowledge, Loaded, checked, ensure_seeded, has_kb_tables, load_live, read_folder
 from bot.settings import Settings
 from handlers.engine import Engine, Extension
 from handlers.inbox import Inbox
-from knowledge.loader import load_kb, load_raw
+from knowledge.loader import load_kb
 from knowledge.matcher import Matcher
 from knowledge.models import KnowledgeBase
 from knowledge.normalize import Normalizer
@@ -72,9 +72,9 @@ def open_live(settings: Settings, sessions: SessionFactory) -> LiveKnowledge:
     loaded: Loaded | None = None
     if has_kb_tables(sessions):
         seeded = ensure_seeded(sessions, path)
-        loaded = load_live(sessions, path) if seeded is None else Loaded(seeded, *load_raw(path))
+        loaded = load_live(sessions, path) if seeded is None else Loaded(seeded, *read_folder(path))
     else:
-        loaded = Loaded(0, *load_raw(path))
+        loaded = Loaded(0, *read_folder(path))
     kb = checked(loaded)
     return LiveKnowledge(sessions, path=path, config=settings.match.config(), revision=loaded.revision, kb=kb)
 

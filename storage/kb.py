@@ -234,10 +234,11 @@ def _record(
     """One revision with one version per item whose data differs; None when nothing would change. An item
     is (kind, id, data or None to delete, origin file or None)."""
     changed: list[tuple[str, str, dict[str, Any] | None, str | None, KbItem | None]] = []
+    rows = _rows(session, [(kind, item_id) for kind, item_id, _data, _origin in items])
     for kind, item_id, data, origin in items:
         if kind not in KINDS:
             raise KbStoreError(f"unknown item kind {kind!r}")
-        row = session.get(KbItem, (kind, item_id))
+        row = rows.get((kind, item_id))
         before = None if row is None or row.deleted else loads(row.data)
         if before == data:
             continue
@@ -249,32 +250,44 @@ def _record(
     session.flush()
     assert revision.id is not None
     position = session.exec(select(func.max(KbItem.position))).one() or 0
-    for kind, item_id, data, origin, row in changed:
-        before_text = None if row is None or row.deleted else row.data
-        after_text = dumps(data)
-        session.add(
-            KbVersion(revision_id=revision.id, kind=kind, item_id=item_id, before=before_text, after=after_text)
-        )
-        if row is None:
-            if data is None:
-                continue
-            position += 1
-            row = KbItem(
-                kind=kind,
-                item_id=item_id,
-                data=after_text or "{}",
-                position=position,
-                origin=origin,
-                revision_id=revision.id,
+    with session.no_autoflush:
+        for kind, item_id, data, origin, row in changed:
+            before_text = None if row is None or row.deleted else row.data
+            after_text = dumps(data)
+            session.add(
+                KbVersion(revision_id=revision.id, kind=kind, item_id=item_id, before=before_text, after=after_text)
             )
-        else:
-            if data is not None:
-                row.data = after_text or "{}"
-            row.deleted = data is None
-            row.revision_id = revision.id
-        session.add(row)
+            if row is None:
+                if data is None:
+                    continue
+                position += 1
+                row = KbItem(
+                    kind=kind,
+                    item_id=item_id,
+                    data=after_text or "{}",
+                    position=position,
+                    origin=origin,
+                    revision_id=revision.id,
+                )
+            else:
+                if data is not None:
+                    row.data = after_text or "{}"
+                row.deleted = data is None
+                row.revision_id = revision.id
+            session.add(row)
     session.flush()
     return revision
+
+
+def _rows(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], KbItem]:
+    """The current rows of these items, in one query per kind."""
+    found: dict[tuple[str, str], KbItem] = {}
+    for kind in KINDS:
+        ids = sorted({item_id for k, item_id in keys if k == kind})
+        for start in range(0, len(ids), 500):
+            query = select(KbItem).where(KbItem.kind == kind, col(KbItem.item_id).in_(ids[start : start + 500]))
+            found.update({(r.kind, r.item_id): r for r in session.exec(query)})
+    return found
 
 
 def seed(
