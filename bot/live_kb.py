@@ -168,6 +168,7 @@ class LiveKnowledge:
         self._current = (revision, kb, matcher if matcher is not None else self.build(kb))
         self._hooks: list[Callable[[KnowledgeBase, Matcher], Callable[[], None]]] = []
         self._lock = threading.Lock()  # one rebuild at a time (the poll and a console save)
+        self._failed: int | None = None  # a revision that did not load
         self.last_rebuild_seconds = 0.0
 
     @property
@@ -206,7 +207,8 @@ class LiveKnowledge:
     def prepare(self) -> Prepared | None:
         """A new revision rebuilt (KB, matcher, the listeners' parts), or None when nothing changed or the new
         revision does not load (the old KB keeps answering; the problem is logged without content)."""
-        if self.latest() == self.revision:
+        latest = self.latest()
+        if latest in (self.revision, self._failed):
             return None
         started = time.perf_counter()
         loaded = load_live(self.sessions, self.path, self._base)
@@ -215,6 +217,7 @@ class LiveKnowledge:
         try:
             kb = checked(loaded)
         except KnowledgeBaseError as exc:
+            self._failed = loaded.revision  # tried again only when a newer revision comes
             log.error(
                 "knowledge base revision %s does not load (%d problems): kept revision %s",
                 loaded.revision,

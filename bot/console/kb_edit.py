@@ -54,8 +54,8 @@ MESSAGES = {
     "pending": "承認待ちにしました。別の統括者が承認すると公開されます。",
     "rolled_back": "巻き戻しました（新しいリビジョンとして記録しました）。",
     "rollback_blocked": (
-        "巻き戻すと点検でエラーになるため、巻き戻せませんでした（参照先の項目や問い合わせ先が今はありません）。"
-        "知識ベース全体を巻き戻すか、先に参照先を直してください。"
+        "巻き戻すと点検でエラーになるため、巻き戻せませんでした（参照先の項目や問い合わせ先がない、"
+        "ほかの項目と質問が重なる、など）。先に参照先や質問を直してから巻き戻してください。"
     ),
     "approved": "承認しました。公開されました。",
     "rejected": "差し戻しました。",
@@ -678,15 +678,13 @@ def _rollback(rt: Runtime, who: Authed, to_revision: int, kind: str | None, item
         except ValidationError:
             return "bad_value"
         candidate = current.model_copy(update={"entries": entries, "contacts": contacts})
-        changed_entries = {i for k, i in keys if k == kbdb.ENTRY and i in entries}
-        changed_contacts = {i for k, i in keys if k == kbdb.CONTACT and i in contacts}
-        if kind is not None:
-            checked = run_checks(rt, candidate, entries=changed_entries, contacts=changed_contacts)
-            dangling = [
-                e.id for e in entries.values() if set(e.contacts) - set(contacts) or set(e.related) - set(entries)
-            ]
-            if checked.errors or dangling:
-                return "rollback_blocked"
+        # The checks' errors on what differs (the topics or the limits may have changed since that revision).
+        changed_entries = {i for i, e in entries.items() if current.entries.get(i) != e}
+        changed_contacts = {i for i, c in contacts.items() if current.contacts.get(i) != c}
+        checked = run_checks(rt, candidate, entries=changed_entries, contacts=changed_contacts)
+        dangling = [e.id for e in entries.values() if set(e.contacts) - set(contacts) or set(e.related) - set(entries)]
+        if checked.errors or dangling:
+            return "rollback_blocked"
         revision = kbdb.rollback(
             s,
             to_revision=to_revision,

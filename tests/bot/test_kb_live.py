@@ -21,8 +21,11 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.cli import main
+from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.channels.line import sign
+from handlers.types import render_plain
+from knowledge.exchange import entry_dict
 from knowledge.loader import load_kb
 from knowledge.models import Entry
 from storage import kb as kbdb
@@ -153,6 +156,26 @@ def test_an_edit_in_the_console_is_answered_by_the_other_server_within_10_second
         assert (revision.change, revision.staff_name, revision.comment) == ("edit", "sato", "申し込み方法の説明を足す")
         audited = staffdb.audit_entries(s, record_type="kb")
         assert any(a.action == "edit" and a.record_id == f"entry:{ENTRY}" for a in audited)
+
+
+def test_a_worker_swaps_in_a_new_revision_and_keeps_the_old_one_when_it_does_not_load(runtime: Runtime) -> None:
+    rt = runtime
+    data = entry_dict(rt.kb.entries[ENTRY])
+    data["answer"]["ja"] += MARK
+    with transaction(rt.sessions) as s:
+        kbdb.save(s, items=[kbdb.Item(kbdb.ENTRY, ENTRY, data)], staff_name="sato")
+    assert MARK not in rt.engine.kb.entries[ENTRY].answer["ja"]  # until the next poll
+    assert rt.live.refresh() and rt.live.revision == 2
+    decision = rt.engine.classify(QUESTION)
+    assert decision.entry_id == ENTRY
+    assert MARK in render_plain(rt.engine.replies_for(decision, channel="line")[0])
+    assert rt.kb is rt.engine.kb and rt.matcher is rt.engine.matcher
+    broken = {**data, "source": {"url": "ftp://example.jp/", "checked": "2026-11-30"}}
+    with transaction(rt.sessions) as s:
+        kbdb.save(s, items=[kbdb.Item(kbdb.ENTRY, ENTRY, broken)], staff_name="sato")
+    assert not rt.live.refresh()  # it does not load: the worker goes on with revision 2
+    assert rt.live.revision == 2 and MARK in rt.engine.kb.entries[ENTRY].answer["ja"]
+    assert not rt.live.refresh()  # and does not try it again at every poll
 
 
 def test_the_cli_reads_and_imports_the_live_kb(
