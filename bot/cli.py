@@ -45,19 +45,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     kb = sub.add_parser("kb", help="knowledge base tools").add_subparsers(metavar="ACTION")
-    check = kb.add_parser("check", help="lint the knowledge base")
-    check.add_argument("--path", type=Path)
+    check = kb.add_parser("check", help="lint the live knowledge base (the seed folder before the first start)")
+    check.add_argument("--path", type=Path, help="lint this KB folder instead")
     check.add_argument("--max-age", type=int, help="days after which a source is stale")
     check.set_defaults(func=_kb_check)
-    export = kb.add_parser("export", help="dump the knowledge base")
+    export = kb.add_parser("export", help="dump the live knowledge base")
     export.add_argument("--format", choices=["json", "csv"], default="json")
     export.add_argument("--output", type=Path, help="file (default: stdout)")
     export.set_defaults(func=_kb_export)
-    imp = kb.add_parser("import", help="merge a JSON dump or an open-data FAQ CSV into the KB files")
-    imp.add_argument("file", type=Path)
-    imp.add_argument("--format", choices=["json", "csv"])
+    imp = kb.add_parser(
+        "import", help="merge a JSON dump, an open-data FAQ CSV or a KB folder into the live KB (one revision)"
+    )
+    imp.add_argument("file", type=Path, help="a .json or .csv file, or a folder laid out as knowledge/kb/")
+    imp.add_argument("--format", choices=["json", "csv", "yaml"])
     imp.add_argument("--source-url", help="source of new entries (CSV)")
-    imp.add_argument("--path", type=Path)
+    imp.add_argument("--comment", default="", help="why: shown in the console's revisions")
+    imp.add_argument("--by", default="cli", help="who imports (the revision and the audit log name them)")
+    imp.add_argument("--path", type=Path, help="the seed folder (default KB_PATH)")
     imp.set_defaults(func=_kb_import)
 
     line = sub.add_parser("line", help="LINE channel tools").add_subparsers(metavar="ACTION")
@@ -81,11 +85,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.live_kb import checked, read_live
     from bot.runtime import build_matcher
     from handlers.engine import Engine
     from handlers.types import render_plain
 
-    matcher = build_matcher(settings)
+    matcher = build_matcher(settings, checked(read_live(settings.database_url, settings.kb_path)))
     engine = Engine(matcher.kb, matcher, sessions=_no_sessions, config=settings.engine_config())
     out = sys.stdout
     for line in sys.stdin:
@@ -115,7 +120,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _no_sessions() -> NoReturn:
-    raise RuntimeError("concierge ask is stateless and opens no database")
+    raise RuntimeError("concierge ask is stateless: it reads the live KB and stores nothing")
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -238,27 +243,38 @@ def _check_telegram(settings: Settings) -> bool:
     return True
 
 
+def _kb_source(loaded: Any) -> str:
+    if loaded.revision:
+        return f"the live knowledge base of DATABASE_URL, revision {loaded.revision}"
+    return "the seed folder KB_PATH (the database holds no knowledge base yet)"
+
+
 def _kb_check(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.live_kb import read_live
     from knowledge.lint import check_kb
 
+    path = args.path or settings.kb_path
+    loaded = None if args.path else read_live(settings.database_url, path)
     problems = check_kb(
-        args.path or settings.kb_path,
+        path,
         max_source_age_days=args.max_age or settings.kb_max_source_age_days,
         config=settings.match.config(),
         languages=tuple(settings.languages),
+        loaded=(loaded.kb, loaded.problems) if loaded is not None and loaded.revision else None,
     )
     errors = [p for p in problems if p.level == "error"]
     for p in problems:
         print(p)
-    print(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+    what = _kb_source(loaded) if loaded is not None else f"the folder {path}"
+    print(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s) in {what}")
     return 1 if errors else 0
 
 
 def _kb_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.live_kb import checked, read_live
     from knowledge.exchange import export_csv, export_json
-    from knowledge.loader import load_kb
 
-    kb = load_kb(settings.kb_path)
+    kb = checked(read_live(settings.database_url, settings.kb_path))
     text = export_json(kb) if args.format == "json" else export_csv(kb)
     if args.output:
         args.output.write_text(text, encoding="utf-8", newline="")
@@ -268,33 +284,71 @@ def _kb_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kb_import(args: argparse.Namespace, settings: Settings) -> int:
-    from knowledge.exchange import merge_csv, read_csv, read_json, write_back
-    from knowledge.loader import load_kb
-    from knowledge.models import Contact
+    """Merge a JSON dump, an open-data CSV or a KB folder (YAML, as in git) into the live KB as one revision,
+    after the checks of `kb check` on what changed; nothing is written when they find an error."""
+    from bot.live_kb import LiveKnowledge, checked, ensure_seeded, load_live
+    from knowledge.exchange import contact_dict, entry_dict, merge_csv, read_csv, read_json
+    from knowledge.lint import check_candidate
+    from knowledge.loader import load_raw
+    from knowledge.models import Contact, Entry
+    from storage import kb as kbdb
+    from storage import staff as staffdb
+    from storage.db import transaction
 
     path = args.path or settings.kb_path
-    kb = load_kb(path)
-    fmt = args.format or ("csv" if args.file.suffix.lower() == ".csv" else "json")
-    data = args.file.read_bytes()
-    if fmt == "csv":
-        rows, problems = read_csv(data, source_url=args.source_url, today=dt.date.today())
-        entries, more = merge_csv(kb, rows)
+    engine, sessions = _database(settings)
+    try:
+        ensure_seeded(sessions, path)
+        kb = checked(load_live(sessions, path))
+        fmt = args.format or ("yaml" if args.file.is_dir() else "csv" if args.file.suffix.lower() == ".csv" else "json")
+        entries: dict[str, Entry]
         contacts: dict[str, Contact] = {}
-        problems += more
-    else:
-        entries, contacts, problems = read_json(data)
-    for p in problems:
-        print(p, file=sys.stderr)
-    if any(p.level == "error" for p in problems):
-        print("nothing imported", file=sys.stderr)
-        return 1
-    changed = {i: e for i, e in entries.items() if kb.entries.get(i) != e}
-    changed_contacts = {i: c for i, c in contacts.items() if kb.contacts.get(i) != c}
-    written = write_back(path, kb, changed, changed_contacts) if changed or changed_contacts else []
-    print(f"{len(changed)} entr{'y' if len(changed) == 1 else 'ies'} and {len(changed_contacts)} contact(s) changed")
-    for rel in written:
-        print(f"wrote {rel}")
-    print("run `concierge kb check` before publishing")
+        if fmt == "yaml":
+            folder, problems = load_raw(args.file)
+            entries, contacts = (folder.entries, folder.contacts) if folder is not None else ({}, {})
+        elif fmt == "csv":
+            rows, problems = read_csv(args.file.read_bytes(), source_url=args.source_url, today=dt.date.today())
+            entries, more = merge_csv(kb, rows)
+            problems += more
+        else:
+            entries, contacts, problems = read_json(args.file.read_bytes())
+        changed = {i: e for i, e in entries.items() if kb.entries.get(i) != e}
+        changed_contacts = {i: c for i, c in contacts.items() if kb.contacts.get(i) != c}
+        candidate = kb.model_copy(
+            update={"entries": {**kb.entries, **changed}, "contacts": {**kb.contacts, **changed_contacts}}
+        )
+        if not any(p.level == "error" for p in problems) and (changed or changed_contacts):
+            problems += check_candidate(
+                candidate,
+                entries=set(changed),
+                contacts=set(changed_contacts),
+                max_source_age_days=settings.kb_max_source_age_days,
+                config=settings.match.config(),
+                languages=tuple(settings.languages),
+                matcher=LiveKnowledge.matcher_for(candidate, settings.match.config()),
+            )
+        for p in problems:
+            print(p, file=sys.stderr)
+        if any(p.level == "error" for p in problems):
+            print("nothing imported", file=sys.stderr)
+            return 1
+        items = [kbdb.Item(kbdb.ENTRY, i, entry_dict(e)) for i, e in changed.items()]
+        items += [kbdb.Item(kbdb.CONTACT, i, contact_dict(c)) for i, c in changed_contacts.items()]
+        with transaction(sessions) as s:
+            revision = kbdb.save(
+                s, items=items, staff_name=args.by, comment=args.comment or "", change=kbdb.Change.IMPORT
+            )
+            if revision is not None:
+                detail = f"revision {revision.id}: {len(changed)} entries, {len(changed_contacts)} contacts"
+                staffdb.audit(
+                    s, actor=args.by, action="import", record_type="kb", record_id=revision.id, detail=detail, via="cli"
+                )
+    finally:
+        engine.dispose()
+    n = len(changed)
+    print(f"{n} entr{'y' if n == 1 else 'ies'} and {len(changed_contacts)} contact(s) changed")
+    if revision is not None:
+        print(f"revision {revision.id}: every running worker answers with it within a few seconds")
     return 0
 
 
@@ -310,13 +364,17 @@ def _line_richmenu(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.db import make_engine
+    from bot.live_kb import ensure_seeded
+    from storage.db import make_engine, session_factory
     from storage.migrate import upgrade
 
     engine = make_engine(settings.database_url)
     upgrade(engine)
+    seeded = ensure_seeded(session_factory(engine), settings.kb_path)
     engine.dispose()
     print("database is at the latest schema")
+    if seeded is not None:
+        print(f"knowledge base seeded from KB_PATH (revision {seeded})")
     return 0
 
 

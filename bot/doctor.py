@@ -709,10 +709,18 @@ def check_clock(now: dt.datetime) -> Iterator[Finding]:
 
 
 def check_kb(settings: Settings) -> Iterator[Finding]:
+    from bot.live_kb import Loaded, read_folder, read_live
     from knowledge.lint import check_kb as lint
 
+    try:  # the live KB; the seed folder while the database has none (or does not answer: reported elsewhere)
+        live = read_live(settings.database_url, settings.kb_path)
+    except Exception:
+        live = Loaded(0, *read_folder(settings.kb_path))
     problems = lint(
-        settings.kb_path, max_source_age_days=settings.kb_max_source_age_days, languages=tuple(settings.languages)
+        settings.kb_path,
+        max_source_age_days=settings.kb_max_source_age_days,
+        languages=tuple(settings.languages),
+        loaded=(live.kb, live.problems) if live.revision else None,
     )
     errors = [p for p in problems if p.level == "error"]
     if errors:

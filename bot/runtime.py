@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from sqlalchemy import Engine as DBEngine
 
+from bot.live_kb import LiveKnowledge, Loaded, checked, ensure_seeded, has_kb_tables, load_live, read_folder
 from bot.settings import Settings
 from handlers.engine import Engine, Extension
 from handlers.inbox import Inbox
@@ -33,9 +35,17 @@ class Runtime:
     settings: Settings
     db: DBEngine
     sessions: SessionFactory
-    kb: KnowledgeBase
-    matcher: Matcher
+    live: LiveKnowledge
     engine: Engine
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        """The live KB at this moment (read it at use time: a new revision replaces it)."""
+        return self.live.kb
+
+    @property
+    def matcher(self) -> Matcher:
+        return self.live.matcher
 
     def healthy(self) -> bool:
         try:
@@ -54,14 +64,28 @@ def build_matcher(settings: Settings, kb: KnowledgeBase | None = None) -> Matche
     return Matcher(kb, Normalizer(kb.synonyms), settings.match.config())
 
 
+def open_live(settings: Settings, sessions: SessionFactory) -> LiveKnowledge:
+    """The live KB of the database (seeded from `KB_PATH` when it holds none yet); the folder alone when the
+    database has no KB tables (not migrated). Any error in it stops the start."""
+    path = settings.kb_path
+    loaded: Loaded | None = None
+    if has_kb_tables(sessions):
+        seeded = ensure_seeded(sessions, path)
+        loaded = load_live(sessions, path) if seeded is None else Loaded(seeded, *read_folder(path))
+    else:
+        loaded = Loaded(0, *read_folder(path))
+    kb = checked(loaded)
+    return LiveKnowledge(sessions, path=path, config=settings.match.config(), revision=loaded.revision, kb=kb)
+
+
 def bootstrap(settings: Settings, *, migrate: bool = True) -> Runtime:
-    """Load the KB, open the database (migrating it to the latest schema) and build the engine."""
-    kb = load_kb(settings.kb_path)
-    matcher = build_matcher(settings, kb)
+    """Open the database (migrating it to the latest schema), load the live KB and build the engine."""
     db = make_engine(settings.database_url)
     if migrate:
         upgrade(db)
     sessions = session_factory(db)
+    live = open_live(settings, sessions)
+    kb, matcher = live.kb, live.matcher
     from handlers.appointments import AppointmentExtension
 
     extensions: list[Extension] = [AppointmentExtension(timezone=settings.office_hours.timezone)]
@@ -69,7 +93,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Runtime:
 
     extensions.append(NoticeSettings(settings.engine_config()))
     engine = Engine(kb, matcher, sessions, settings.engine_config(), extensions=extensions)
-    return Runtime(settings, db, sessions, kb, matcher, engine)
+    live.on_swap(lambda kb, matcher: partial(engine.use, engine.prepare(kb, matcher)))
+    return Runtime(settings, db, sessions, live, engine)
 
 
 @dataclass
@@ -85,6 +110,7 @@ class Services:
     bridge: TelegramBridge | None = None
     scheduler: SchedulerService | None = None
     loops: list[asyncio.Task[None]] = field(default_factory=list)
+    kb_poll: asyncio.Task[None] | None = None
 
     def routers(self) -> list[APIRouter]:
         """The webhook routes of the channels (and of the bridge in webhook mode), for the app to mount."""
@@ -100,6 +126,8 @@ class Services:
             await self.bridge.start()
         if self.scheduler is not None:
             self.scheduler.start()
+        if self.kb_poll is None:  # every worker follows the live KB (bot/live_kb.py)
+            self.kb_poll = asyncio.create_task(self.runtime.live.run(), name="kb-poll")
         if loops:
             self.loops.append(asyncio.create_task(self.inbox.run(), name="inbox"))
             self.loops += [asyncio.create_task(job(), name="channel") for p in self.plugins for job in p.tasks]
@@ -108,6 +136,11 @@ class Services:
         """In reverse: the inbox finishes the event or delivery in hand (so nothing is sent twice), the loops
         end, then the scheduler, the channels' clients and the bridge close."""
         self.inbox.stop()
+        if self.kb_poll is not None:
+            self.kb_poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.kb_poll
+            self.kb_poll = None
         if self.loops:
             inbox_task, *others = self.loops
             try:
@@ -127,6 +160,10 @@ class Services:
                 await plugin.close()
         if self.bridge is not None:
             await self.bridge.stop()
+
+
+def _bridge_kb(bridge: TelegramBridge, kb: KnowledgeBase, _matcher: Matcher) -> None:
+    bridge.kb = kb
 
 
 def build_services(
@@ -157,6 +194,7 @@ def build_services(
         staff_bridge = telegram.build(
             settings, runtime.sessions, kb=runtime.kb, on_reply=inbox.wake, office_minutes=office_minutes
         )
+        runtime.live.listen(partial(_bridge_kb, staff_bridge))
     jobs = None
     if scheduler if scheduler is not None else settings.scheduler.mode == "auto":
         from scheduler.jobs import build_service

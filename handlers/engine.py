@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -149,6 +151,21 @@ def has_words(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
 
+@dataclass(frozen=True)
+class KbView:
+    """What the engine answers from, swapped as one when the live KB changes: the KB, its matcher, the crisis
+    detector (the KB's questions are its look-alike examples) and the FAQ menu."""
+
+    kb: KnowledgeBase
+    matcher: Matcher
+    crisis: CrisisDetector
+    faq_menu: list[str]
+
+
+# The view a turn started with: one turn reads one KB even when a new one is swapped in meanwhile.
+_PINNED: ContextVar[tuple[Engine, KbView] | None] = ContextVar("engine_kb_view", default=None)
+
+
 class Engine:
     def __init__(
         self,
@@ -159,21 +176,58 @@ class Engine:
         extensions: list[Extension] | None = None,
     ) -> None:
         self.extensions: list[Extension] = list(extensions or [])
-        self.kb = kb
-        self.matcher = matcher
-        self.crisis = CrisisDetector.for_kb(kb, matcher.normalize)
-        self.phrases = PhraseBook(kb.phrases, matcher.normalize)
         self.sessions = sessions
         self.config = config or EngineConfig()
+        self._view = self.prepare(kb, matcher)
+        self.phrases = PhraseBook(kb.phrases, matcher.normalize)
         self.notices = Notices.for_config(self.config.notice_path, self.config.notice_version)
-        self.feedback = FeedbackKeeper(self.crisis, self.config.languages)
+        self.feedback = FeedbackKeeper(lambda: self.crisis, self.config.languages)
+
+    # ----- the knowledge base in use
+    def prepare(self, kb: KnowledgeBase, matcher: Matcher) -> KbView:
+        """A view of `kb` ready to swap in (built off the answering path: it indexes the crisis examples)."""
         # The FAQ menu ("よくある質問"): the first entry of each topic, in the KB's topic order.
         firsts: dict[str, str] = {}
         for entry in kb.entries.values():
             firsts.setdefault(entry.topic, entry.id)
         ordered = [firsts[tp] for tp in kb.topics if tp in firsts]
         ordered += [e for tp, e in firsts.items() if tp not in kb.topics]
-        self.faq_menu = ordered[: self.config.faq_menu_size]
+        crisis = CrisisDetector.for_kb(kb, matcher.normalize)
+        return KbView(kb, matcher, crisis, ordered[: self.config.faq_menu_size])
+
+    def use(self, view: KbView) -> None:
+        """Answer from `view` from the next turn on; turns under way finish with the one they started with."""
+        self._view = view
+
+    @contextmanager
+    def using(self, view: KbView) -> Iterator[None]:
+        """Judge with `view` inside the block, in this context only (a draft tried in the console)."""
+        token = _PINNED.set((self, view))
+        try:
+            yield
+        finally:
+            _PINNED.reset(token)
+
+    @property
+    def view(self) -> KbView:
+        pinned = _PINNED.get()
+        return pinned[1] if pinned is not None and pinned[0] is self else self._view
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self.view.kb
+
+    @property
+    def matcher(self) -> Matcher:
+        return self.view.matcher
+
+    @property
+    def crisis(self) -> CrisisDetector:
+        return self.view.crisis
+
+    @property
+    def faq_menu(self) -> list[str]:
+        return self.view.faq_menu
 
     # ----- stateless judgement
     def classify(self, text: str, lang_hint: str | None = None) -> Decision:
@@ -208,7 +262,7 @@ class Engine:
             return [self._distress_reply(lang)]
         if decision.action == "handoff":
             return [self._consent_reply(lang, channel)]
-        if decision.action == "answer" and decision.entry_id:
+        if decision.action == "answer" and decision.entry_id in self.kb.entries:  # (not removed since)
             return [self._answer_reply(self.kb.entries[decision.entry_id], lang, channel)]
         if decision.action == "clarify":
             return [self._clarify_reply([c.entry_id for c in decision.candidates], lang, channel)]
@@ -220,6 +274,13 @@ class Engine:
     ) -> list[Reply]:
         """Run one turn in one transaction; `before_commit` lets the caller queue the replies and mark its
         event done in that same transaction (exactly-once processing)."""
+        token = _PINNED.set((self, self._view))
+        try:
+            return self._handle(msg, before_commit)
+        finally:
+            _PINNED.reset(token)
+
+    def _handle(self, msg: InboundMessage, before_commit: Callable[[Session, list[Reply]], None] | None) -> list[Reply]:
         now = msg.timestamp or utcnow()
         if msg.kind == InboundKind.GROUP:
             lang = self.config.default_lang

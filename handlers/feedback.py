@@ -18,7 +18,7 @@ deleted, and the sweep deletes any held row older than the pre-consent window.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from knowledge.crisis import CrisisDetector, Level
@@ -53,8 +53,10 @@ def is_wrong(text: str) -> bool:
 class FeedbackKeeper:
     """The engine's one way into FAQ feedback; every write goes through `_allowed`."""
 
-    def __init__(self, crisis: CrisisDetector, languages: Sequence[str], names: NameTagger | None = None) -> None:
-        self._crisis = crisis
+    def __init__(
+        self, crisis: Callable[[], CrisisDetector], languages: Sequence[str], names: NameTagger | None = None
+    ) -> None:
+        self._crisis = crisis  # the detector of the KB in use (a new KB may be swapped in at any time)
         self._languages = tuple(languages)
         self._names = names if names is not None else SudachiNames()
 
@@ -64,7 +66,7 @@ class FeedbackKeeper:
             return None
         # The full assessment decides, as it does for the reply (the intake's cheap screen is a superset made
         # for queue lanes: it flags ordinary words such as 壊れて, which would hide real FAQ gaps).
-        if self._crisis.assess(text).level != Level.NONE:
+        if self._crisis().assess(text).level != Level.NONE:
             return None
         question = redact(text, self._names).strip()[:MAX_QUESTION]
         return question or None

@@ -37,7 +37,7 @@ def export_json(kb: KnowledgeBase) -> str:
         "version": 1,
         "topics": [t.model_dump() for t in kb.topics.values()],
         "contacts": [c.model_dump(mode="json", exclude_none=True) for c in kb.contacts.values()],
-        "entries": [_entry_dict(e) for e in kb.entries.values()],
+        "entries": [entry_dict(e) for e in kb.entries.values()],
     }
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
@@ -55,7 +55,13 @@ def export_csv(kb: KnowledgeBase, *, licence: str = CSV_LICENCE) -> str:
     return BOM + out.getvalue()
 
 
-def _entry_dict(e: Entry) -> dict[str, Any]:
+def contact_dict(c: Contact) -> dict[str, Any]:
+    """A contact as written in contacts.yaml."""
+    return c.model_dump(mode="json", exclude_none=True)
+
+
+def entry_dict(e: Entry) -> dict[str, Any]:
+    """An entry as written in the entry files (defaults left out)."""
     d = e.model_dump(mode="json", exclude_none=True)
     for key in ("related", "contacts"):
         if not d.get(key):
@@ -181,7 +187,7 @@ def write_back(
     for eid, e in all_entries.items():
         f = kb.entry_files.get(eid, IMPORTED_FILE)
         if f in touched:
-            by_file[f]["entries"].append(_entry_dict(e))
+            by_file[f]["entries"].append(entry_dict(e))
     written = []
     for rel in sorted(touched):
         doc = {k: v for k, v in by_file[rel].items() if v}

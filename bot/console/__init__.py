@@ -28,6 +28,7 @@ def routers() -> list[APIRouter]:
         exports,
         feedback,
         kb,
+        kb_edit,
         live,
         login,
         notices,
@@ -44,6 +45,7 @@ def routers() -> list[APIRouter]:
         reports.router,
         complaints.router,
         appointments.router,
+        kb_edit.router,  # before kb: /kb/new, /kb/revisions... are not entry ids
         kb.router,
         feedback.router,
         notices.router,

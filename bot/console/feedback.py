@@ -4,7 +4,8 @@ Similar questions are grouped (the matcher's normaliser, then rapidfuzz), with t
 and what the bot did (a fallback, a clarify with its candidates, an answer followed by 👎, 「違う」 or a
 request for a person). One-click actions: add the question as an example of an entry (refused when it would
 match another entry at least as well, above the answer threshold, as `concierge kb check` would), draft a
-new entry (a checked YAML snippet to paste into `knowledge/kb/entries/`), dismiss.
+new entry (checked, then opened in the KB editor to save as a revision; also as a YAML snippet for a
+git-kept KB), dismiss.
 
 Roles: concierges and supervisors act, auditors read, assistants have no access. Every view and action is
 audited without the question text (record ids and counts only). The rows are anonymous FAQ data: they name
@@ -27,13 +28,13 @@ from rapidfuzz import fuzz
 from bot.console.core import Authed, ConsoleDep, FormStaffDep, require
 from bot.console.views import topic_label
 from bot.deps import RuntimeDep
-from bot.runtime import Runtime, build_matcher
-from knowledge.exchange import write_back
-from knowledge.loader import load_kb
+from bot.runtime import Runtime
+from knowledge.exchange import entry_dict
 from knowledge.matcher import Matcher, Outcome
 from knowledge.models import Entry, KnowledgeBase
 from knowledge.normalize import Normalizer
 from storage import feedback as store
+from storage import kb as kbdb
 from storage import staff as staffdb
 from storage.db import transaction
 from storage.models import FaqFeedback
@@ -81,14 +82,13 @@ def conflicting_entry(kb: KnowledgeBase, matcher: Matcher, *, entry_id: str, que
     return None
 
 
-def add_example_question(rt: Runtime, *, entry_id: str, lang: str, question: str) -> KnowledgeBase:
-    """Add `question` to `questions[lang]` of the entry in the served KB and make the running engine answer
-    with it at once; returns the new KB. Raises ExampleRefusedError (Japanese) when it cannot be added.
-
-    The served KB is the YAML folder `KB_PATH` (written like `concierge kb import`: knowledge/exchange.py);
-    the engine of this process gets the reloaded KB and a rebuilt matcher. This is the one place to point
-    at another KB store."""
-    settings = rt.settings
+def add_example_question(
+    rt: Runtime, *, entry_id: str, lang: str, question: str, staff_name: str, staff_id: int | None = None
+) -> str:
+    """Add `question` to `questions[lang]` of the entry in the live KB, as a revision of the database store
+    (or as a pending edit when supervisors require approval); this worker answers with it at once, the others
+    at their next poll. Returns "saved" or "pending". Raises ExampleRefusedError (Japanese) when it cannot be
+    added."""
     question = " ".join(question.split())
     if not question:
         raise ExampleRefusedError("例文が空です。")
@@ -98,7 +98,7 @@ def add_example_question(rt: Runtime, *, entry_id: str, lang: str, question: str
         raise ExampleRefusedError(
             "〔名前〕などの伏せ字を含む文は例文にできません。伏せ字を外した言い方に直してください。"
         )
-    kb = load_kb(settings.kb_path)
+    kb = rt.kb
     entry = kb.entries.get(entry_id)
     if entry is None:
         raise ExampleRefusedError("その項目は知識ベースにありません。")
@@ -109,7 +109,7 @@ def add_example_question(rt: Runtime, *, entry_id: str, lang: str, question: str
         raise ExampleRefusedError("この質問はすでにこの項目の例文にあります。")
     updated = entry.model_copy(update={"questions": {**entry.questions, lang: [*existing, question]}})
     trial = kb.model_copy(update={"entries": {**kb.entries, entry_id: updated}})
-    matcher = Matcher(trial, Normalizer(trial.synonyms), settings.match.config())
+    matcher = Matcher(trial, Normalizer(trial.synonyms), rt.settings.match.config())
     conflict = conflicting_entry(trial, matcher, entry_id=entry_id, question=question)
     if conflict is not None:
         other, score = conflict
@@ -118,14 +118,15 @@ def add_example_question(rt: Runtime, *, entry_id: str, lang: str, question: str
             f"この質問は別の項目「{title}」（{other}）にも同じくらい強く一致するため（一致の度合い {score:.0f}）、"
             "例文として追加できません。項目を選び直すか、質問を言い換えてください。"
         )
-    write_back(settings.kb_path, kb, {entry_id: updated})
-    fresh = load_kb(settings.kb_path)
-    served = build_matcher(settings, fresh)
-    rt.kb = fresh
-    rt.matcher = served
-    rt.engine.kb = fresh
-    rt.engine.matcher = served
-    return fresh
+    item = kbdb.Item(kbdb.ENTRY, entry_id, entry_dict(updated))
+    comment = "FAQフィードバックから例文を追加"
+    with transaction(rt.sessions) as s:
+        if kbdb.approval_required(s):
+            kbdb.propose(s, item=item, staff_name=staff_name, staff_id=staff_id, comment=comment)
+            return "pending"
+        kbdb.save(s, items=[item], staff_name=staff_name, staff_id=staff_id, comment=comment)
+    rt.live.refresh()
+    return "saved"
 
 
 def _first_question(entry: Entry) -> str:
@@ -226,6 +227,7 @@ def feedback_page(request: Request, who: Reader, rt: RuntimeDep, console: Consol
     flash = {
         "example": "例文として追加しました。次の質問から、この言い方にも答えます。",
         "dismiss": "対応不要にしました。",
+        "pending": "例文の追加を承認待ちにしました。スーパーバイザーが承認すると反映されます。",
     }
     return _page(request, who, rt, console, flash=flash.get(done))
 
@@ -244,7 +246,9 @@ def add_example(
 ) -> Response:
     chosen = _ids(ids)
     try:
-        add_example_question(rt, entry_id=entry_id, lang=lang, question=question)
+        outcome = add_example_question(
+            rt, entry_id=entry_id, lang=lang, question=question, staff_name=who.name, staff_id=who.staff.id
+        )
     except ExampleRefusedError as refused:
         with transaction(rt.sessions) as s:
             staffdb.audit(s, actor=who.name, action="example_refused", record_type=RECORD_TYPE, record_id=entry_id[:64])
@@ -254,7 +258,7 @@ def add_example(
         staffdb.audit(
             s, actor=who.name, action="add_example", record_type=RECORD_TYPE, record_id=entry_id, detail=f"{n}件"
         )
-    return RedirectResponse("/feedback?done=example", status_code=303)
+    return RedirectResponse(f"/feedback?done={'example' if outcome == 'saved' else 'pending'}", status_code=303)
 
 
 @router.post("/feedback/dismiss", response_model=None)
@@ -388,6 +392,7 @@ def draft_entry(
         contacts=[(c.id, c.name.get("ja", c.id)) for c in kb.contacts.values()],
         snippet=snippet,
         problems=problems,
+        today=dt.date.today().isoformat(),
     )
 
 

@@ -4,7 +4,7 @@ to a question right now: action, entry, score and the reply as a parent reads it
 open-data CSV (子育てオープンデータ協議会 FAQ layout) to download.
 
 Roles: every staff member reads (the KB holds no personal data); the CSV download is audited as an export.
-Entries are edited in `knowledge/kb/` and checked with `concierge kb check`.
+Concierges and supervisors edit the live KB (bot/console/kb_edit.py: editor, checks, revisions, approval).
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ def kb_page(
         topic=topic,
         stale=stale,
         can_export=who.staff.role != Role.ASSISTANT,
+        can_edit=who.staff.role in (Role.CONCIERGE, Role.SUPERVISOR),
+        revision=rt.live.revision,
     )
 
 
@@ -163,7 +165,11 @@ def kb_csv(
 
 
 @router.get("/kb/{entry_id}", response_class=HTMLResponse)
-def kb_entry(request: Request, who: Reader, rt: RuntimeDep, console: ConsoleDep, entry_id: str) -> HTMLResponse:
+def kb_entry(
+    request: Request, who: Reader, rt: RuntimeDep, console: ConsoleDep, entry_id: str, msg: str | None = None
+) -> HTMLResponse:
+    from bot.console.kb_edit import EDITORS, MESSAGES
+
     entry = rt.kb.entries.get(entry_id)
     if entry is None:
         raise NotFoundError()
@@ -178,4 +184,7 @@ def kb_entry(request: Request, who: Reader, rt: RuntimeDep, console: ConsoleDep,
         contacts=contacts,
         related=related,
         max_age=MAX_SOURCE_AGE_DAYS,
+        can_edit=who.staff.role in EDITORS,
+        flash=MESSAGES.get(msg or ""),
+        revision=rt.live.revision,
     )

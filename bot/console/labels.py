@@ -134,6 +134,11 @@ ACTIONS = {
     "submit": "承認依頼",
     "approve": "承認",
     "send": "送信・送信予約",
+    "import": "取り込み",
+    "rollback": "巻き戻し",
+    "propose": "承認待ちの編集",
+    "reject": "差し戻し",
+    "settings": "設定の変更",
 }
 RECORD_TYPES = {
     "case": "ケース",

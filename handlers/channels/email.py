@@ -957,10 +957,9 @@ def _oversize_stub(header: bytes, size: int) -> bytes:
 
 def build(settings: Settings, inbox: Inbox) -> ChannelPlugin:
     """The channel for handlers.channels: the adapter, and the intake task for the app's lifetime."""
-    kb = inbox.engine.kb
 
     def question_for(entry_id: str, lang: str) -> str | None:
-        entry = kb.entries.get(entry_id)
+        entry = inbox.engine.kb.entries.get(entry_id)  # the live KB at the time of the mail
         if entry is None:
             return None
         questions = entry.questions.get(lang) or entry.questions.get("ja") or []

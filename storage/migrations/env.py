@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 # Importing the model modules registers their tables on SQLModel.metadata.
 import storage.canned
+import storage.kb
 import storage.lifecycle
 import storage.models
 import storage.notices

@@ -68,7 +68,8 @@ def test_kb_check_passes_on_the_sample_and_fails_on_errors(tmp_path: Path) -> No
 def test_kb_export_and_import_round_trip(tmp_path: Path) -> None:
     kb = tmp_path / "kb"
     shutil.copytree(DEFAULT_KB_PATH, kb)
-    env = {"KB_PATH": str(kb)}
+    # the live KB of this database, seeded from this folder by the first import
+    env = {"KB_PATH": str(kb), "DATABASE_URL": f"sqlite:///{tmp_path / 'kb.db'}"}
     dump = run("kb", "export", "--format", "json", env=env)
     assert dump.returncode == 0
     (tmp_path / "kb.json").write_text(dump.stdout, encoding="utf-8")

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from sqlmodel import select
 
 from bot.settings import Settings
-from knowledge.loader import load_kb
 from knowledge.models import Entry
 from storage import feedback as store
+from storage import kb as kbdb
 from storage.models import FaqFeedback, FeedbackStatus
 from storage.staff import AuditEntry
 from tests.dialog import Dialog
@@ -101,7 +101,11 @@ async def test_adding_an_example_changes_the_next_answer_at_once(app: FastAPI, k
     d = Dialog(rt.engine, sender="next-parent")
     (reply, *_) = d.send(FALLBACK)
     assert reply.entry_id == TARGET
-    assert FALLBACK in load_kb(kb_copy.kb_path).entries[TARGET].questions["ja"], "written to the KB folder"
+    with rt.sessions() as s:
+        stored = kbdb.get_item(s, kind=kbdb.ENTRY, item_id=TARGET)
+        (revision, *_) = kbdb.revisions(s, limit=1)
+    assert stored is not None and FALLBACK in stored["questions"]["ja"], "a revision of the live KB"
+    assert (revision.staff_name, revision.comment) == ("sato", "FAQフィードバックから例文を追加")
     with rt.sessions() as s:
         (row,) = s.exec(select(FaqFeedback).where(FaqFeedback.status != FeedbackStatus.HELD)).all()
         audit = s.exec(select(AuditEntry).where(AuditEntry.record_type == "faq_feedback")).all()
@@ -114,7 +118,9 @@ async def test_a_conflicting_question_is_refused_with_a_clear_message(app: FastA
     rt = app.state.runtime
     question = "一時預かりの料金はいくら？"  # temporary-care-fee's own example
     ask(app, "公園の遊具が壊れています")
-    before = load_kb(kb_copy.kb_path).entries["library-storytime"].questions
+    before = rt.kb.entries["library-storytime"].questions
+    with rt.sessions() as s:
+        latest = kbdb.latest_revision(s)
     sato = await session_for(app, "sato")
     async with sato:
         page = await sato.client.post(
@@ -129,7 +135,9 @@ async def test_a_conflicting_question_is_refused_with_a_clear_message(app: FastA
         )
     assert page.status_code == 200
     assert "例文として追加できません" in page.text and "temporary-care-fee" in page.text
-    assert load_kb(kb_copy.kb_path).entries["library-storytime"].questions == before
+    assert rt.kb.entries["library-storytime"].questions == before
+    with rt.sessions() as s:
+        assert kbdb.latest_revision(s) == latest, "no revision written"
     assert rt.engine.classify(question).entry_id == "temporary-care-fee"
     assert len(open_ids(app)) == 1, "the feedback stays open"
 
