@@ -51,6 +51,9 @@ HELDOUT4 = ROOT / "bench" / "crisis_heldout4.yaml"
 # Written after the rules were tuned on HELDOUT4 and committed before the first run: the held-out figure
 # (the one kind of its false alarms, dangers framed as a what-if, was fixed after that run).
 HELDOUT5 = ROOT / "bench" / "crisis_heldout5.yaml"
+# Written after all tuning on the sets above and committed before the detector first ran on it: never tuned on
+# (first run: urgent 84.6 %, ordinary->urgent 0.0 %, distress offered a person 86.1 %, CPU p99 1.04 ms).
+HELDOUT6 = ROOT / "bench" / "crisis_heldout6.yaml"
 BASELINE = ROOT / "bench" / "crisis_baseline.yaml"
 # The old detector had four categories; the new ones map onto them for "right category".
 OLD_CATEGORY = {
@@ -303,6 +306,10 @@ def main() -> None:
             " only its what-if false alarms fixed since)",
             HELDOUT5,
         ),
+        (
+            "sixth held-out set (first run: urgent 84.6 %, ordinary->urgent 0.0 %, distress 86.1 %; never tuned on)",
+            HELDOUT6,
+        ),
     )
     for name, path in sets:
         items = load_items(path)
@@ -315,7 +322,7 @@ def main() -> None:
                 print("  MISS ", line)
             for line in s_new.alarms:
                 print("  ALARM", line)
-    texts = [i.text for p in (DEV, HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5) for i in load_items(p)]
+    texts = [i.text for p in (DEV, HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6) for i in load_items(p)]
     p50, p99, c50, c99 = latency(new, texts)
     long_text = "。".join(texts[:60])[:2000]
     lp50, lp99, lc50, lc99 = latency(new, [long_text], rounds=50)
