@@ -48,13 +48,16 @@ class NaiveBayes:
         self._labels = tuple(sorted(counts))
         vocab = set().union(*counts.values()) if counts else set()
         v = len(vocab)
-        totals = {label: sum(c.values()) for label, c in counts.items()}
-        # Per gram: the log-likelihood under each label, in the order of `_labels`.
-        self._weights: dict[str, tuple[float, ...]] = {}
-        for g in vocab:
-            self._weights[g] = tuple(
-                math.log((counts[label][g] + ALPHA) / (totals[label] + ALPHA * v)) for label in self._labels
-            )
+        # Per gram: the log-likelihood under each label, in the order of `_labels`; a gram a label never saw
+        # gets that label's smoothed floor.
+        denominators = [math.log(sum(counts[label].values()) + ALPHA * v) for label in self._labels]
+        floor = [math.log(ALPHA) - d for d in denominators]
+        table: dict[str, list[float]] = {g: list(floor) for g in vocab}
+        for i, label in enumerate(self._labels):
+            d = denominators[i]
+            for g, c in counts[label].items():
+                table[g][i] = math.log(c + ALPHA) - d
+        self._weights: dict[str, tuple[float, ...]] = {g: tuple(w) for g, w in table.items()}
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
-"""The learned signal of the crisis detector (off by default): trained from the curated examples when the
-detector is built, adding what the rules miss (the figures are in bench/crisis.py)."""
+"""The learned signal of the crisis detector: trained from the curated examples when the detector is built,
+adding what the rules miss without raising look-alike worries (the figures are in bench/crisis.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from knowledge.normalize import Normalizer
 @pytest.fixture(scope="module")
 def detectors(kb: KnowledgeBase) -> tuple[CrisisDetector, CrisisDetector]:
     normalizer = Normalizer(kb.synonyms)
-    return CrisisDetector.for_kb(kb, normalizer, learned=LearnedConfig(enabled=True)), CrisisDetector.for_kb(
-        kb, normalizer
+    return CrisisDetector.for_kb(kb, normalizer), CrisisDetector.for_kb(
+        kb, normalizer, learned=LearnedConfig(enabled=False)
     )
 
 
@@ -61,9 +61,10 @@ def test_look_alike_worries_are_not_raised_to_urgent(
     assert detectors[0].assess(text).level != Level.URGENT
 
 
-def test_off_by_default(kb: KnowledgeBase, detectors: tuple[CrisisDetector, CrisisDetector]) -> None:
-    assert len(detectors[1].model) == 0
-    assert detectors[1].assess("おかあさんが ごはん くれへん").level == Level.NONE
+def test_on_only_with_the_kb_questions(kb: KnowledgeBase, detectors: tuple[CrisisDetector, CrisisDetector]) -> None:
+    """Without the KB's questions among the ordinary examples the classifier is not trained."""
+    assert len(CrisisDetector(kb.crisis, Normalizer(kb.synonyms)).model) == 0
+    assert len(detectors[1].model) == 0 and len(detectors[0].model) > 10_000
 
 
 def test_only_japanese_and_english_text_is_classified(detectors: tuple[CrisisDetector, CrisisDetector]) -> None:
