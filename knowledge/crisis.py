@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -282,10 +282,13 @@ class CrisisDetector:
         cfg = self._learned
         if not len(self._model) or not (_KANA.search(text) or _LATIN.search(text)):
             return None
+        cue = self._cue(text)
+        if not cue and cfg.distress_margin is None:  # nothing the classifier could raise: skip it
+            return None
         p = self._model.predict(text)
         if p.known < cfg.min_grams:
             return None
-        return _learned_decision(p, cfg, rules_distress, lambda: self._cue(text))
+        return _learned_decision(p, cfg, rules_distress, cue)
 
     def _rules(self, text: str) -> list[RuleHit]:
         hits: list[RuleHit] = []
@@ -348,14 +351,12 @@ class CrisisDetector:
         return cats
 
 
-def _learned_decision(
-    p: Prediction, cfg: LearnedConfig, rules_distress: bool, cue: Callable[[], bool]
-) -> tuple[Level, str] | None:
+def _learned_decision(p: Prediction, cfg: LearnedConfig, rules_distress: bool, cue: bool) -> tuple[Level, str] | None:
     none = p.mean("none")
     distress = p.mean("distress")
     best = max((label for label, _s in p.labels if label.startswith("urgent:")), key=p.mean, default=None)
     urgent = p.mean(best) if best is not None else -math.inf
-    if best is not None and urgent - none >= cfg.urgent_margin and urgent >= distress and cue():
+    if best is not None and urgent - none >= cfg.urgent_margin and urgent >= distress and cue:
         return Level.URGENT, best.split(":", 1)[1]
     if cfg.distress_margin is not None and not rules_distress and max(urgent, distress) - none >= cfg.distress_margin:
         return Level.DISTRESS, "distress"

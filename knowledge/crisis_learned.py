@@ -67,18 +67,11 @@ class NaiveBayes:
         return len(self._weights)
 
     def predict(self, text: str) -> Prediction:
-        n = len(self._labels)
-        score = [0.0] * n
-        known = 0
         weights = self._weights
-        for g in set(grams(text)):
-            w = weights.get(g)
-            if w is None:
-                continue
-            known += 1
-            for i in range(n):
-                score[i] += w[i]
-        if not known:
+        rows = [w for g in set(grams(text)) if (w := weights.get(g)) is not None]
+        if not rows:
             return Prediction((), 0)
-        ranked = sorted(((self._labels[i], score[i] / known) for i in range(n)), key=lambda ls: ls[1], reverse=True)
+        known = len(rows)
+        score = [sum(col) / known for col in zip(*rows, strict=True)]
+        ranked = sorted(zip(self._labels, score, strict=True), key=lambda ls: ls[1], reverse=True)
         return Prediction(tuple(ranked), known)
