@@ -10,7 +10,15 @@ Signals, strongest first:
    negation, and questions about where to report kept apart from a crisis happening now;
 2. curated phrases per category and language in knowledge/kb/crisis.yaml (the only signal for the other
    languages: zh-Hans, zh-Hant, ko, vi, tl, pt, ne, id, th);
-3. similarity to curated examples (knowledge/crisis_similar.py), off by default: it may only *add*
+3. a learned signal (knowledge/crisis_learned.py): a naive Bayes classifier over character n-grams,
+   trained when the detector is built (`for_kb`, about 0.4 s) from the curated examples
+   (knowledge/kb/crisis/examples.yaml) and the KB's questions. On Japanese and English text where the
+   rules found no urgent sign it may raise to urgent, only when the message also carries a rule-level cue
+   (the screen's stems, so `screen` stays a superset) and the best urgent label outscores the ordinary one
+   by a wide margin per gram. The margin was chosen on the development set, the older held-out sets and
+   the look-alike worries of the tests: with it none of their ordinary messages, nor any KB question, is
+   raised to urgent. Raising to distress is measured but off: it offered a person to ordinary questions;
+4. similarity to curated examples (knowledge/crisis_similar.py), off by default: it may only *add*
    distress where the rules found nothing, or urgent when an urgent example is very close and no ordinary
    one is. bench/crisis.py measures it next to the rules alone; once the rules covered the kinds it used
    to catch it added nothing on any bench set and cost more than the rules, so it is switched off.
@@ -20,6 +28,7 @@ Signals, strongest first:
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -29,6 +38,7 @@ from functools import lru_cache
 
 from knowledge.crisis_en import match_en, may_be_urgent_en
 from knowledge.crisis_ja import RuleHit, fold_surface, ja_text, lemma_stream, match_rules, surface_may_be_urgent
+from knowledge.crisis_learned import NaiveBayes, Prediction
 from knowledge.crisis_screen import ja_stem_pattern, kana_only
 from knowledge.crisis_similar import Neighbour, SimilarityIndex
 from knowledge.models import Crisis, CrisisCategory, KnowledgeBase
@@ -104,11 +114,28 @@ def fold_latin(text: str) -> str:
     return _POLITE_TL.sub("", "".join(ch for ch in text if not unicodedata.combining(ch)))
 
 
+@dataclass(frozen=True, slots=True)
+class LearnedConfig:
+    """The learned signal; margins are mean log-likelihood differences per known gram, chosen on
+    bench/crisis_dev.yaml and the older held-out sets (bench/crisis.py)."""
+
+    enabled: bool = True
+    urgent_margin: float = 2.5  # best urgent label over "none" (and not below "distress")
+    # Distress or urgent over "none", where the rules found nothing: off (None). With it, ordinary KB
+    # questions and look-alike worries were offered a person for one more distress message per set.
+    distress_margin: float | None = None
+    min_grams: int = 3  # fewer known grams say too little
+
+
 class CrisisDetector:
     """Pure: reads the KB's crisis section once; `assess` costs well under a millisecond for a chat message."""
 
     def __init__(
-        self, crisis: Crisis, normalizer: Normalizer | None = None, config: SimilarityConfig | None = None
+        self,
+        crisis: Crisis,
+        normalizer: Normalizer | None = None,
+        config: SimilarityConfig | None = None,
+        learned: LearnedConfig | None = None,
     ) -> None:
         self._crisis = crisis
         self._tok: Tokenizer | None = normalizer.tokenizer if normalizer is not None else None
@@ -132,19 +159,28 @@ class CrisisDetector:
         self._latin_re = _alternation(latin, words=True)
         examples = [(text, label) for label, texts in crisis.examples.items() for text in texts]
         self._index = SimilarityIndex(examples if self._config.enabled else [])
+        # The learned signal needs the KB's ordinary questions among its "none" examples (`for_kb`): the
+        # curated look-alikes alone are too few to keep ordinary questions apart. Off otherwise.
+        self._learned = learned or LearnedConfig(enabled=False)
+        self._model = NaiveBayes(examples if self._learned.enabled else [])
         self._assess = lru_cache(maxsize=2048)(self._assess_uncached)
         self._stems = ja_stem_pattern(fold_surface)
         self._urgent_cats = {c.id for c in crisis.categories if c.level == Level.URGENT.value}
 
     @classmethod
     def for_kb(
-        cls, kb: KnowledgeBase, normalizer: Normalizer | None = None, config: SimilarityConfig | None = None
+        cls,
+        kb: KnowledgeBase,
+        normalizer: Normalizer | None = None,
+        config: SimilarityConfig | None = None,
+        learned: LearnedConfig | None = None,
     ) -> CrisisDetector:
-        """Ordinary KB questions join the look-alike examples of the similarity signal."""
+        """Ordinary KB questions join the look-alike examples of the learned and the similarity signal."""
         ordinary = [q for e in kb.entries.values() for _lang, q in e.question_list()]
         examples = dict(kb.crisis.examples)
         examples["none"] = [*examples.get("none", []), *ordinary]
-        return cls(kb.crisis.model_copy(update={"examples": examples}), normalizer, config)
+        crisis = kb.crisis.model_copy(update={"examples": examples})
+        return cls(crisis, normalizer, config, learned or LearnedConfig())
 
     @property
     def crisis(self) -> Crisis:
@@ -156,6 +192,10 @@ class CrisisDetector:
     @property
     def example_count(self) -> int:
         return len(self._index)
+
+    @property
+    def model(self) -> NaiveBayes:
+        return self._model
 
     def clear_cache(self) -> None:
         self._assess.cache_clear()
@@ -176,6 +216,11 @@ class CrisisDetector:
             return False
         if self._config.enabled:  # the similarity signal has no cheap stand-in
             return self.detect(text) is not None
+        return self._cue(text)
+
+    def _cue(self, text: str) -> bool:
+        """The rules' urgent signs without their guards, and the surface stems of the lemma rules' words:
+        a superset of the rules, also required of the learned signal before it raises to urgent."""
         if any(cat in self._urgent_cats for cat, _lang in self._phrases(text)):
             return True
         if _LATIN.search(text) and may_be_urgent_en(clean(text).replace("\u2019", "'")):
@@ -212,6 +257,10 @@ class CrisisDetector:
             cats = self._child_writer(text, sorted(urgent, key=self._rank_of))
             signals = tuple(found[c] for c in cats if c in found)
             return Assessment(Level.URGENT, cats[0], tuple(cats), signals, lang=lang_of)
+        learned = self._learned_level(text, rules_distress=bool(distress))
+        if learned is not None and learned[0] == Level.URGENT:
+            cats = self._child_writer(text, [learned[1]])
+            return Assessment(Level.URGENT, cats[0], tuple(cats), (f"learned:urgent:{learned[1]}",), lang=lang_of)
         near = self._index.nearest(text, self._config.k) if len(self._index) else []
         top = near[0].score if near else 0.0
         sim = self._similar(near)
@@ -221,9 +270,25 @@ class CrisisDetector:
         if distress:
             signals = tuple(found[c] for c in distress)
             return Assessment(Level.DISTRESS, distress[0], tuple(distress), signals, top, lang_of)
+        if learned is not None:
+            return Assessment(Level.DISTRESS, "distress", ("distress",), ("learned:distress",), top)
         if sim is not None:
             return Assessment(Level.DISTRESS, "distress", ("distress",), (f"similar:{sim[1]}",), top)
         return Assessment(Level.NONE, similarity=top)
+
+    def _learned_level(self, text: str, *, rules_distress: bool) -> tuple[Level, str] | None:
+        """Urgent (with its category) or distress from the classifier, within the limits set out above.
+        Japanese and English only: in the other languages the curated phrases decide."""
+        cfg = self._learned
+        if not len(self._model) or not (_KANA.search(text) or _LATIN.search(text)):
+            return None
+        cue = self._cue(text)
+        if not cue and cfg.distress_margin is None:  # nothing the classifier could raise: skip it
+            return None
+        p = self._model.predict(text)
+        if p.known < cfg.min_grams:
+            return None
+        return _learned_decision(p, cfg, rules_distress, cue)
 
     def _rules(self, text: str) -> list[RuleHit]:
         hits: list[RuleHit] = []
@@ -284,6 +349,18 @@ class CrisisDetector:
         if _CHILD_WRITER.search(clean(text)) or (_KANA_CHILD.search(text) and not _KANJI.search(text)):
             return ["child_sos", *[c for c in cats if c != "dv"]]
         return cats
+
+
+def _learned_decision(p: Prediction, cfg: LearnedConfig, rules_distress: bool, cue: bool) -> tuple[Level, str] | None:
+    none = p.mean("none")
+    distress = p.mean("distress")
+    best = max((label for label, _s in p.labels if label.startswith("urgent:")), key=p.mean, default=None)
+    urgent = p.mean(best) if best is not None else -math.inf
+    if best is not None and urgent - none >= cfg.urgent_margin and urgent >= distress and cue:
+        return Level.URGENT, best.split(":", 1)[1]
+    if cfg.distress_margin is not None and not rules_distress and max(urgent, distress) - none >= cfg.distress_margin:
+        return Level.DISTRESS, "distress"
+    return None
 
 
 # Characters common in one Chinese script and written differently in the other.
