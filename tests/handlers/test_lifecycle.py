@@ -145,13 +145,17 @@ def test_sweep_removes_expired_buffers_and_months_without_consent(sessions: Sess
         crud.record_consent(s, contact=b, status=ConsentStatus.WITHDRAWN, notice_version=V)
 
     counts = sweep_records(sessions, retention=RETENTION, now=now)
-    assert counts == {"pending_message": 1, "child_month": 1}
+    assert counts == {"pending_message": 1, "faq_feedback_held": 0, "child_month": 1}
     with sessions() as s:
         assert [p.text for p in s.exec(select(PendingMessage))] == ["待ち"]
         months = {p.contact_id: p.child_month for p in s.exec(select(store.NoticeProfile))}
         assert months == {a.id: dt.date(2025, 4, 1), b.id: None}
         assert [(e.kind, e.count) for e in s.exec(select(DisposalLog))] == [("pending_message", 1), ("child_month", 1)]
-    assert sweep_records(sessions, retention=RETENTION) == {"pending_message": 0, "child_month": 0}
+    assert sweep_records(sessions, retention=RETENTION) == {
+        "pending_message": 0,
+        "faq_feedback_held": 0,
+        "child_month": 0,
+    }
     assert len(_all(sessions, DisposalLog)) == 2  # nothing to sweep: nothing logged
 
 
