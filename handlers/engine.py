@@ -122,6 +122,7 @@ class Turn:
     message: InboundMessage | None = None
     held: int | None = None  # the previous answer's held FAQ feedback (handlers/feedback.py)
     keep_held: bool = False  # this turn (the rest of that answer) leaves it held for the next one
+    crisis_level: Level | None = None  # what the crisis check of this message found (None: not checked yet)
 
     @property
     def channel(self) -> str:
@@ -352,6 +353,7 @@ class Engine:
             prefix.append(Reply(ReplyKind.INFO, t(turn.lang, "too_long", turn.channel), lang=turn.lang))
         # Crisis detection comes first in every state, a person holding the case included.
         assessment = self.crisis.assess(turn.text[:MAX_CRISIS])
+        turn.crisis_level = assessment.level
         hit = self.crisis.hit_for(assessment)
         if hit is not None:
             return self._urgent(turn, hit)

@@ -60,20 +60,23 @@ class FeedbackKeeper:
         self._languages = tuple(languages)
         self._names = names if names is not None else SudachiNames()
 
-    def _allowed(self, text: str, lang: str) -> str | None:
-        """The redacted question, or None when it must not be kept (a crisis, another language, no words)."""
+    def _allowed(self, text: str, lang: str, level: Level | None = None) -> str | None:
+        """The redacted question, or None when it must not be kept (a crisis, another language, no words).
+        `level` is what the crisis check of the message found, when it has run already."""
         if lang not in self._languages or not text.strip():
             return None
-        # The full assessment decides, as it does for the reply (the intake's cheap screen is a superset made
-        # for queue lanes: it flags ordinary words such as 壊れて, which would hide real FAQ gaps).
-        if self._crisis().assess(text).level != Level.NONE:
+        # The full assessment decides: the one the reply was chosen by (the intake's cheap screen is a superset
+        # made for queue lanes: it flags ordinary words such as 壊れて, which would hide real FAQ gaps).
+        if level is None:
+            level = self._crisis().assess(text).level
+        if level != Level.NONE:
             return None
         question = redact(text, self._names).strip()[:MAX_QUESTION]
         return question or None
 
     def keep(self, turn: Turn, *, kind: str, candidates: Sequence[str] = ()) -> None:
         """A fallback or a clarify: keep the question."""
-        question = self._allowed(turn.text, turn.lang)
+        question = self._allowed(turn.text, turn.lang, turn.crisis_level)
         if question is None:
             return
         store.add(
@@ -88,7 +91,7 @@ class FeedbackKeeper:
 
     def hold(self, turn: Turn, *, entry_id: str) -> None:
         """An answer to a typed question: hold the question until the next turn."""
-        question = self._allowed(turn.text, turn.lang)
+        question = self._allowed(turn.text, turn.lang, turn.crisis_level)
         if question is None:
             return
         row = store.add(
