@@ -194,6 +194,9 @@ def serve_intake(port: int) -> None:
     app = FastAPI()
     assert plugin.router is not None
     app.include_router(plugin.router)
+    from bot import heap
+
+    heap.settle()  # as `concierge serve` does once started
 
     @app.get("/healthz")
     async def health() -> JSONResponse:

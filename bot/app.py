@@ -11,7 +11,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from bot import hardening, public
+from bot import hardening, heap, public
 from bot.console import mount_console
 from bot.deps import RuntimeDep
 from bot.logs import RequestId, configure
@@ -22,8 +22,11 @@ from handlers.channels import console as console_channel
 from handlers.inbox import Inbox
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None, console: bool = False) -> FastAPI:
-    """The web app. Pass `runtime` to share one already built (tests); `console` also chats on stdin."""
+def create_app(
+    settings: Settings | None = None, runtime: Runtime | None = None, console: bool = False, settle: bool = False
+) -> FastAPI:
+    """The web app. Pass `runtime` to share one already built (tests); `console` also chats on stdin; `settle`
+    (the server process, `concierge serve`) freezes the heap once started (bot/heap.py)."""
     settings = settings or Settings()
     # no /openapi.json, /docs nor /redoc: the route list is nobody's business without a login
     app = FastAPI(title="kosodate-concierge", docs_url=None, redoc_url=None, openapi_url=None)
@@ -43,6 +46,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         app.state.telegram = services.bridge
         app.state.scheduler = services.scheduler
         await services.start()
+        if settle:
+            await anyio.to_thread.run_sync(heap.settle)
         if console:
             services.loops.append(asyncio.create_task(_console_loop(services.inbox), name="console"))
         try:
@@ -98,7 +103,7 @@ def app_factory() -> FastAPI:
     """For `uvicorn --factory` with several worker processes: settings from the environment."""
     settings = Settings()
     configure(settings.log)
-    return create_app(settings)
+    return create_app(settings, settle=True)
 
 
 async def _console_loop(inbox: Inbox) -> None:

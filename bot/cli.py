@@ -214,7 +214,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             **server_options(settings),
         )
         return 0
-    app = create_app(settings, console=args.console)
+    app = create_app(settings, console=args.console, settle=True)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, **server_options(settings))
     return 0
 
@@ -465,6 +465,9 @@ def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
             service.stop()
             return 0
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        from bot import heap
+
+        heap.settle()  # a long-running process like `serve` (bot/heap.py)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())

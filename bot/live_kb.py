@@ -22,6 +22,7 @@ import anyio
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
+from bot import heap
 from knowledge.loader import KnowledgeBaseError, Problem, assemble, load_raw
 from knowledge.matcher import MatchConfig, Matcher
 from knowledge.models import KnowledgeBase, Synonyms
@@ -238,6 +239,7 @@ class LiveKnowledge:
         self._current = (revision, kb, matcher)
         for step in steps:
             step()
+        heap.resettle()  # the old revision's objects go, the new ones join the frozen heap (bot/heap.py)
         log.info(
             "knowledge base revision %s in use (was %s; rebuilt in %.2f s, %d entries)",
             revision,

@@ -87,6 +87,10 @@ class TokenBucket:
         self._sent: deque[float] = deque()
         self._lock = asyncio.Lock()
 
+    def slow_down(self) -> None:
+        """The API answered "too many requests": drop what was saved up, so the next calls go at the plain rate."""
+        self._tokens = min(self._tokens, 0.0)
+
     async def take(self) -> None:
         async with self._lock:  # first come, first served
             while True:
@@ -432,6 +436,15 @@ class NoticeSender:
     def _backoff(self, attempt: int) -> float:
         return float(min(self.config.backoff_max_seconds, self.config.backoff_seconds * 2 ** (attempt - 1)))
 
+    def _retry_wait(self, bucket: TokenBucket, exc: DeliveryError, attempt: int) -> float:
+        """A first "too many requests" means a few calls bunched up on the way (the bucket keeps under the
+        limit as sent, not as received): every sender slows down and this call goes again at the next free
+        slot, not after a backoff that would stall the run's tail. Repeated, or any other failure: backoff."""
+        if exc.rate_limited and attempt == 1:
+            bucket.slow_down()
+            return 1.0 / bucket.rate
+        return self._backoff(attempt)
+
     async def _with_retries(self, bucket: TokenBucket, call: Callable[[], Any]) -> tuple[bool, str | None, int]:
         """(ok, reason, attempts): the same call (same retry key) repeated on 429/5xx/timeouts."""
         reason: str | None = None
@@ -446,7 +459,7 @@ class NoticeSender:
                 if not exc.retry:
                     return False, reason, attempt
                 if attempt < attempts:
-                    await asyncio.sleep(self._backoff(attempt))
+                    await asyncio.sleep(self._retry_wait(bucket, exc, attempt))
         return False, f"{reason}:gave_up", attempts
 
     # --- database steps (in threads)

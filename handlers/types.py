@@ -102,13 +102,15 @@ class Delivery:
 
 
 class DeliveryError(Exception):
-    """A delivery did not go through. `retry`: worth another try later; `token_spent`: push next time."""
+    """A delivery did not go through. `retry`: worth another try later; `token_spent`: push next time;
+    `rate_limited`: the channel said we called too fast (the same call may go again as soon as the pace allows)."""
 
-    def __init__(self, reason: str, *, retry: bool, token_spent: bool = False) -> None:
+    def __init__(self, reason: str, *, retry: bool, token_spent: bool = False, rate_limited: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry = retry
         self.token_spent = token_spent
+        self.rate_limited = rate_limited
 
 
 @dataclass(frozen=True, slots=True)

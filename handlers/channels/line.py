@@ -79,6 +79,7 @@ MAX_ALT_TEXT = 400
 MAX_URI = 1000
 MAX_CAROUSEL = 12
 MAX_MULTICAST = 500  # user ids per multicast request
+MONTHLY_LIMIT = "monthly limit"  # in LINE's 429 message when the month's quota is used up (else: too many requests)
 
 LOADING_SECONDS = 10  # 5..60 in steps of 5; the indicator disappears as soon as our reply arrives
 LOADING_AGAIN_AFTER = 5.0  # seconds: a chat that was just shown the animation is not asked again
@@ -89,6 +90,7 @@ LOADING_DELAY = 1.0
 # A burst (a backlog after downtime, a broadcast everyone answers) must not turn into as many API calls
 # competing with the webhook's own work: beyond this rate the animation is left out.
 MAX_LOADING_PER_SECOND = 20.0
+LOADING_ROUND = 0.2  # seconds between two look-ups of which due messages are still unanswered
 MAX_LOADING_WATCHED = 10_000
 
 log = logging.getLogger("concierge.line")
@@ -645,7 +647,10 @@ class LineAdapter:
             status = int(exc.status or 0)
             if status == 409:
                 return  # this retry key was accepted before: already sent
-            raise DeliveryError(str(status), retry=status == 429 or status >= 500) from None
+            if status == 429 and MONTHLY_LIMIT in _api_message(exc).lower():
+                # The month's quota is used up: trying again this month cannot succeed.
+                raise DeliveryError("429 monthly_limit", retry=False) from None
+            raise DeliveryError(str(status), retry=status == 429 or status >= 500, rate_limited=status == 429) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(type(exc).__name__, retry=True) from None
 
@@ -658,14 +663,32 @@ class LineAdapter:
         return value, int(used.total_usage)
 
     # --- the loading animation (best effort, never in the way of the webhook's answer)
-    def show_loading(self, chat_ids: Iterable[str]) -> None:
+    def loading_room(self, chat_ids: Iterable[str]) -> list[str]:
+        """Those of `chat_ids` an animation could be shown in now (not shown there just before, within the
+        rate and the calls in flight): the rest need no look-up."""
         loop = asyncio.get_running_loop()
         now = loop.time()
+        self._refill_loading(now)
+        room = min(int(self._loading_tokens), MAX_LOADING_IN_FLIGHT - len(self._loading))
+        out: list[str] = []
+        for chat_id in chat_ids:
+            if len(out) >= room:
+                break
+            if now - self._loading_shown.get(chat_id, -LOADING_AGAIN_AFTER) >= LOADING_AGAIN_AFTER:
+                out.append(chat_id)
+        return out
+
+    def _refill_loading(self, now: float) -> None:
         if len(self._loading_shown) > 10_000:
             self._loading_shown = {c: t for c, t in self._loading_shown.items() if now - t < LOADING_AGAIN_AFTER}
         elapsed = now - self._loading_refilled
         self._loading_refilled = now
         self._loading_tokens = min(MAX_LOADING_PER_SECOND, self._loading_tokens + elapsed * MAX_LOADING_PER_SECOND)
+
+    def show_loading(self, chat_ids: Iterable[str]) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._refill_loading(now)
         for chat_id in chat_ids:
             if len(self._loading) >= MAX_LOADING_IN_FLIGHT or self._loading_tokens < 1:
                 return
@@ -742,16 +765,21 @@ class LoadingWatch:
             if wait > 0:
                 await asyncio.sleep(wait)
             now = loop.time()
-            batch: list[tuple[str, str]] = []
+            batch: dict[str, str] = {}  # chat -> its latest due message
             while self._due and self._due[0][0] <= now:
                 _, chat, key = self._due.popleft()
-                batch.append((chat, key))
-            try:
-                waiting = await anyio.to_thread.run_sync(self._inbox.unfinished, CHANNEL, [k for _, k in batch])
-            except Exception as exc:  # best effort; the driver's message may quote parameters: class name only
-                log.debug("loading animation skipped: %s", type(exc).__name__)
-                continue
-            self._adapter.show_loading([chat for chat, key in batch if key in waiting])
+                batch[chat] = key
+            # Only chats the animation could still be shown in are looked up; under a burst most cannot.
+            chats = self._adapter.loading_room(batch)
+            if chats:
+                try:
+                    waiting = await anyio.to_thread.run_sync(self._inbox.unfinished, CHANNEL, [batch[c] for c in chats])
+                except Exception as exc:  # best effort; the driver's message may quote parameters: class name only
+                    log.debug("loading animation skipped: %s", type(exc).__name__)
+                else:
+                    self._adapter.show_loading([c for c in chats if batch[c] in waiting])
+            # One look-up per round at most every LOADING_ROUND: the messages that come due meanwhile share it.
+            await asyncio.sleep(LOADING_ROUND)
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -948,7 +976,8 @@ async def _upload_rich_menu(adapter: LineAdapter, menu: dict[str, Any], image: b
 
 
 def _api_message(exc: Any) -> str:
-    """LINE's error message about our request (rich menu calls only: no user content is involved)."""
+    """LINE's error message about our request (rich menu and bulk calls: it names the problem, never user
+    content)."""
     try:
         body = json.loads(exc.body or "{}")
     except (TypeError, ValueError):

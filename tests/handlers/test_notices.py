@@ -437,6 +437,21 @@ def test_token_bucket_paces_calls_and_caps_each_second() -> None:
     assert capped[9] < 0.2 and capped[10] >= 0.99
 
 
+def test_a_rate_limited_call_goes_again_at_the_next_slot_and_the_bucket_drops_its_savings(
+    settings: Settings, sessions: SessionFactory
+) -> None:
+    now = [0.0]
+    bucket = sending.TokenBucket(100.0, burst=5, clock=lambda: now[0])
+    now[0] = 1.0  # five tokens saved up
+    bucket.slow_down()
+    assert bucket._tokens == 0.0
+    sender = sending.NoticeSender(settings=settings, sessions=sessions)
+    limited = DeliveryError("429", retry=True, rate_limited=True)
+    assert sender._retry_wait(bucket, limited, 1) == 0.01  # one slot at 100/s, not the 0.5 s backoff
+    assert sender._retry_wait(bucket, limited, 2) == sender._backoff(2)  # again too fast: back off
+    assert sender._retry_wait(bucket, DeliveryError("503", retry=True), 1) == sender._backoff(1)
+
+
 def test_fake_multicast_checks_and_rate_limit(settings: Settings, sessions: SessionFactory, fake: FakeLineAPI) -> None:
     line = build_line_sender(wired(settings, fake=fake), sessions)
     assert line is not None
@@ -455,6 +470,22 @@ def test_fake_multicast_checks_and_rate_limit(settings: Settings, sessions: Sess
 
     assert asyncio.run(calls()) == ["ok", "ok", "429"]
     assert fake.limited == 1
+    # Too many requests may go again at the next free slot; a used-up monthly quota is not worth retrying.
+    fake.rate_limit(None)
+    fake.quota = 0
+
+    async def over_quota() -> DeliveryError:
+        try:
+            await line.send_bulk([f"U{'b' * 32}"], "x", lang="ja", key=str(uuid.uuid4()))
+        except DeliveryError as exc:
+            return exc
+        finally:
+            await line.aclose()
+        raise AssertionError("the fake accepted a multicast over the quota")
+
+    refused = asyncio.run(over_quota())
+    assert (refused.reason, refused.retry, refused.rate_limited) == ("429 monthly_limit", False, False)
+    fake.quota = None
     fake.rate_limit(None)
     headers = {"Authorization": f"Bearer {fake.token}"}
     body = {"to": [f"U{i:032x}" for i in range(501)], "messages": [{"type": "text", "text": "x"}]}
