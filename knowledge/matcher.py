@@ -9,7 +9,11 @@ form, and the hiragana reading of those words. Three pieces of evidence per entr
 - sounds: IDF-weighted overlap of reading bigrams with the best example question (kana-only writing,
   wrong kanji with the right reading, small slips);
 - shape: rapidfuzz's partial similarity of the readings, which rewards a question that appears nearly
-  whole inside a longer message.
+  whole inside a longer message;
+- meaning: a Japanese word the KB has never seen, but whose chiVe vector (knowledge/vectors.py) is close to
+  a KB word's (預け先 and 保育園, 通院費 and 医療費), earns part of that word's credit instead of counting
+  against the match; the part is its cosine similarity times `semantic_weight`, and only similarities of at
+  least `semantic_min` count.
 Candidates come from inverted indexes over words and bigrams, so cost grows with the postings touched,
 not with the size of the KB. `decide` turns the ranking into answer, clarify or fallback, with thresholds
 calibrated per language on the dev set (Japanese and English scores are spread differently: English has no
@@ -25,12 +29,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from knowledge.models import KnowledgeBase
 from knowledge.normalize import Normalized, Normalizer
+from knowledge.vectors import WordVectors, shared_vectors
 
 UNKNOWN_DF = 0.5
 _JA_SCRIPT = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
@@ -66,6 +72,11 @@ class MatchConfig:
     en_min_coverage: float = 0.45
     en_sure_threshold: float = 55.0
     en_coverage_margin: float = 0.1
+    # Meaning (Japanese words unknown to the KB): credit = cosine × semantic_weight, for up to semantic_top
+    # KB words at least semantic_min close. semantic_weight 0 switches the signal off.
+    semantic_weight: float = 0.8
+    semantic_min: float = 0.6
+    semantic_top: int = 3
 
     def for_text(self, text: str) -> MatchConfig:
         """The thresholds for this message's language."""
@@ -106,7 +117,13 @@ def bigrams(reading: str) -> set[str]:
 class Matcher:
     """Index of the KB's example questions; `match` is pure and safe to share between threads."""
 
-    def __init__(self, kb: KnowledgeBase, normalizer: Normalizer, config: MatchConfig | None = None) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        normalizer: Normalizer,
+        config: MatchConfig | None = None,
+        vectors: WordVectors | Literal["shared"] | None = "shared",
+    ) -> None:
         self.kb = kb
         self.normalize = normalizer
         self.config = config or MatchConfig()
@@ -146,6 +163,18 @@ class Matcher:
         self._typo_fix = lru_cache(maxsize=8192)(self._nearest_word)
         # Self-weight of each question's bigrams, for the cosine-like sound measure.
         self._q_mass = [[self._mass(b) for _r, b in qs] for qs in self._questions]
+        # Meaning: the vectors of the KB's Japanese words, one row each.
+        self._vectors = shared_vectors() if vectors == "shared" else vectors
+        self._sem_words: list[str] = []
+        rows: list[np.ndarray] = []
+        if self._vectors is not None and self.config.semantic_weight > 0:
+            for w in sorted(self._word_idf):
+                v = self._vectors.vector(w) if _JA_SCRIPT.search(w) else None
+                if v is not None:
+                    self._sem_words.append(w)
+                    rows.append(v)
+        self._sem_matrix = np.vstack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
+        self._near = lru_cache(maxsize=8192)(self._nearest_meaning)
 
     def _mass(self, grams: set[str]) -> float:
         return sum(self._gram_idf.get(g, self._unknown_idf) for g in grams)
@@ -164,29 +193,56 @@ class Matcher:
         hit = process.extractOne(word, sorted(choices), scorer=fuzz.ratio, score_cutoff=cutoff)
         return str(hit[0]) if hit is not None else word
 
-    def _query_words(self, n: Normalized) -> dict[str, float]:
-        """Query words with their weights; unknown words that look like KB words are mapped onto them."""
+    def _nearest_meaning(self, word: str) -> tuple[tuple[str, float], ...]:
+        """KB words close in meaning to an unknown word, with the credit each earns (closest first)."""
+        if not self._sem_words or self._vectors is None or not _JA_SCRIPT.search(word):
+            return ()
+        v = self._vectors.vector(word)
+        if v is None:
+            return ()
+        cfg = self.config
+        sims = self._sem_matrix @ v
+        top = np.argsort(-sims)[: cfg.semantic_top]
+        return tuple(
+            (self._sem_words[i], float(sims[i]) * cfg.semantic_weight) for i in top if sims[i] >= cfg.semantic_min
+        )
+
+    def _query_words(self, n: Normalized) -> tuple[dict[str, float], list[tuple[float, tuple[tuple[str, float], ...]]]]:
+        """Query words with their weights (unknown words that look like KB words are mapped onto them), and
+        the unknown words close in meaning to KB words: (weight, the KB words with their credit)."""
         out: dict[str, float] = {}
+        soft: list[tuple[float, tuple[tuple[str, float], ...]]] = []
         for w in n.words.split():
             if w not in self._word_idf and len(w) >= 2:
                 w = self._typo_fix(w)
+            if w not in self._word_idf:
+                near = self._near(w)
+                if near:
+                    soft.append((self._word_idf[near[0][0]], near))
+                    continue
             out[w] = self._word_idf.get(w, self._unknown_idf)
-        return out
+        return out, soft
 
     def scores(self, text: str) -> list[Candidate]:
         """Entries with any evidence, best first."""
         n = self.normalize(text)
-        words = self._query_words(n)
+        words, soft = self._query_words(n)
         grams = bigrams(n.reading)
-        if not words and not grams:
+        if not words and not soft and not grams:
             return []
         cfg = self.config
-        word_total = sum(words.values()) or 1.0
+        word_total = (sum(words.values()) + sum(weight for weight, _near in soft)) or 1.0
         word_score = np.zeros(self._n)
         for w, weight in words.items():
             post = self._word_post.get(w)
             if post is not None:
                 word_score[post] += weight / word_total  # an entry appears once per posting
+        for weight, near in soft:
+            gain = np.zeros(self._n)  # per entry, the best credit of the KB words it uses
+            for kb_word, credit in near:
+                post = self._word_post[kb_word]
+                gain[post] = np.maximum(gain[post], credit)
+            word_score += gain * (weight / word_total)
         q_mass = self._mass(grams) or 1.0
         gram_idf = self._gram_idf
         gram_score = np.zeros(self._n)
