@@ -11,7 +11,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-setup: $(BIN)/.installed
+# chiVe word vectors from the pinned ja-ginza wheel (knowledge/vectors.py), fetched from the package index
+VECTORS := $(VENV)/share/kosodate-concierge/ja-vectors.npz
+$(VECTORS): scripts/build_vectors.py | $(BIN)/.installed
+	$(BIN)/python scripts/build_vectors.py --out $@
+
+setup: $(BIN)/.installed $(VECTORS)
 
 run: setup
 	$(BIN)/concierge db upgrade

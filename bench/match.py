@@ -3,6 +3,7 @@
 Prints, side by side on the same dev set (bench/devset.yaml, kept apart from the KB's examples):
 - our pipeline (crisis words, handoff phrases, SudachiPy normalisation, word + reading evidence);
 - the same pipeline with a script-run tokenizer instead of SudachiPy (is the analyser worth it?);
+- the pipeline with the meaning signal switched on (chiVe vectors, knowledge/vectors.py; off by default);
 - a naive baseline: rapidfuzz WRatio on the raw text against every example question, at its best threshold.
 Then match latency p50/p99 (cold normaliser cache) with the real KB and synthetic KBs of 1,000 and
 10,000 entries, and peak RSS.
@@ -19,6 +20,7 @@ import resource
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
@@ -35,6 +37,7 @@ from knowledge.models import Entry, KnowledgeBase  # noqa: E402
 from knowledge.normalize import Normalizer, ScriptTokenizer  # noqa: E402
 
 DEVSET = ROOT / "bench" / "devset.yaml"
+MEANING_WEIGHT = 0.5  # the meaning signal switched on, for the "+ meaning" lines (off by default)
 # Held out: never used to tune.
 TESTSETS = tuple(ROOT / "bench" / name for name in ("testset.yaml", "testset2.yaml", "testset3.yaml"))
 
@@ -211,6 +214,13 @@ def main() -> None:
         config=settings.engine_config(),
     )  # type: ignore[arg-type,return-value]
     print(f"previous decision     : {fmt(evaluate(items, ours(previous)))}")  # type: ignore[arg-type]
+    meaning = Engine(
+        kb,
+        Matcher(kb, sudachi, replace(settings.match.config(), semantic_weight=MEANING_WEIGHT)),
+        sessions=lambda: None,
+        config=settings.engine_config(),
+    )  # type: ignore[arg-type,return-value]
+    print(f"ours + meaning (chiVe): {fmt(evaluate(items, ours(meaning)))}")  # type: ignore[arg-type]
     script_engine = engine_for(kb, Normalizer(kb.synonyms, ScriptTokenizer()), settings)
     print(f"ours (script tokens)  : {fmt(evaluate(items, ours(script_engine)))}")  # type: ignore[arg-type]
     base, threshold = baseline(kb, items)
@@ -226,6 +236,7 @@ def main() -> None:
         print(f"held-out {path.name} ({len(held_out)} messages), same settings:")
         print(f"  ours                : {fmt(held)}")
         print(f"  by language         : {by_lang(held_out, engine)}")
+        print(f"  + meaning (chiVe)   : {fmt(evaluate(held_out, ours(meaning)))}")  # type: ignore[arg-type]
         print(f"  previous decision   : {fmt(evaluate(held_out, ours(previous)))}")  # type: ignore[arg-type]
         print(f"  previous by language: {by_lang(held_out, previous)}")
         print(f"  baseline WRatio     : {fmt(held_base)}")

@@ -127,6 +127,7 @@ class MatchSettings(BaseModel):
     margin: float = _MATCH.margin
     min_coverage: float = _MATCH.min_coverage
     sure_threshold: float = _MATCH.sure_threshold
+    semantic_weight: float = _MATCH.semantic_weight  # > 0 switches the chiVe meaning signal on (knowledge/matcher.py)
 
     def config(self) -> MatchConfig:
         return replace(
@@ -136,6 +137,7 @@ class MatchSettings(BaseModel):
             margin=self.margin,
             min_coverage=self.min_coverage,
             sure_threshold=self.sure_threshold,
+            semantic_weight=self.semantic_weight,
         )
 
 

@@ -40,6 +40,7 @@ from knowledge.vectors import WordVectors, shared_vectors
 
 UNKNOWN_DF = 0.5
 _JA_SCRIPT = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
+_CONTENT_SCRIPT = re.compile(r"[\u30a0-\u30ff\u4e00-\u9fff]")  # katakana or kanji
 
 
 class Outcome(StrEnum):
@@ -73,10 +74,12 @@ class MatchConfig:
     en_sure_threshold: float = 55.0
     en_coverage_margin: float = 0.1
     # Meaning (Japanese words unknown to the KB): credit = cosine × semantic_weight, for up to semantic_top
-    # KB words at least semantic_min close. semantic_weight 0 switches the signal off.
-    semantic_weight: float = 0.8
+    # KB words at least semantic_min close. Off (0) by default: on the dev set it rescued no question and
+    # let out-of-scope ones through (bench/match.py prints both); MATCH__SEMANTIC_WEIGHT=0.5 switches it on.
+    semantic_weight: float = 0.0
     semantic_min: float = 0.6
     semantic_top: int = 3
+    semantic_df: float = 0.03  # KB words in more than this share of entries take no meaning credit
 
     def for_text(self, text: str) -> MatchConfig:
         """The thresholds for this message's language."""
@@ -106,6 +109,12 @@ class MatchResult:
     @property
     def best(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
+
+
+def _meaningful(word: str) -> bool:
+    """A word that can carry a topic: two characters or more, with kanji or katakana (kana-only words are
+    mostly function words and split readings)."""
+    return len(word) >= 2 and _CONTENT_SCRIPT.search(word) is not None
 
 
 def bigrams(reading: str) -> set[str]:
@@ -164,12 +173,18 @@ class Matcher:
         # Self-weight of each question's bigrams, for the cosine-like sound measure.
         self._q_mass = [[self._mass(b) for _r, b in qs] for qs in self._questions]
         # Meaning: the vectors of the KB's Japanese words, one row each.
-        self._vectors = shared_vectors() if vectors == "shared" else vectors
+        if self.config.semantic_weight <= 0:
+            self._vectors: WordVectors | None = None  # not even loaded
+        else:
+            self._vectors = shared_vectors() if vectors == "shared" else vectors
         self._sem_words: list[str] = []
         rows: list[np.ndarray] = []
-        if self._vectors is not None and self.config.semantic_weight > 0:
+        if self._vectors is not None:
+            # Only topical KB words (used by few entries) take credit: a generic word (方, 物, 今週) is near
+            # too many others to say anything about the question.
+            topical = math.log((n_entries + 1) / (n_entries * self.config.semantic_df + 0.5))
             for w in sorted(self._word_idf):
-                v = self._vectors.vector(w) if _JA_SCRIPT.search(w) else None
+                v = self._vectors.vector(w) if _meaningful(w) and self._word_idf[w] >= topical else None
                 if v is not None:
                     self._sem_words.append(w)
                     rows.append(v)
@@ -195,7 +210,7 @@ class Matcher:
 
     def _nearest_meaning(self, word: str) -> tuple[tuple[str, float], ...]:
         """KB words close in meaning to an unknown word, with the credit each earns (closest first)."""
-        if not self._sem_words or self._vectors is None or not _JA_SCRIPT.search(word):
+        if not self._sem_words or self._vectors is None or not _meaningful(word):
             return ()
         v = self._vectors.vector(word)
         if v is None:
