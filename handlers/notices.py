@@ -404,7 +404,7 @@ class NoticeSender:
 
     async def _deliver(self, run_id: int, notice: Notice, channel: str, claim: Claimed) -> BatchResult:
         if not claim.members:
-            return BatchResult(claim.batch_id, True, None, 0)
+            return BatchResult.of(run_id, claim, ok=True, reason=None, attempts=0)
         text = notice.text_for(claim.lang)
         sender = self.senders[channel]
         bucket = self.buckets[channel]
@@ -413,7 +413,7 @@ class NoticeSender:
         to = [] if claim.mode == "broadcast" else [m[1] for m in claim.members]
         call = functools.partial(sender.send_bulk, to, text, lang=claim.lang, key=claim.retry_key)
         ok, reason, attempts = await self._with_retries(bucket, call)
-        return BatchResult(claim.batch_id, ok, reason, attempts)
+        return BatchResult.of(run_id, claim, ok=ok, reason=reason, attempts=attempts)
 
     async def _deliver_each(
         self, run_id: int, sender: BulkAdapter, bucket: TokenBucket, claim: Claimed, text: str
@@ -429,9 +429,8 @@ class NoticeSender:
             if not ok:
                 failures.append(reason or "failed")
             await asyncio.to_thread(self._mark, delivery_id, ok=ok, reason=reason)
-        return BatchResult(
-            claim.batch_id, len(failures) < len(claim.members), failures[0] if failures else None, attempts
-        )
+        ok = len(failures) < len(claim.members)
+        return BatchResult.of(run_id, claim, ok=ok, reason=failures[0] if failures else None, attempts=attempts)
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self.config.backoff_max_seconds, self.config.backoff_seconds * 2 ** (attempt - 1)))

@@ -56,6 +56,14 @@ class Claimed:
     mode: str  # multicast | broadcast | single
     members: list[tuple[int, str]] = field(default_factory=list)  # (delivery id, external id)
 
+    def span(self) -> tuple[str, int, int] | None:
+        """(language, lowest id, highest id) of the members, through which the run's index finds them again
+        (a broadcast's members span every language: None)."""
+        if self.mode == "broadcast" or not self.members:
+            return None
+        ids = [m[0] for m in self.members]
+        return self.lang, min(ids), max(ids)
+
 
 @dataclass
 class Cursor:
@@ -66,12 +74,20 @@ class Cursor:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What the call of a batch came to."""
+    """What the call of a batch came to. `run_id` and `span` (Claimed.span) find its deliveries through the
+    run's index; `members` False: the batch had none left to record."""
 
     batch_id: int
     ok: bool
     reason: str | None
     attempts: int
+    run_id: int = 0
+    span: tuple[str, int, int] | None = None
+    members: bool = True
+
+    @classmethod
+    def of(cls, run_id: int, claim: Claimed, *, ok: bool, reason: str | None, attempts: int) -> BatchResult:
+        return cls(claim.batch_id, ok, reason, attempts, run_id, claim.span(), bool(claim.members))
 
 
 # ----- runs
@@ -162,22 +178,30 @@ def open_batches(session: Session, *, run_id: int) -> list[tuple[str, Claimed]]:
         .where(col(NoticeBatch.run_id) == run_id, col(NoticeBatch.status) == BatchStatus.PENDING)
         .order_by(col(NoticeBatch.id))
     ).all()
-    out: list[tuple[str, Claimed]] = []
-    for b in batches:
-        assert b.id is not None
-        out.append((b.channel, Claimed(b.id, b.retry_key, b.lang, b.mode, batch_members(session, batch_id=b.id))))
-    return out
+    members = batch_members(session, run_id=run_id, batch_ids=[b.id for b in batches if b.id is not None])
+    return [(b.channel, Claimed(b.id, b.retry_key, b.lang, b.mode, members.get(b.id, []))) for b in batches if b.id]
 
 
-def batch_members(session: Session, *, batch_id: int) -> list[tuple[int, str]]:
-    """(delivery id, external id) of the batch's deliveries still pending, in id order."""
+def batch_members(session: Session, *, run_id: int, batch_ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+    """Per batch, (delivery id, external id) of its deliveries still pending, in id order (one pass over the
+    run's pending deliveries: batch_id has no index of its own)."""
+    if not batch_ids:
+        return {}
     rows = session.exec(
-        select(NoticeDelivery.id, Contact.external_id)
+        select(NoticeDelivery.batch_id, NoticeDelivery.id, Contact.external_id)
         .join(Contact, col(Contact.id) == col(NoticeDelivery.contact_id))
-        .where(col(NoticeDelivery.batch_id) == batch_id, col(NoticeDelivery.status) == DeliveryStatus.PENDING)
+        .where(
+            col(NoticeDelivery.run_id) == run_id,
+            col(NoticeDelivery.status) == DeliveryStatus.PENDING,
+            col(NoticeDelivery.batch_id).in_(batch_ids),
+        )
         .order_by(col(NoticeDelivery.id))
     )
-    return [(int(i), str(e)) for i, e in rows if i is not None]
+    out: dict[int, list[tuple[int, str]]] = {}
+    for batch, delivery, external in rows:
+        if batch is not None and delivery is not None:
+            out.setdefault(int(batch), []).append((int(delivery), str(external)))
+    return out
 
 
 def _deliveries() -> Any:
@@ -210,8 +234,10 @@ def _assign_statement(*, exact: bool, ranged: bool) -> Update:
 
 
 @functools.cache
-def _finish_statements() -> tuple[Update, Update]:
-    """The batch's result, and its pending deliveries' (one executemany each per group of results)."""
+def _finish_statements(*, ranged: bool) -> tuple[Update, Update]:
+    """The batch's result, and its pending deliveries' (one executemany each per group of results), found
+    through the run's index: in the batch's language and id range with `ranged`, else among all the run's
+    pending deliveries (a broadcast)."""
     b, d = _batches().c, _deliveries().c
     batch: Update = (
         update(_batches())
@@ -223,9 +249,13 @@ def _finish_statements() -> tuple[Update, Update]:
             sent_at=bindparam("p_sent_at"),
         )
     )
+    where = [d.run_id == bindparam("p_run_id"), d.status == DeliveryStatus.PENDING.value]
+    if ranged:
+        where += [d.lang == bindparam("p_lang"), d.id >= bindparam("p_lo"), d.id <= bindparam("p_hi")]
+    where.append(d.batch_id == bindparam("p_batch_id"))
     members: Update = (
         update(_deliveries())
-        .where(d.batch_id == bindparam("p_batch_id"), d.status == DeliveryStatus.PENDING.value)
+        .where(*where)
         .values(status=bindparam("p_status"), reason=bindparam("p_reason"), updated_at=bindparam("p_now"))
     )
     return batch, members
@@ -352,7 +382,7 @@ def finish_batches(session: Session, *, results: Sequence[BatchResult]) -> None:
     if not results:
         return
     now = utcnow()
-    batch, members = _finish_statements()
+    batch, _members = _finish_statements(ranged=False)
     connection = session.connection()
     connection.execute(
         batch,
@@ -367,18 +397,23 @@ def finish_batches(session: Session, *, results: Sequence[BatchResult]) -> None:
             for r in results
         ],
     )
-    connection.execute(
-        members,
-        [
-            {
+    for ranged in (True, False):
+        params: list[dict[str, Any]] = []
+        for r in results:
+            if not r.members or (r.span is not None) != ranged:
+                continue
+            row: dict[str, Any] = {
+                "p_run_id": r.run_id,
                 "p_batch_id": r.batch_id,
                 "p_status": (DeliveryStatus.SENT if r.ok else DeliveryStatus.FAILED).value,
                 "p_reason": None if r.ok else r.reason,
                 "p_now": now,
             }
-            for r in results
-        ],
-    )
+            if r.span is not None:
+                row.update(p_lang=r.span[0], p_lo=r.span[1], p_hi=r.span[2])
+            params.append(row)
+        if params:
+            connection.execute(_finish_statements(ranged=ranged)[1], params)
 
 
 def mark_delivery(session: Session, *, delivery_id: int, ok: bool, reason: str | None) -> None:
@@ -450,7 +485,11 @@ def retry_failed(session: Session, *, run_id: int) -> int:
     )
     result = session.exec(
         update(NoticeDelivery)
-        .where(col(NoticeDelivery.batch_id).in_(batch_ids), col(NoticeDelivery.status) == DeliveryStatus.FAILED)
+        .where(
+            col(NoticeDelivery.run_id) == run_id,
+            col(NoticeDelivery.status) == DeliveryStatus.FAILED,
+            col(NoticeDelivery.batch_id).in_(batch_ids),
+        )
         .values(status=DeliveryStatus.PENDING, reason=None, updated_at=utcnow()),
         execution_options=NO_SYNC,
     )
