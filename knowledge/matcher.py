@@ -80,13 +80,20 @@ class MatchConfig:
     semantic_min: float = 0.6
     semantic_top: int = 3
     semantic_df: float = 0.03  # KB words in more than this share of entries take no meaning credit
+    # A long message (a story, then the question, often two) fits several entries of one topic at once: its
+    # best entry is answered (the others follow as related questions) instead of asking which.
+    long_chars: int = 80
+    one_topic_answers: bool = False
 
     def for_text(self, text: str) -> MatchConfig:
-        """The thresholds for this message's language."""
+        """The thresholds for this message's language and length."""
+        config = self
+        if len(text) >= self.long_chars:
+            config = replace(config, one_topic_answers=True)
         if _JA_SCRIPT.search(text):
-            return self
+            return config
         return replace(
-            self,
+            config,
             min_coverage=self.en_min_coverage,
             sure_threshold=self.en_sure_threshold,
             coverage_margin=self.en_coverage_margin,
@@ -312,6 +319,10 @@ def decide(ranked: list[Candidate], config: MatchConfig) -> MatchResult:
         return MatchResult(Outcome.FALLBACK, ranked[: config.max_candidates])
     best = ranked[0]
     rival = next((c for c in ranked[1:] if c.topic != best.topic), None)
+    if config.one_topic_answers and best.score >= config.answer_threshold:
+        floor = max(config.clarify_threshold, best.score - config.clarify_window)
+        if all(c.topic == best.topic for c in [c for c in ranked if c.score >= floor][: config.max_candidates]):
+            return MatchResult(Outcome.ANSWER, [best])
     tied = [c for c in ranked[1:] if best.score - c.score < config.tie_margin and c.coverage >= best.coverage]
     if tied:  # a bare keyword (ワクチン) fits several answers equally well: ask which
         return MatchResult(Outcome.CLARIFY, [best, *tied][: config.max_candidates])

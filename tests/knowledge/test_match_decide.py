@@ -101,3 +101,21 @@ def test_a_typo_is_looked_up_among_words_of_a_reachable_length_only(matcher: Mat
     for word in ("予坊接種", "ほいくえん", "託自室", "児童てあて", "vaccinatoin", "kindergarden", "ab"):
         hit = process.extractOne(word, vocab, scorer=fuzz.ratio, score_cutoff=matcher.config.typo_score)
         assert matcher._nearest_word(word) == (hit[0] if hit else word)
+
+
+def test_a_long_message_whose_options_share_one_topic_is_answered_by_its_best_entry() -> None:
+    """A story followed by two questions fits several entries of one topic: answer the best, not "which?"."""
+    ranked = [
+        Candidate("vacancy", "nursery", 38.1, 0.26),
+        Candidate("april", "nursery", 36.1, 0.31),
+        Candidate("apply", "nursery", 34.1, 0.24),
+        Candidate("types", "facilities", 31.9, 0.35),
+    ]
+    story = "来年の4月から仕事に復帰する予定で、今1歳の娘を保育園に預けたいと思っています。" * 2
+    assert len(story) >= CFG.long_chars
+    assert decide(ranked, CFG.for_text("保育園 空き 申し込み")).outcome == Outcome.CLARIFY
+    long = decide(ranked, CFG.for_text(story))
+    assert long.outcome == Outcome.ANSWER and long.best is not None and long.best.entry_id == "vacancy"
+    # Options of different topics are still asked about, however long the message.
+    mixed = [ranked[0], Candidate("types", "facilities", 37.0, 0.35), ranked[1]]
+    assert decide(mixed, CFG.for_text(story)).outcome == Outcome.CLARIFY
