@@ -131,6 +131,168 @@ _ENGLISH_WORDS = frozenset(
         "please",
     ]
 )
+# English nouns of this service's questions that the other Latin-script languages here do not use: with the
+# words above, two of them make a short keyword question ("pay nursery fee") English.
+_ENGLISH_WORDS = _ENGLISH_WORDS | frozenset(
+    [
+        "child",
+        "children",
+        "kid",
+        "kids",
+        "baby",
+        "babies",
+        "nursery",
+        "daycare",
+        "fee",
+        "fees",
+        "pay",
+        "payment",
+        "allowance",
+        "school",
+        "hospital",
+        "clinic",
+        "price",
+        "cost",
+        "food",
+        "donation",
+        "young",
+        "carer",
+        "room",
+        "booking",
+        "visit",
+        "hard",
+        "help",
+        "checkup",
+        "vaccine",
+    ]
+)
+# Romanised Japanese words of child-rearing services, as foreign residents write them between English words
+# (or alone, as keywords: "byouji hoiku", "kodomo shokudo"). Statistical detectors read these syllables as
+# Tagalog or Indonesian; the message is a question for this service, answered in English.
+_ROMAJI_WORDS = frozenset(
+    [
+        "akachan",
+        "asobiba",
+        "azukari",
+        "boryoku",
+        "boshi",
+        "byoji",
+        "byouji",
+        "chibikko",
+        "chiryou",
+        "chokusetsu",
+        "enjo",
+        "famisapo",
+        "fuiku",
+        "fukushi",
+        "funin",
+        "futago",
+        "futoukou",
+        "fuyo",
+        "fuyou",
+        "gakudo",
+        "genkyo",
+        "hattatsu",
+        "hikazei",
+        "hiroba",
+        "hitorioya",
+        "hoiku",
+        "hoikuen",
+        "hoikuryo",
+        "hoikusho",
+        "hokago",
+        "houkago",
+        "hoken",
+        "ichiji",
+        "ichijikin",
+        "ikuji",
+        "iryo",
+        "iryou",
+        "iryouhi",
+        "iyaiya",
+        "jido",
+        "jidokan",
+        "jidou",
+        "jikan",
+        "josan",
+        "josei",
+        "jukyo",
+        "jukyusha",
+        "kakuho",
+        "katei",
+        "kateinai",
+        "katsuyo",
+        "katsuyou",
+        "kenko",
+        "kenshin",
+        "kodomo",
+        "kodomoen",
+        "kokuho",
+        "kokumin",
+        "konnichiwa",
+        "koseki",
+        "kosodate",
+        "kyubyo",
+        "kyufu",
+        "kyufukin",
+        "kyukanshitsu",
+        "kyukyu",
+        "mendan",
+        "mochimono",
+        "nandemo",
+        "ninkagai",
+        "ninpu",
+        "ninshin",
+        "nintei",
+        "nyugaku",
+        "nyuin",
+        "nyuyoji",
+        "omutsu",
+        "oshirase",
+        "oyako",
+        "rinyushoku",
+        "ryoiku",
+        "ryouiku",
+        "sango",
+        "sanpu",
+        "satogaeri",
+        "seido",
+        "sesshu",
+        "settei",
+        "shaho",
+        "shien",
+        "shiharai",
+        "shisetsu",
+        "shokudo",
+        "shomeisho",
+        "shoto",
+        "shougaiji",
+        "shugaku",
+        "shugakuji",
+        "shussan",
+        "shussho",
+        "soudan",
+        "soudanshitsu",
+        "sutei",
+        "takuji",
+        "teate",
+        "techo",
+        "teikyubi",
+        "tennyu",
+        "todoke",
+        "toiraito",
+        "tokubetsu",
+        "tokuji",
+        "yakan",
+        "yonaki",
+        "yoshinhyo",
+        "youchien",
+        "youikuhi",
+        "yoyaku",
+        "yoyu",
+        "zairyu",
+    ]
+)
 # Tagalog particles and markers, which English sentences do not contain.
 _TAGALOG_WORDS = frozenset(["po", "opo", "ang", "ng", "mga", "sa", "ko", "ba", "naman", "kasi"])
 _WORDS = re.compile(r"[a-z']+")
@@ -159,7 +321,7 @@ def _latin_language(text: str, known: str | None) -> str:
     words = set(_WORDS.findall(text.casefold()))
     if len(words & _TAGALOG_WORDS) >= 2:  # Taglish: English nouns in a Tagalog sentence
         return "tl"
-    if len(words & _ENGLISH_WORDS) >= 2:
+    if len(words & _ENGLISH_WORDS) >= 2 or words & _ROMAJI_WORDS:
         return "en"
     values = _lingua().compute_language_confidence_values(text)
     if not values or values[0].value < MIN_CONFIDENCE:
@@ -177,7 +339,9 @@ def detect_language(text: str, known: str | None = None) -> str | None:
     `known` is the contact's language so far: short Latin text (ok, yes) keeps it when it is Latin-script.
     """
     if _KANA.search(text):
-        return "ja"
+        # An English sentence quoting a Japanese name or word (what is ハコダテシ... in my bank book) is English.
+        words = _WORDS.findall(text.casefold())
+        return "en" if len(set(words) & _ENGLISH_WORDS) >= 2 and len(words) >= 4 else "ja"
     if _HANGUL.search(text):
         return "ko"
     if _THAI.search(text):

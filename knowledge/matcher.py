@@ -63,7 +63,7 @@ class MatchConfig:
     pool: int = 15  # entries re-ranked with the question-level measures
     seed_df: float = 0.1  # bigrams in more than this share of entries do not seed candidates
     typo_score: float = 80.0  # rapidfuzz score for mapping an unknown word onto a KB word
-    min_coverage: float = 0.5  # share of the query's word weight an entry must use before it is answered
+    min_coverage: float = 0.6  # share of the query's word weight an entry must use before it is answered
     sure_threshold: float = 45.0  # ... unless its score is at least this
     certain_threshold: float = 90.0  # a match this close is answered whatever its rivals score
     coverage_margin: float = 1.0  # ... or lead by covering this much more of the query (1.0: never)

@@ -277,13 +277,15 @@ def test_the_language_samples_are_all_told_apart() -> None:
 
 
 def test_the_kbs_own_questions_keep_their_language(kb: KnowledgeBase) -> None:
-    """English with romanised Japanese (jidokan, kodomo-en) is English; kanji-only Japanese is Japanese."""
+    """English with romanised Japanese (jidokan, kodomo-en, byouji hoiku) is English; kanji-only Japanese is
+    Japanese. A number or a short acronym (189, 0120-20-8699, DV) has no language of its own: the engine keeps
+    the contact's (`Engine._language`), so it is not asked here."""
     wrong = [
         (lang, q, detect_language(q))
         for entry in kb.entries.values()
         for lang in ("ja", "en")
         for q in entry.questions.get(lang, [])
-        if detect_language(q) != lang
+        if len(q) > 4 and detect_language(q) not in (lang, None)
     ]
     assert wrong == []
 
