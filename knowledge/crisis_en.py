@@ -229,6 +229,13 @@ EN_RULES: tuple[Rule, ...] = (
     ),
     _r("en.dv_home", "dv", r"\b(?:afraid|scared) to go home\b"),
     _r("en.dv_choked", "dv", r"\b(?:choked|strangled) me\b"),
+    # violence aimed beside the victim: a fist through the wall, the phone smashed
+    _r(
+        "en.dv_near_miss",
+        "dv",
+        rf"\bmy {_PARTNER} (?:\w+ )?(?:punched|kicked|smashed) (?:a hole in )?the (?:wall|door)\b"
+        rf"|\bmy {_PARTNER} (?:\w+ )?(?:broke|smashed|destroyed) my (?:phone|things)\b",
+    ),
     # --- medical emergencies, a missing child
     _r(
         "en.breathing",
