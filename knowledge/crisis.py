@@ -39,7 +39,15 @@ from enum import StrEnum
 from functools import lru_cache
 
 from knowledge.crisis_en import match_en, may_be_urgent_en
-from knowledge.crisis_ja import RuleHit, fold_surface, ja_text, lemma_stream, match_rules, surface_may_be_urgent
+from knowledge.crisis_ja import (
+    RuleHit,
+    child_is_agent,
+    fold_surface,
+    ja_text,
+    lemma_stream,
+    match_rules,
+    surface_may_be_urgent,
+)
 from knowledge.crisis_learned import NaiveBayes, Prediction
 from knowledge.crisis_screen import ja_stem_pattern, kana_only
 from knowledge.crisis_similar import Neighbour, SimilarityIndex
@@ -291,7 +299,10 @@ class CrisisDetector:
         p = self._model.predict(text)
         if p.known < cfg.min_grams:
             return None
-        return _learned_decision(p, cfg, rules_distress, cue)
+        decision = _learned_decision(p, cfg, rules_distress, cue)
+        if decision == (Level.URGENT, "parent_harm") and child_is_agent(fold_surface(text)):
+            return None  # a child hurting a sibling or a friend: a parenting question, not a parent's fear
+        return decision
 
     def _rules(self, text: str) -> list[RuleHit]:
         hits: list[RuleHit] = []

@@ -22,6 +22,10 @@ _INFO = re.compile(
 )
 
 _BRIGHT = re.compile(r"[^.!?]{0,40}?\bbut (?:\w+ ){0,3}(?:excited|happy|fine|good|okay|ok|enjoy\w*|grateful|great)\b")
+# "choked on water but coughed it up and is fine": an emergency over, told as such.
+_WELL_AGAIN = re.compile(
+    r"[^.!?]{0,40}?\bbut (?:\w+ ){0,4}(?:(?:is|is now|seems|was|looks) (?:fine|okay|ok|alright|all right|well)|coughed it (?:up|out))\b"
+)
 
 EN_RULES: tuple[Rule, ...] = (
     # --- dying together with the child
@@ -229,6 +233,11 @@ EN_RULES: tuple[Rule, ...] = (
     ),
     _r("en.dv_home", "dv", r"\b(?:afraid|scared) to go home\b"),
     _r("en.dv_choked", "dv", r"\b(?:choked|strangled) me\b"),
+    _r(
+        "en.dv_next",
+        "dv",
+        r"\b(?:said|told me|says|saying) (?:that )?(?:i'm|i am|i was|i'd be|i would be|you're|you are) next\b",
+    ),
     # violence aimed beside the victim: a fist through the wall, the phone smashed
     _r(
         "en.dv_near_miss",
@@ -268,7 +277,13 @@ EN_RULES: tuple[Rule, ...] = (
         r"\b(?:hit|banged|bumped|struck) (?:his|her|their|my) head\b.{0,60}(?<!no )(?<!not )\b(?:vomit\w*|throwing up|threw up|unconscious|sleepy|drowsy|confused|bleeding|won'?t wake)",
         info=True,
     ),
-    _r("en.drown", "child_danger", r"\bdrown(?:ing|ed)\b", info=True),
+    # "I feel like I'm drowning", "drowning in laundry": the writer's own figure of speech, not a child in water
+    _r(
+        "en.drown",
+        "child_danger",
+        r"(?<!feel like i'm )(?<!feel like i am )(?<!i'm )(?<!i am )(?<!i'm just )\bdrown(?:ing|ed)\b(?! in (?:work|laundry|bills|debt|paperwork|chores))",
+        info=True,
+    ),
     _r("en.bleeding", "child_danger", r"\bbleeding (?:badly|heavily|a lot)\b|\bwon'?t stop bleeding\b"),
     _r(
         "en.missing",
@@ -372,6 +387,8 @@ def match_en(text: str) -> list[RuleHit]:
             if rule.agent_block is not None and rule.agent_block.search(text[max(0, m.start() - 40) : m.start()]):
                 continue
             if rule.level == "distress" and _BRIGHT.match(text, m.end()):
+                continue
+            if rule.category == "child_danger" and _WELL_AGAIN.match(text, m.end()):
                 continue
             hits.append(RuleHit(rule, m.start()))
             break

@@ -102,6 +102,27 @@ URGENT_KINDS = [
     # other languages: polite particles and compound phrasings
     ("Nakainom ho ng lason ang anak ko", "poisoning"),
     ("我想带着孩子一起去死", "with_child"),
+    # verb forms of the fear: 〜たくなる, 〜そうになった, the mouth covered or stuffed
+    ("子どもを放り投げたくなる", "parent_harm"),
+    ("泣きやまないと口を押さえたくなる", "parent_harm"),
+    ("子どもを黙らせたくて、口にタオルを押し込みそうになった", "parent_harm"),
+    # DV in less common words: a slap in two words, things thrown, out only with his permission
+    ("夫にビンタされた", "dv"),
+    ("夫に何度も平手打ちされた", "dv"),
+    ("主人が機嫌が悪いと物を投げつけてきます", "dv"),
+    ("夫の許可なしに外に出られません", "dv"),
+    ("my husband broke my phone and punched the wall next to my head", "dv"),
+    ("he smashed the furniture and said I was next", "dv"),
+    # self-harm in indirect words: the slip form before the wish, いっそ
+    ("もう全部終わらせてしまいたい", "self_harm"),
+    ("いっそ消えてしまえたらと本気で思う", "self_harm"),
+    ("娘と一緒に飛び降りたい", "with_child"),
+    # a child writing: no particle, a parent at night in the child's room
+    ("ぼく ごはん もらえない", "child_sos"),
+    ("ぱぱが よる へやに くる いやだ", "child_sos"),
+    # medical: 行方不明 is two words to the analyser; breathing in the progressive
+    ("子どもが行方不明", "child_danger"),
+    ("赤ちゃんがミルクを吐いて息ができていない", "child_danger"),
 ]
 
 
@@ -159,6 +180,14 @@ def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str
         "ひきつけを起こしたら病院に行くべきですか",
         "チャイルドシートに子どもを残すのは何歳まで？",
         "赤ちゃんが息をしていない場合の対処法を知りたい",
+        "誤飲したときの相談先を知りたい",
+        "子どもの行方不明に備えて写真を撮っておくべき？",
+        # an emergency over, told as such
+        "my son choked on water but coughed it up and is fine",
+        # one child hurting another in the form of a slip: the writer is not the agent
+        "娘が弟を蹴ってしまう",
+        # a fear of an accident while holding the baby, not of harming it
+        "赤ちゃんを落としそうで怖い、抱っこのコツ",
     ],
 )
 def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
