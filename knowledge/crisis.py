@@ -294,7 +294,7 @@ class CrisisDetector:
         if not len(self._model) or not (_KANA.search(text) or _LATIN.search(text)):
             return None
         cue = self._cue(text)
-        if not cue and cfg.distress_margin is None:  # nothing the classifier could raise: skip it
+        if not cue and (cfg.distress_margin is None or rules_distress):  # nothing it could raise: skip it
             return None
         p = self._model.predict(text)
         if p.known < cfg.min_grams:

@@ -363,6 +363,13 @@ EN_RULES: tuple[Rule, ...] = (
         r"\bhopeless\b|\bdespair\b|\bdepress(?:ed|ion)\b|\b(?:empty|numb|worthless)\b",
         level="distress",
     ),
+    # the writer's own drowning, a figure of speech (the urgent rule leaves it out): overwhelmed
+    _r(
+        "en.drowning_figure",
+        "distress",
+        r"\b(?:i'm|i am|i'm just) drowning\b|\bdrowning in (?:motherhood|parenting|work|laundry|bills|debt|chores)\b",
+        level="distress",
+    ),
     _r(
         "en.control",
         "distress",
