@@ -32,7 +32,8 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.with_child",
         "with_child",
-        rf"\b(?:die|dying|end it|end (?:our|my) lives?|kill myself) (?:\w+ ){{0,2}}with (?:my|our) {_KID}",
+        rf"\b(?:die|dying|end it|end (?:our|my) lives?|kill myself) (?:\w+ ){{0,2}}with (?:my|our) {_KID}"
+        r"|\bend (?:both|all) (?:of )?our lives\b",
     ),
     _r(
         "en.with_child_dead",
@@ -153,6 +154,15 @@ EN_RULES: tuple[Rule, ...] = (
         "en.abuse_neighbour2",
         "abuse",
         rf"\bneighbou?rs?(?:'s?)? (?:\w+ ){{0,2}}(?:leaves?|left|hits?|hitting|beats?|beating|abuses?|abusing|locks?) (?:her|his|their|the) (?:\w+ )?{_KID}",
+    ),
+    # a child someone else is seen hurting or neglecting (a father kicking his kid, a toddler left alone all day)
+    _r(
+        "en.abuse_seen",
+        "abuse",
+        rf"\b(?:a|the|his|her|their) (?:\w+ )?(?:father|mother|dad|mom|mum|man|woman|parent) (?:\w+ )?{_HARM}\w* (?:his|her|their|a|the) (?:\w+ )?{_KID}"
+        rf"|\b(?:leaves?|left|leaving) (?:his|her|their) (?:\w+ )?{_KID} (?:\w+ )?alone (?:at home )?(?:all day|for days|overnight|all night)"
+        rf"|\b(?:starves?|starving|starved) (?:his|her|their|our|my) (?:\w+ )?{_KID}"
+        rf"|\b{_KID} (?:next door|upstairs|downstairs|across the street|in my building)\b.{{0,40}}\b(?:burn marks|burns|bruises|welts)\b",
     ),
     _r(
         "en.abuse_relative",

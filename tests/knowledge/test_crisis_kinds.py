@@ -123,6 +123,24 @@ URGENT_KINDS = [
     # medical: 行方不明 is two words to the analyser; breathing in the progressive
     ("子どもが行方不明", "child_danger"),
     ("赤ちゃんがミルクを吐いて息ができていない", "child_danger"),
+    # abuse reported by someone else: the child's own cry, not let in, a cage, not fed, the child named first
+    ("隣に住む親子、毎日のように母親の怒鳴り声と子どもの泣き声がして、時々ガシャンと音がします", "abuse"),
+    ("下の階から「痛い、やめて」という子どもの声が聞こえてきます", "abuse"),
+    ("近くの家の男の子が、朝から晩まで家に入れてもらえずに外で待っています", "abuse"),
+    ("友人の家で子どもがケージに入れられていた", "abuse"),
+    ("元妻が子どもに食事を与えていないらしい", "abuse"),
+    ("夫の連れ子に夫が手を上げている", "abuse"),
+    ("夫が娘に性的なことをしているかもしれない", "abuse"),
+    ("I saw a father kicking his kid in the parking lot", "abuse"),
+    ("my friend leaves her toddler alone at home all day", "abuse"),
+    ("the boy next door has burn marks on his arms", "abuse"),
+    # DV going on, contact forbidden, money taken away
+    ("夫の暴言と暴力に耐えられません", "dv"),
+    ("夫がスマホを勝手に見て、友達と連絡を取るなと言われる", "dv"),
+    ("夫にお金を取り上げられて、自由に使えるお金が全くない", "dv"),
+    # dying together in other words
+    ("子どもと一緒に楽になりたい", "with_child"),
+    ("I want to take my daughter and end both our lives", "with_child"),
 ]
 
 
@@ -188,6 +206,14 @@ def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str
         "娘が弟を蹴ってしまう",
         # a fear of an accident while holding the baby, not of harming it
         "赤ちゃんを落としそうで怖い、抱っこのコツ",
+        # the new rules' look-alikes: a friend's house, a pet's cage, house rules, the window of a question
+        "息子が友達の家に入れてもらえず帰ってきた",
+        "ハムスターをケージに入れたら子どもが泣いた",
+        "夫が子どもにご飯をあげてくれない日は私が作る",
+        "夫のDVの相談窓口を教えて",
+        "夫にゲームばかりするなって言われた",
+        "子どもが「やめて」と言う声で起きた、兄弟げんか",
+        "I feel like I'm drowning in laundry",
     ],
 )
 def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
