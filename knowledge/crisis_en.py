@@ -331,7 +331,9 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.struggling",
         "distress",
-        r"\bstruggling\b|\btoo much\b|\bsomeone to talk to\b|\btired of (?:everything|it all|life)\b|\bcan'?t (?:sleep|stop crying)\b",
+        r"\bstruggling\b|\btoo much\b|\bsomeone to talk to\b|\btired of (?:everything|it all|life)\b|\bcan'?t (?:sleep|stop crying)\b"
+        r"|\bfailing (?:my|as a) (?:kids?|children|baby|son|daughter|mother|mom|mum|parent|father|dad)\b"
+        r"|\b(?:barely|hardly) (?:holding|keeping) (?:it|myself) together\b|\blose my temper\b|\bsnap at (?:my|the) (?:kids?|baby)\b",
         level="distress",
     ),
     _r(

@@ -918,6 +918,22 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r("poison.word", "poisoning", r"(?:誤飲|誤食|中毒)\|(?:為る\|)?(?:た|て\|仕舞う|ちゃう)", info=True),
     # --- distress (kindness and the offer of a person; never a case without consent)
     _r("distress.limit", "distress", r"(?:限界|げんかい)(?!\|集落)", level="distress", negatable=False),
+    # confidence as a parent gone, parenting itself felt as impossible or frightening
+    _r(
+        "distress.no_confidence",
+        "distress",
+        r"(?:育児|子育て|母親|父親|親)\|(?:に|の|として\|の|として\|)?\|?(?:[^|]+\|){0,2}?自信\|(?:が|も)\|"
+        r"(?:無い|ない|無くなる|なくなる|持てる\|ない)",
+        level="distress",
+        negatable=False,
+    ),
+    _r(
+        "distress.parenting_impossible",
+        "distress",
+        r"(?:育児|子育て)\|(?:は|が|なんて|って)\|(?:[^|]+\|){0,2}?(?:無理|怖い|恐い|苦痛|地獄)",
+        level="distress",
+    ),
+    _r("distress.enduring", "distress", r"(?:ただ|毎日|ひたすら)\|(?:[^|]+\|){0,2}?耐える\|", level="distress"),
     _r(
         "distress.exhausted",
         "distress",
@@ -1086,6 +1102,12 @@ LEMMA_RULES: tuple[Rule, ...] = (
 
 # Rules over the folded surface (width/kana folded, spaces removed): spellings the analyser splits oddly.
 SURFACE_RULES: tuple[Rule, ...] = (
+    _r(
+        "distress.kana_tired",
+        "distress",
+        r"(?:つかれ|しんど|つら)(?:て|くて|い)?(?:ねむれない|ねられない|たべられない|うごけない|なにもできない)",
+        level="distress",
+    ),
     _r(
         "child.kana_mama",
         "child_sos",

@@ -174,6 +174,14 @@ def test_crisis_kinds_are_caught(detector: CrisisDetector, text: str, category: 
         "なんのために生きてるのか分からない",
         "I'm at the end of my tether",
         "I sit in the bathroom and cry every evening",
+        # confidence as a parent gone, parenting felt as impossible, only enduring, tired past sleeping
+        "子育てに自信がなくなった",
+        "私には育児は無理だったのかも",
+        "毎日ただ耐えているだけ",
+        "つかれて ねむれない",
+        "I feel like I'm failing my kids",
+        "I'm terrified I'll lose my temper with the baby",
+        "I'm barely holding it together",
     ],
 )
 def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str) -> None:
