@@ -89,7 +89,11 @@ EN_RULES: tuple[Rule, ...] = (
         r"|\b(?:took|taken|swallowed) (?:a whole|the whole|an entire|a full) (?:strip|bottle|box|pack|packet) of\b"
         r"|\b(?:standing|sitting|i'?m) (?:on|at) (?:the )?(?:edge of )?(?:the |a )?(?:bridge|roof|ledge|cliff|railing)\b.{0,20}\b(?:right now|now)\b",
     ),
-    _r("en.disappear", "self_harm", r"\b(?:want|wanna) to disappear\b|\bdisappear forever\b"),
+    _r(
+        "en.disappear",
+        "self_harm",
+        r"\b(?:want|wanna) to disappear\b|\bdisappear forever\b|\bwish i could (?:just )?disappear\b",
+    ),
     _r(
         "en.jump",
         "self_harm",
@@ -286,6 +290,18 @@ EN_RULES: tuple[Rule, ...] = (
         "child_danger",
         r"\b(?:hit|banged|bumped|struck) (?:his|her|their|my) head\b.{0,60}(?<!no )(?<!not )\b(?:vomit\w*|throwing up|threw up|unconscious|sleepy|drowsy|confused|bleeding|won'?t wake)",
         info=True,
+    ),
+    _r(
+        "en.allergy",
+        "child_danger",
+        r"\banaphyla\w*|\ballergic reaction\b.{0,40}\b(?:throat|swell\w*|breath\w*|wheez\w*|lips)\b",
+        info=True,
+    ),
+    _r(
+        "en.hot_car",
+        "child_danger",
+        rf"\b(?:locked|trapped|stuck) (?:himself |herself |themselves )?in (?:the|a|my|our) (?:hot )?car\b"
+        rf"|\b(?:left|locked) (?:my|our|the) (?:\w+ )?{_KID} in the (?:hot )?car\b",
     ),
     # "I feel like I'm drowning", "drowning in laundry": the writer's own figure of speech, not a child in water
     _r(

@@ -149,6 +149,9 @@ _WHAT_IF = re.compile(
     r"|\|?の\|は\|(?:何|いつ|どの|幾つ)|\|?(?:[^|、。!?！？]+\|){0,4}?(?:べし|べき)\|(?:です\|)?か"
 )
 _WHAT_IF_CATEGORIES = {"child_danger", "poisoning"}
+# Alcohol the writer drinks while nursing or pregnant (お酒を飲んだ後の授乳): a question about feeding.
+_ALCOHOL = re.compile(r"酒|ビール|ワイン|焼酎|ウイスキー|アルコール")
+_NURSING = re.compile(r"授乳|母乳|おっぱい|妊娠|妊婦|搾乳")
 _FALL_RULES = {"med.fall_high", "med.fall_hurt", "med.head"}
 _NEG_STOP = {"、", "。", "けど", "が", "でも", "のに", "から", "ので", "?", "？", "!", "！"}
 # Lemma spellings folded before the rules: one form per meaning.
@@ -172,7 +175,7 @@ _HYPERBOLE = re.compile(
     r"(?:恥ずかしい|眠い|忙しい|暇|面白い|嬉しい|可愛い|かわいい|美味しい|暑い|寒い|笑う|笑い|好き|混む|混雑|並ぶ|待つ|待たす)"
 )
 _INFO = re.compile(
-    r"(?:窓口|相談先|連絡先|通報先|電話番号|番号|どこ|何処|方法|とは|場合|時間|受付|制度|予防|防ぐ|防止|対策|対処|"
+    r"(?:窓口|相談先|連絡先|通報先|電話番号|番号|どこ|何処|方法|とは|場合|(?<![0-9０-９十半何数]\|)時間|受付|制度|予防|防ぐ|防止|対策|対処|"
     r"\|為\||\|ため\||普通|時\|の|\|際\||注意|気\|を\|付ける|コツ|こつ)"
 )
 _WORD = "[^|、。,.!?！？…]+"
@@ -283,6 +286,18 @@ LEMMA_RULES: tuple[Rule, ...] = (
         "self_harm",
         r"(?:自殺|自死|自傷|リストカット|リスト\|カット|リスカ|遺書|希死念慮|首吊り|首つり|ＯＤ|od|オーバードーズ)",
         info=True,
+    ),
+    _r(
+        "self.not_in_world",
+        "self_harm",
+        r"(?:此の世|この世)\|(?:に|から)\|(?:居る\|たい\|(?:無い|ない)|消える|居る\|ない\|成る)",
+    ),
+    _r(
+        "self.stockpile",
+        "self_harm",
+        # medicine hoarded to be taken all at once
+        r"(?:薬|睡眠薬|錠剤|安定剤)\|を\|(?:[^|]+\|){0,1}?(?:溜め込む|溜める|貯める|ためる)\|(?:[^|]{1,}\|){0,8}?"
+        r"(?:全部|一気|まとめる|一度)\|(?:に\|)?(?:[^|]+\|){0,1}?飲む",
     ),
     _r("self.disappear", "self_harm", r"\|消える\|(?:(?:て|で)\|仕舞う\|)?(?:たい|う|よう|る\|しか)\|"),
     _r("self.rather", "self_harm", r"いっそ\|(?:[^|]+\|){0,3}?(?:消える|死ぬ|居る\|ない\|成る|終わる\|せる)"),
@@ -853,6 +868,32 @@ LEMMA_RULES: tuple[Rule, ...] = (
         r"|(?:水ぶくれ|水膨れ|水脹れ|火傷|やけど)\|(?:[^|]+\|){0,4}?(?:広範囲|皮\|が\|(?:剥ける|むける)|爛れる|ただれる)",
         info=True,
     ),
+    _r(
+        "med.anaphylaxis",
+        "child_danger",
+        r"アナフィラキシー\|(?:で\||(?:[^|]+\|){0,2}?(?:起こす|起きる|発症|出る)\|(?:て|た|居る|てる))"
+        r"|(?:喉|のど)\|が\|(?:[^|]+\|){0,1}?腫れる",
+        info=True,
+    ),
+    _r(
+        "med.seizure_long",
+        "child_danger",
+        r"発作\|が\|(?:[^|]+\|){0,4}?(?:続く|止まる\|(?:ない|ず|へん))|発作\|で\|(?:[^|]+\|){0,2}?(?:意識|反応|唇)",
+        info=True,
+    ),
+    # locked in the car with the child inside
+    _r(
+        "med.locked_in_car",
+        "child_danger",
+        rf"{_OWN_CHILD}\|を\|(?:[^|]+\|){{0,2}}?(?:乗せる|残す|置く)\|た\|(?:侭|まま)\|(?:[^|]+\|){{0,3}}?(?:鍵|ロック|キー)",
+        negatable=False,
+    ),
+    _r(
+        "med.collision",
+        "child_danger",
+        rf"{_OWN_CHILD}\|(?:が|は)\|(?:[^|]+\|){{0,4}}?(?:車|トラック|バイク|自動車)\|(?:と|に)\|(?:ぶつかる|衝突|接触)",
+        info=True,
+    ),
     _r("med.burn", "child_danger", r"(?:熱湯|大火傷|大やけど|火傷\|が\|酷い)"),
     _r("med.bleeding", "child_danger", r"血\|が\|止まる\|(?:ない|ず|へん)|大量\|に\|?出血|出血\|が\|止まる\|ない"),
     _r(
@@ -1414,6 +1455,8 @@ def match_rules(stream: str, surface: str, *, prefilter: bool = True) -> list[Ru
             if rule.id in _FALL_RULES and _WELL_AGAIN.search(stream, m.end()):
                 continue
             if rule.category in _WHAT_IF_CATEGORIES and _WHAT_IF.match(stream, m.end()):
+                continue
+            if rule.category == "poisoning" and _ALCOHOL.search(m.group(0)) and _NURSING.search(stream):
                 continue
             if _applies(rule, clause, local, info):
                 hits.append(RuleHit(rule, m.start()))

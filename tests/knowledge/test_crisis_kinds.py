@@ -141,6 +141,18 @@ URGENT_KINDS = [
     # dying together in other words
     ("子どもと一緒に楽になりたい", "with_child"),
     ("I want to take my daughter and end both our lives", "with_child"),
+    # medical: anaphylaxis, a seizure that goes on, locked in the car, a collision, a duration is not opening hours
+    ("アナフィラキシーで顔が腫れて息が苦しそう", "child_danger"),
+    ("てんかんの発作が5分以上続いている", "child_danger"),
+    ("車に子どもを乗せたまま鍵を閉めてしまった、暑い日", "child_danger"),
+    ("息子が自転車で車とぶつかって倒れている", "child_danger"),
+    ("子どもが迷子になって1時間見つからない、警察に電話すべき？", "child_danger"),
+    ("my daughter is having an allergic reaction and her throat is swelling", "child_danger"),
+    ("my kid locked himself in the hot car", "child_danger"),
+    # self-harm: not wanting to be in this world, medicine hoarded
+    ("この世にいたくない", "self_harm"),
+    ("薬を溜め込んでいる、いつか全部飲む", "self_harm"),
+    ("I wish I could just disappear", "self_harm"),
 ]
 
 
@@ -222,6 +234,11 @@ def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str
         "夫にゲームばかりするなって言われた",
         "子どもが「やめて」と言う声で起きた、兄弟げんか",
         "I feel like I'm drowning in laundry",
+        "お酒を飲んだ後の授乳について",
+        "アナフィラキシーが心配な子の給食",
+        "薬を貯めておく場所",
+        "てんかんの発作が続くときの対処法を知りたい",
+        "息子が2時間昼寝している",
     ],
 )
 def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
