@@ -147,8 +147,15 @@ _WHAT_IF = re.compile(
     r"|\|?(?:[^|、。!?！？]+\|){0,2}?(?:(?:に|だ)\|備える|へ\|の\|備え)"
     r"|\|?(?:[^|、。!?！？]+\|){0,1}?たら\|(?:[^|、。!?！？]+\|){0,4}?(?:べし|べき|どう\|為る|良い\|の\|か)"
     r"|\|?の\|は\|(?:何|いつ|どの|幾つ)|\|?(?:[^|、。!?！？]+\|){0,4}?(?:べし|べき)\|(?:です\|)?か"
+    r"|\|?(?:[^|、。!?！？]+\|){0,3}?(?:は|って)\|(?:駄目|ダメ|だめ|いけない|アウト|許す\|れる)"
 )
 _WHAT_IF_CATEGORIES = {"child_danger", "poisoning"}
+# A story told on a screen or in the news (ドラマで心中のシーン): not the writer's own plan.
+_MEDIA = r"(?:ドラマ|ニュース|映画|漫画|アニメ|小説|テレビ|番組|報道|事件|動画)\|(?:で|の|を|に)\|"
+# A history (誤飲したことがある, 先週けいれんを起こしたけど今は元気): not an emergency now.
+_EXPERIENCE = re.compile(r"\|?(?:[^|、。]+\|){0,2}?(?:こと|事)\|(?:が|も)\|(?:有る|ある)")
+_PAST_TIME = re.compile(r"(?:先週|先月|去年|昨年|以前|昔|一昨年|前回|この間|此の間)\|")
+_NOW_AGAIN = re.compile(r"(?:今|今日|現在)\|(?:は|も)\|(?:[^|]+\|){0,2}?(?:元気|平気|大丈夫|普通|治る)|元気\|")
 # Alcohol the writer drinks while nursing or pregnant (お酒を飲んだ後の授乳): a question about feeding.
 _ALCOHOL = re.compile(r"酒|ビール|ワイン|焼酎|ウイスキー|アルコール")
 _NURSING = re.compile(r"授乳|母乳|おっぱい|妊娠|妊婦|搾乳")
@@ -252,7 +259,12 @@ LEMMA_RULES: tuple[Rule, ...] = (
         rf"(?:死ぬ|逝く|消える)\|(?:[^|]{{1,}}\|){{0,12}}?{_OWN_CHILD}\|も\|(?:一緒|連れる)",
         negatable=False,
     ),
-    _r("with_child.shinju", "with_child", r"(?:心中|道連れ|無理心中|親子心中)"),
+    _r(
+        "with_child.shinju",
+        "with_child",
+        r"(?:心中|道連れ|無理心中|親子心中)",
+        agent_block=_MEDIA,
+    ),
     _r(
         "with_child.two_of_us",
         "with_child",
@@ -605,7 +617,7 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "dv.partner_does",
         "dv",
-        rf"{_PARTNER}\|(?:が|は|も)\|(?:[^|]+\|){{0,10}}?(?:暴力\|を\|(?:振るう|ふるう)|包丁|刃物|ナイフ|物\|を\|(?:壊す|投げる|投げ付ける)|壁\|に\|穴|暴れる|首\|を\|(?:絞める|締める|しめる)|(?:私|自分)\|を\|(?:[^|]+\|){{0,2}}?{_HARM}|火\|を\|(?:つける|付ける|放つ)|禁止\|為る|携帯\|(?:[^|]+\|){{0,2}}?チェック|スマホ\|(?:[^|]+\|){{0,2}}?チェック)",
+        rf"{_PARTNER}\|(?:が|は|も)\|(?:[^|]+\|){{0,10}}?(?:暴力\|を\|(?:振るう|ふるう)|包丁|刃物|ナイフ|物\|を\|(?:壊す|投げる|投げ付ける)|壁\|に\|穴|暴れる|首\|を\|(?:絞める|締める|しめる)|(?:私|自分)\|を\|(?:[^|]+\|){{0,2}}?{_HARM}|火\|を\|(?:つける|付ける|放つ)|(?:外出|外|実家|連絡|仕事|友達|友人|電話|スマホ|携帯|買い物)\|(?:を\|)?禁止\|為る|携帯\|(?:[^|]+\|){{0,2}}?チェック|スマホ\|(?:[^|]+\|){{0,2}}?チェック)",
     ),
     # the partner's violence or abuse going on (夫の暴言と暴力に耐えられません, 夫の暴力が怖い)
     _r(
@@ -680,7 +692,7 @@ LEMMA_RULES: tuple[Rule, ...] = (
         "dv.hit_plain",
         "dv",
         r"\|(?:殴る|蹴る|ぶつ|打つ|ど突く|しばく)\|れる\|",
-        agent_block=rf"(?:{_OWN_CHILD}|{_PEER}|友達)\|(?:が|は|も)\||(?:学校|幼稚園|保育園|園)\|で\|",
+        agent_block=rf"(?:{_OWN_CHILD}|{_PEER}|友達)\|(?:が|は|も|に)\||(?:学校|幼稚園|保育園|園)\|で\|",
     ),
     _r(
         "dv.next_you",
@@ -707,6 +719,7 @@ LEMMA_RULES: tuple[Rule, ...] = (
         "med.no_response",
         "child_danger",
         r"(?:反応|意識|返事)\|(?:が\|)?(?:無い|ない|為る\|ない|ず|戻る\|ない)",
+        agent_block=r"挨拶|あいさつ|メール|ライン|ＬＩＮＥ|line|既読|手紙|メッセージ|問い合わせ|申し込む|申請",
         negatable=False,
     ),
     _r(
@@ -842,7 +855,7 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "med.blood",
         "child_danger",
-        r"(?:血|出血)\|(?:が\|)?(?:[^|]+\|){0,2}?(?:たくさん|沢山|大量|いっぱい|一杯|止まる\|(?:ない|ず))",
+        r"(?<!鼻)(?<!鼻\|)(?:血|出血)\|(?:が\|)?(?:[^|]+\|){0,2}?(?:たくさん|沢山|大量|いっぱい|一杯|止まる\|(?:ない|ず))",
         info=True,
         negatable=False,
     ),
@@ -895,7 +908,11 @@ LEMMA_RULES: tuple[Rule, ...] = (
         info=True,
     ),
     _r("med.burn", "child_danger", r"(?:熱湯|大火傷|大やけど|火傷\|が\|酷い)"),
-    _r("med.bleeding", "child_danger", r"血\|が\|止まる\|(?:ない|ず|へん)|大量\|に\|?出血|出血\|が\|止まる\|ない"),
+    _r(
+        "med.bleeding",
+        "child_danger",
+        r"(?<!鼻)血\|が\|止まる\|(?:ない|ず|へん)|大量\|に\|?出血|出血\|が\|止まる\|ない",
+    ),
     _r(
         "med.missing",
         "child_danger",
@@ -1456,13 +1473,22 @@ def match_rules(stream: str, surface: str, *, prefilter: bool = True) -> list[Ru
                 continue
             if rule.category in _WHAT_IF_CATEGORIES and _WHAT_IF.match(stream, m.end()):
                 continue
+            if rule.category in _WHAT_IF_CATEGORIES and (
+                _EXPERIENCE.match(stream, m.end())
+                or (_PAST_TIME.search(stream, 0, m.start()) and _NOW_AGAIN.search(stream, m.end()))
+            ):
+                continue
             if rule.category == "poisoning" and _ALCOHOL.search(m.group(0)) and _NURSING.search(stream):
                 continue
             if _applies(rule, clause, local, info):
                 hits.append(RuleHit(rule, m.start()))
                 seen.add(rule.id)
                 break
+    # a danger told as history with the child well now: the surface rules have no positions to check it by
+    history = bool(_PAST_TIME.search(stream) and _NOW_AGAIN.search(stream))
     for rule in SURFACE_RULES:
+        if history and rule.category in _WHAT_IF_CATEGORIES:
+            continue
         found = rule.pattern.search(surface)
         if found is not None and rule.id not in seen and not (rule.info_sensitive and info):
             after = surface[found.end() : found.end() + 8]

@@ -153,6 +153,12 @@ URGENT_KINDS = [
     ("この世にいたくない", "self_harm"),
     ("薬を溜め込んでいる、いつか全部飲む", "self_harm"),
     ("I wish I could just disappear", "self_harm"),
+    # a history or a story mentioned beside a danger now keeps it urgent
+    ("先週から熱が続いていて、今けいれんして反応がない", "child_danger"),
+    ("以前にも誤飲したことがあるが、今また洗剤を飲んだ", "poisoning"),
+    ("昔から元気な子なのに、さっきから呼んでも反応がない", "child_danger"),
+    ("ドラマを見ていたら子どもと心中したくなった", "with_child"),
+    ("子どもを車に残して出てきてしまった、どうしよう", "child_danger"),
 ]
 
 
@@ -239,6 +245,16 @@ def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str
         "薬を貯めておく場所",
         "てんかんの発作が続くときの対処法を知りたい",
         "息子が2時間昼寝している",
+        # a history with the child well now, a story on the screen, hit by one's own child, a greeting unanswered
+        "先週熱性けいれんを起こしたけど今は元気です",
+        "去年誤飲したことがあって心配",
+        "ドラマで心中のシーンがあって子どもに見せたくない",
+        "子どもに蹴られてあざができた（笑）",
+        "近所の子に挨拶しても返事がない",
+        "鼻血が止まらない、どうしたらいい",
+        "夫が子どもにゲームを禁止している",
+        "子どもを車に残して買い物はダメだよね",
+        "首が痛い、寝違えた",
     ],
 )
 def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
