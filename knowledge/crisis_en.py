@@ -50,6 +50,7 @@ EN_RULES: tuple[Rule, ...] = (
         rf"|\b(?:driv\w*|jump\w*|walk\w*) (?:the car |us )?(?:into|off|in front of) (?:the |a )?(?:sea|ocean|river|lake|cliff|bridge|train)\b.{{0,40}}\b(?:with|and) (?:my|our) (?:\w+ )?{_KID}"
         rf"|\b(?:taking|take|took|bring|bringing) (?:my|our) (?:\w+ )?{_KID} with me (?:when|if|after) i (?:go|die|leave|am gone|'m gone)\b",
     ),
+    _r("en.with_child_and", "with_child", rf"\bkill (?:myself|me) and (?:my|our|the) (?:\w+ )?{_KID}\b"),
     _r(
         "en.with_child_place",
         "with_child",
@@ -133,6 +134,14 @@ EN_RULES: tuple[Rule, ...] = (
         r"|\b(?:want|wanted|urge|tempted|thought about|think about|feel like|could) (?:to )?(?:\w+ ){0,2}(?:put|putting|hold|holding|press|pressing) (?:a |the )?(?:pillow|blanket|cushion|hand) over (?:his|her|their|the baby's) (?:face|mouth)\b",
     ),
     _r(
+        "en.parent_urges",
+        "parent_harm",
+        rf"\b(?:thoughts|thinking|urges?|images) (?:of|about) (?:\w+ )?(?:hurting|harming|killing|smothering|shaking|drowning) (?:{_MY_KID}|him|her)\b"
+        rf"|\b(?:afraid|scared|terrified|worried) (?:of )?what i (?:might|could|will|would|'ll) do to (?:{_MY_KID}|him|her|them)\b"
+        rf"|\bi (?:nearly|almost) (?:{_HARM}|smothered|suffocated|strangled|dropped) (?:{_MY_KID}|him|her)\b"
+        rf"|\b(?:{_HARM}|slap|smack|shove)\w* (?:{_MY_KID})\b.{{0,30}}\bcan'?t stop (?:myself|doing it)\b",
+    ),
+    _r(
         "en.cant_stop",
         "parent_harm",
         r"\bcan'?t stop (?:hitting|hurting|slapping|smacking|shaking|spanking) (?:my|the|him|her)\b",
@@ -187,7 +196,8 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.relative_locks",
         "abuse",
-        rf"\b(?:sister|brother|friend|neighbou?r|cousin|aunt|uncle|mother|father|stepfather|stepdad|he|she)\b.{{0,30}}\b(?:locks?|locked|starves?|starved|beats?|hits?|burns?|burned) (?:her|his|their|the) (?:\w+ )?{_KID}",
+        rf"\b(?:sister|brother|friend|neighbou?r|cousin|aunt|uncle|mother|father|stepfather|stepdad|he|she)\b.{{0,30}}\b(?:locks?|locked|starves?|starved|beats?|hits?|burns?|burned) (?:her|his|their|the) (?:\w+ )?{_KID}"
+        r"|\b(?:grandson|granddaughter|grandchild|niece|nephew)\b.{0,40}\b(?:mother|father|mom|mum|dad|stepdad|parents?) (?:\w+ )?(?:burns|beats|hits|starves|locks) (?:him|her|them)\b",
     ),
     _r(
         "en.adult_hits_kid",
@@ -219,7 +229,9 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.child_no_food",
         "child_sos",
-        r"\bno food (?:at|in) (?:home|the house)\b|\b(?:mom|mum|dad|parents?) (?:is|are) gone\b",
+        r"\bno food (?:at|in) (?:home|the house)\b|\b(?:mom|mum|dad|parents?) (?:is|are) gone\b"
+        r"|\b(?:my )?(?:mom|mum|mother|dad|father|parents?|stepmom|stepdad) (?:don'?t|doesn'?t|do not|does not|won'?t|never) (?:feed me|give me (?:any )?(?:food|dinner|meals|anything to eat))\b"
+        r"|\b(?:boyfriend|stepdad|stepfather|uncle|dad|father) (?:comes|came|keeps coming) into my (?:room|bed)\b",
     ),
     _r(
         "en.child_home",
@@ -246,7 +258,13 @@ EN_RULES: tuple[Rule, ...] = (
         info=True,
     ),
     _r("en.dv_home", "dv", r"\b(?:afraid|scared) to go home\b"),
-    _r("en.dv_choked", "dv", r"\b(?:choked|strangled) me\b"),
+    _r("en.dv_choked", "dv", r"\b(?:choked|strangled) me\b|\bgrabbed me by the (?:throat|neck|hair)\b"),
+    _r(
+        "en.dv_documents",
+        "dv",
+        rf"\bmy {_PARTNER} (?:\w+ )?(?:took away|takes away|has taken away|hid|hides|has hidden) my (?:passport|residence card|money|bank card|phone|keys)\b"
+        rf"|\bmy {_PARTNER} (?:\w+ )?(?:took|takes|has taken) my (?:passport|residence card) and my (?:money|bank card|phone)\b",
+    ),
     _r(
         "en.dv_next",
         "dv",
@@ -269,7 +287,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.unconscious",
         "child_danger",
-        r"\bunconscious\b|\bunresponsive\b|\bwon'?t (?:wake up|respond)\b|\bnot (?:waking up|responding|moving)\b|\blimp\b",
+        r"\bunconscious\b|\bunresponsive\b|\bwon'?t (?:wake up|respond)\b|\b(?:not|isn'?t|is not) (?:waking up|responding|moving)\b|\blimp\b",
         negatable=False,
     ),
     _r(
@@ -310,11 +328,16 @@ EN_RULES: tuple[Rule, ...] = (
         r"(?<!feel like i'm )(?<!feel like i am )(?<!i'm )(?<!i am )(?<!i'm just )\bdrown(?:ing|ed)\b(?! in (?:work|laundry|bills|debt|paperwork|chores))",
         info=True,
     ),
+    _r(
+        "en.burned",
+        "child_danger",
+        r"\b(?:burned|burnt|scalded) (?:badly|severely)\b|\bbadly (?:burned|burnt|scalded)\b",
+    ),
     _r("en.bleeding", "child_danger", r"\bbleeding (?:badly|heavily|a lot)\b|\bwon'?t stop bleeding\b"),
     _r(
         "en.missing",
         "child_danger",
-        rf"\b(?:can'?t|cannot) find (?:my|our) {_KID}\b|\b(?:can'?t|cannot) find (?:him|her|them) anywhere\b|\bwandered off\b.{{0,60}}\b(?:can'?t|cannot) find\b|\blost my {_KID}\b|\b{_KID} (?:is |went )missing\b|\bhas(?:n't| not) come home\b",
+        rf"\b(?:can'?t|cannot) find (?:my|our) {_KID}\b|\b(?:can'?t|cannot) find (?:him|her|them)(?: anywhere)?\b(?! (?:a|an|the|any|some|one|another)\b)|\bwandered off\b.{{0,60}}\b(?:can'?t|cannot) find\b|\blost my {_KID}\b|\b{_KID} (?:is |went )missing\b|\bhas(?:n't| not) come home\b",
         info=True,
     ),
     _r(
@@ -349,6 +372,8 @@ EN_RULES: tuple[Rule, ...] = (
         "distress",
         r"\bstruggling\b|\btoo much\b|\bsomeone to talk to\b|\btired of (?:everything|it all|life)\b|\bcan'?t (?:sleep|stop crying)\b"
         r"|\bfailing (?:my|as a) (?:kids?|children|baby|son|daughter|mother|mom|mum|parent|father|dad)\b"
+        r"|\b(?:feel like|feel|am|i'm) giving up\b(?! (?:breast\w*|formula|sugar|coffee|on (?:breast\w*|the)))|\bnot coping\b|\bcan'?t cope\b|\bso tired i can'?t\b|\bhate being a (?:mum|mom|mother|parent|dad)\b"
+        r"|\bregret having (?:kids|children|a baby|my baby)\b"
         r"|\b(?:barely|hardly) (?:holding|keeping) (?:it|myself) together\b|\blose my temper\b|\bsnap at (?:my|the) (?:kids?|baby)\b",
         level="distress",
     ),

@@ -159,6 +159,20 @@ URGENT_KINDS = [
     ("昔から元気な子なのに、さっきから呼んでも反応がない", "child_danger"),
     ("ドラマを見ていたら子どもと心中したくなった", "with_child"),
     ("子どもを車に残して出てきてしまった、どうしよう", "child_danger"),
+    # English on the same kinds
+    ("I lose it and hit my son, I can't stop myself", "parent_harm"),
+    ("I nearly smothered my baby to stop the crying", "parent_harm"),
+    ("I keep having thoughts of hurting my baby", "parent_harm"),
+    ("I'm afraid of what I might do to my child", "parent_harm"),
+    ("my grandson told me his mother burns him with cigarettes", "abuse"),
+    ("my mom's boyfriend comes into my room at night", "child_sos"),
+    ("please help my parents don't feed me", "child_sos"),
+    ("my husband took my passport and my money", "dv"),
+    ("my husband grabbed me by the throat", "dv"),
+    ("I'm going to kill myself and my kids", "with_child"),
+    ("my daughter fell and isn't waking up", "child_danger"),
+    ("my 2 year old got out and we can't find her", "child_danger"),
+    ("my son is burned badly with boiling water", "child_danger"),
 ]
 
 
@@ -200,6 +214,10 @@ def test_crisis_kinds_are_caught(detector: CrisisDetector, text: str, category: 
         "I feel like I'm failing my kids",
         "I'm terrified I'll lose my temper with the baby",
         "I'm barely holding it together",
+        "I feel like giving up",
+        "I'm not coping",
+        "I hate being a mum",
+        "I regret having kids",
     ],
 )
 def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str) -> None:
@@ -255,6 +273,10 @@ def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str
         "夫が子どもにゲームを禁止している",
         "子どもを車に残して買い物はダメだよね",
         "首が痛い、寝違えた",
+        "I can't find him a good daycare",
+        "my mom doesn't give me pocket money",
+        "my husband keeps my passport in the safe",
+        "our baby burned his hand with hot water, small blister",
     ],
 )
 def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
