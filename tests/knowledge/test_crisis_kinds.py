@@ -173,6 +173,12 @@ URGENT_KINDS = [
     ("my daughter fell and isn't waking up", "child_danger"),
     ("my 2 year old got out and we can't find her", "child_danger"),
     ("my son is burned badly with boiling water", "child_danger"),
+    # kana with the particles dropped, a child touched or left alone
+    ("こども たたいて しまう とまらない", "parent_harm"),
+    ("こどもの くび しめ そう に なった", "parent_harm"),
+    ("おっと が なぐる こわい", "dv"),
+    ("わたし の からだ を さわる おじさん が いる いや", "child_sos"),
+    ("しょうがく2ねん おかあさんが いない ずっと ひとり", "child_sos"),
 ]
 
 
@@ -277,6 +283,9 @@ def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str
         "my mom doesn't give me pocket money",
         "my husband keeps my passport in the safe",
         "our baby burned his hand with hot water, small blister",
+        "あかちゃんの からだを なでると ねる",
+        "ままが いない と ずっと なく",
+        "こどもが ともだちを たたいて しまう",
     ],
 )
 def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
