@@ -379,8 +379,39 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "parent.fear",
         "parent_harm",
-        rf"{_OWN_CHILD}\|(?:を|に|の\|首\|を|の\|首\|に|の\|口\|を)\|(?:[^|]+\|){{0,3}}?{_HARM_PHRASE}\|{_FEAR_FORM}",
+        rf"{_OWN_CHILD}\|(?:を|に|の\|首\|を|の\|首\|に|の\|口\|を|の\|(?:頭|顔|お尻|尻|背中|頬|ほっぺ|体)\|を)\|(?:[^|]+\|){{0,3}}?{_HARM_PHRASE}\|{_FEAR_FORM}",
         agent_block=rf"(?:{_OWN_CHILD}|{_SIBLING_AGENT}|{_PARTNER})\|(?:が|は|も)\||(?:友達|弟|妹|犬|猫|私|ママ|母)\|を\|",
+    ),
+    # the act become a habit or beyond stopping (叩くのが癖になった, 叩かずにいられない)
+    _r(
+        "parent.habit",
+        "parent_harm",
+        rf"{_OWN_CHILD}\|(?:を|に|の\|(?:頭|顔|お尻|尻|背中|頬|ほっぺ|体)\|を)\|(?:[^|]+\|){{0,3}}?{_HARM_PHRASE}\|"
+        r"(?:の\|(?:が|を)\|(?:癖|止める|止まる|止められる|やめる|やめられる)|ず\|に\|(?:居る|いる)\|れる\|(?:ない|ず))",
+        agent_block=rf"(?:{_OWN_CHILD}|{_SIBLING_AGENT}|{_PARTNER})\|(?:が|は|も)\||(?:友達|弟|妹|犬|猫)\|を\|",
+    ),
+    # shut in or out by the parent (息子を押し入れに閉じ込めてしまった)
+    _r(
+        "parent.shut_in",
+        "parent_harm",
+        rf"{_OWN_CHILD}\|を\|(?:[^|]+\|){{0,2}}?(?:(?:ベランダ|押し入れ|押入れ|物置|納戸|トイレ)\|(?:に|へ)\|(?:閉じ込める|出す)"
+        r"|(?:外|玄関|家)\|(?:に|へ|から)\|(?:締め出す|追い出す))\|(?:て\|仕舞う|ちゃう|じゃう)",
+        agent_block=rf"(?:{_OWN_CHILD}|{_SIBLING_AGENT}|{_PARTNER})\|(?:が|は|も)\|",
+    ),
+    # food withheld as a punishment
+    _r(
+        "parent.no_food",
+        "parent_harm",
+        rf"{_OWN_CHILD}\|に\|(?:御飯|ご飯|食事|夕飯|晩御飯)\|を\|(?:食べる\|させる|与える|あげる|上げる|やる)\|(?:ない|ず)(?!\|方)",
+        agent_block=rf"(?:{_PARTNER}|{_PARENT}|{_OWN_CHILD})\|(?:が|は)\|",
+        negatable=False,
+    ),
+    # something over the baby's face (赤ちゃんの顔にタオルをかけたくなる)
+    _r(
+        "parent.cover_face",
+        "parent_harm",
+        rf"{_OWN_CHILD}\|の\|(?:顔|口|鼻)\|に\|(?:[^|]+\|){{0,2}}?(?:タオル|枕|布団|クッション|ビニール|袋)\|を\|(?:[^|]+\|){{0,1}}?"
+        r"(?:掛ける|かける|押し付ける|被せる|乗せる)\|(?:たい|そう|て\|仕舞う|ちゃう|かける)",
     ),
     # Without the child named, only acts that are harm whatever their object (打つ, 投げる, 締める also take
     # ワクチン, ボール, ネクタイ), and a fear form rather than a plain wish (ワクチン打ちたい, 太鼓を叩きたい).
@@ -884,6 +915,7 @@ LEMMA_RULES: tuple[Rule, ...] = (
         r"|(?:水ぶくれ|水膨れ|水脹れ|火傷|やけど)\|(?:[^|]+\|){0,4}?(?:広範囲|皮\|が\|(?:剥ける|むける)|爛れる|ただれる)",
         info=True,
     ),
+    _r("med.foam", "child_danger", r"口\|から\|泡\|を\|吹く|(?:急|突然)\|に\|ぐったり", info=True),
     _r(
         "med.anaphylaxis",
         "child_danger",
@@ -932,7 +964,7 @@ LEMMA_RULES: tuple[Rule, ...] = (
     _r(
         "med.not_home",
         "child_danger",
-        r"(?:夜|時間|連絡|門限)\|(?:[^|]+\|){0,6}?(?:帰る\|て\|来る\|(?:ない|ず)|帰宅\|為る\|(?:ない|ず))|帰る\|て\|来る\|ない\|(?:[^|]+\|){0,3}(?:連絡|警察|心配)",
+        r"(?:夜|時間|連絡|門限)\|(?:[^|]+\|){0,6}?(?:帰る\|て\|来る\|(?:ない|ず)|帰宅\|為る\|(?:ない|ず))|帰る\|て\|来る\|ない\|(?:[^|]{1,}\|){0,4}(?:連絡|警察|心配|暗い|暗く)",
         info=True,
     ),
     _r(

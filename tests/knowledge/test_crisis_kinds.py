@@ -185,6 +185,15 @@ URGENT_KINDS = [
     ("夜中に隣の子どもが玄関の前で泣いていた、親は出てこない", "abuse"),
     ("孫が「お父さんが怖い」と言って家に帰りたがらない", "abuse"),
     ("隣のお宅、子どもの泣き声と大人の罵声が毎晩すごい", "abuse"),
+    # a parent's acts become habits, the child shut in, food withheld, something over the face
+    ("子どもの頭を叩くのが癖になってしまった", "parent_harm"),
+    ("子どもを叩かずにいられない", "parent_harm"),
+    ("言うことを聞かない息子をベランダに出してしまった", "parent_harm"),
+    ("娘にご飯を食べさせないことがある、罰として", "parent_harm"),
+    ("夜泣きがひどくて、赤ちゃんの顔にタオルをかけたくなる", "parent_harm"),
+    # medical: foam at the mouth, a child not home after dark
+    ("口から泡を吹いて倒れた", "child_danger"),
+    ("娘が公園から帰ってこない、もう暗い", "child_danger"),
 ]
 
 
@@ -296,6 +305,10 @@ def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str
         "近所の子どもたちが毎晩遊んでいてにぎやか",
         "上の階の子どもの足音",
         "甥っ子が転んであざを作った",
+        "子どもを外に出してしまった、寒くないかな",
+        "子どもにご飯を食べさせない方がいい時間",
+        "赤ちゃんの顔にタオルをかけて日よけしてもいい？",
+        "カニが泡を吹いていた",
     ],
 )
 def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:
