@@ -6,8 +6,10 @@ Prints, for the development set (bench/crisis_dev.yaml, tuned on), the held-out 
 rules were later tuned on the kinds it missed, so it is held out no longer), a third
 (bench/crisis_heldout3.yaml, written after that tuning and committed before the detector first ran on it;
 its first-run figures are kept in the heading, then the rules were tuned on it too), a fourth
-(bench/crisis_heldout4.yaml, the same) and a fifth (bench/crisis_heldout5.yaml, written after all tuning and
-never tuned on: the held-out figure):
+(bench/crisis_heldout4.yaml, the same), a fifth (bench/crisis_heldout5.yaml, written after all tuning and
+never tuned on), a sixth (bench/crisis_heldout6.yaml, the same; first run urgent 84.6 %, ordinary->urgent
+0.0 %, distress 86.1 %) and a seventh (bench/crisis_heldout7.yaml, written after all tuning on the sets above and
+committed before the detector first ran on it, never tuned on: the held-out figure now):
 - per category: urgent recall (the message got the emergency reply) and the right category;
 - distress: the share offered a person (a distress or urgent reply);
 - ordinary look-alike worries: the share raised to urgent (a false alarm: a record opened without consent)
@@ -55,6 +57,9 @@ HELDOUT5 = ROOT / "bench" / "crisis_heldout5.yaml"
 # Written after all tuning on the sets above and committed before the detector first ran on it: never tuned on
 # (first run: urgent 84.6 %, ordinary->urgent 0.0 %, distress offered a person 86.1 %, CPU p99 1.04 ms).
 HELDOUT6 = ROOT / "bench" / "crisis_heldout6.yaml"
+# Written after all tuning on the sets above and committed before the detector first ran on it: never tuned on,
+# the held-out figure now (first run: urgent 83.2 %, ordinary->urgent 6.1 %, distress 74.4 %, CPU p99 0.86 ms).
+HELDOUT7 = ROOT / "bench" / "crisis_heldout7.yaml"
 BASELINE = ROOT / "bench" / "crisis_baseline.yaml"
 # The old detector had four categories; the new ones map onto them for "right category".
 OLD_CATEGORY = {
@@ -316,6 +321,11 @@ def main() -> None:
             "sixth held-out set (first run: urgent 84.6 %, ordinary->urgent 0.0 %, distress 86.1 %; never tuned on)",
             HELDOUT6,
         ),
+        (
+            "seventh held-out set (first run: urgent 83.2 %, ordinary->urgent 6.1 %, distress 74.4 %;"
+            " never tuned on: the held-out figure)",
+            HELDOUT7,
+        ),
     )
     for name, path in sets:
         items = load_items(path)
@@ -329,7 +339,11 @@ def main() -> None:
                 print("  MISS ", line)
             for line in s_new.alarms:
                 print("  ALARM", line)
-    texts = [i.text for p in (DEV, HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6) for i in load_items(p)]
+    texts = [
+        i.text
+        for p in (DEV, HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6, HELDOUT7)
+        for i in load_items(p)
+    ]
     p50, p99, c50, c99 = latency(new, texts)
     long_text = "。".join(texts[:60])[:2000]
     lp50, lp99, lc50, lc99 = latency(new, [long_text], rounds=50)

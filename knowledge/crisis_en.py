@@ -22,13 +22,18 @@ _INFO = re.compile(
 )
 
 _BRIGHT = re.compile(r"[^.!?]{0,40}?\bbut (?:\w+ ){0,3}(?:excited|happy|fine|good|okay|ok|enjoy\w*|grateful|great)\b")
+# "choked on water but coughed it up and is fine": an emergency over, told as such.
+_WELL_AGAIN = re.compile(
+    r"[^.!?]{0,40}?\bbut (?:\w+ ){0,4}(?:(?:is|is now|seems|was|looks) (?:fine|okay|ok|alright|all right|well)|coughed it (?:up|out))\b"
+)
 
 EN_RULES: tuple[Rule, ...] = (
     # --- dying together with the child
     _r(
         "en.with_child",
         "with_child",
-        rf"\b(?:die|dying|end it|end (?:our|my) lives?|kill myself) (?:\w+ ){{0,2}}with (?:my|our) {_KID}",
+        rf"\b(?:die|dying|end it|end (?:our|my) lives?|kill myself) (?:\w+ ){{0,2}}with (?:my|our) {_KID}"
+        r"|\bend (?:both|all) (?:of )?our lives\b",
     ),
     _r(
         "en.with_child_dead",
@@ -45,6 +50,7 @@ EN_RULES: tuple[Rule, ...] = (
         rf"|\b(?:driv\w*|jump\w*|walk\w*) (?:the car |us )?(?:into|off|in front of) (?:the |a )?(?:sea|ocean|river|lake|cliff|bridge|train)\b.{{0,40}}\b(?:with|and) (?:my|our) (?:\w+ )?{_KID}"
         rf"|\b(?:taking|take|took|bring|bringing) (?:my|our) (?:\w+ )?{_KID} with me (?:when|if|after) i (?:go|die|leave|am gone|'m gone)\b",
     ),
+    _r("en.with_child_and", "with_child", rf"\bkill (?:myself|me) and (?:my|our|the) (?:\w+ )?{_KID}\b"),
     _r(
         "en.with_child_place",
         "with_child",
@@ -84,7 +90,11 @@ EN_RULES: tuple[Rule, ...] = (
         r"|\b(?:took|taken|swallowed) (?:a whole|the whole|an entire|a full) (?:strip|bottle|box|pack|packet) of\b"
         r"|\b(?:standing|sitting|i'?m) (?:on|at) (?:the )?(?:edge of )?(?:the |a )?(?:bridge|roof|ledge|cliff|railing)\b.{0,20}\b(?:right now|now)\b",
     ),
-    _r("en.disappear", "self_harm", r"\b(?:want|wanna) to disappear\b|\bdisappear forever\b"),
+    _r(
+        "en.disappear",
+        "self_harm",
+        r"\b(?:want|wanna) to disappear\b|\bdisappear forever\b|\bwish i could (?:just )?disappear\b",
+    ),
     _r(
         "en.jump",
         "self_harm",
@@ -124,6 +134,14 @@ EN_RULES: tuple[Rule, ...] = (
         r"|\b(?:want|wanted|urge|tempted|thought about|think about|feel like|could) (?:to )?(?:\w+ ){0,2}(?:put|putting|hold|holding|press|pressing) (?:a |the )?(?:pillow|blanket|cushion|hand) over (?:his|her|their|the baby's) (?:face|mouth)\b",
     ),
     _r(
+        "en.parent_urges",
+        "parent_harm",
+        rf"\b(?:thoughts|thinking|urges?|images) (?:of|about) (?:\w+ )?(?:hurting|harming|killing|smothering|shaking|drowning) (?:{_MY_KID}|him|her)\b"
+        rf"|\b(?:afraid|scared|terrified|worried) (?:of )?what i (?:might|could|will|would|'ll) do to (?:{_MY_KID}|him|her|them)\b"
+        rf"|\bi (?:nearly|almost) (?:{_HARM}|smothered|suffocated|strangled|dropped) (?:{_MY_KID}|him|her)\b"
+        rf"|\b(?:{_HARM}|slap|smack|shove)\w* (?:{_MY_KID})\b.{{0,30}}\bcan'?t stop (?:myself|doing it)\b",
+    ),
+    _r(
         "en.cant_stop",
         "parent_harm",
         r"\bcan'?t stop (?:hitting|hurting|slapping|smacking|shaking|spanking) (?:my|the|him|her)\b",
@@ -150,6 +168,15 @@ EN_RULES: tuple[Rule, ...] = (
         "abuse",
         rf"\bneighbou?rs?(?:'s?)? (?:\w+ ){{0,2}}(?:leaves?|left|hits?|hitting|beats?|beating|abuses?|abusing|locks?) (?:her|his|their|the) (?:\w+ )?{_KID}",
     ),
+    # a child someone else is seen hurting or neglecting (a father kicking his kid, a toddler left alone all day)
+    _r(
+        "en.abuse_seen",
+        "abuse",
+        rf"\b(?:a|the|his|her|their) (?:\w+ )?(?:father|mother|dad|mom|mum|man|woman|parent) (?:\w+ )?{_HARM}\w* (?:his|her|their|a|the) (?:\w+ )?{_KID}"
+        rf"|\b(?:leaves?|left|leaving) (?:his|her|their) (?:\w+ )?{_KID} (?:\w+ )?alone (?:at home )?(?:all day|for days|overnight|all night)"
+        rf"|\b(?:starves?|starving|starved) (?:his|her|their|our|my) (?:\w+ )?{_KID}"
+        rf"|\b{_KID} (?:next door|upstairs|downstairs|across the street|in my building)\b.{{0,40}}\b(?:burn marks|burns|bruises|welts)\b",
+    ),
     _r(
         "en.abuse_relative",
         "abuse",
@@ -169,7 +196,8 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.relative_locks",
         "abuse",
-        rf"\b(?:sister|brother|friend|neighbou?r|cousin|aunt|uncle|mother|father|stepfather|stepdad|he|she)\b.{{0,30}}\b(?:locks?|locked|starves?|starved|beats?|hits?|burns?|burned) (?:her|his|their|the) (?:\w+ )?{_KID}",
+        rf"\b(?:sister|brother|friend|neighbou?r|cousin|aunt|uncle|mother|father|stepfather|stepdad|he|she)\b.{{0,30}}\b(?:locks?|locked|starves?|starved|beats?|hits?|burns?|burned) (?:her|his|their|the) (?:\w+ )?{_KID}"
+        r"|\b(?:grandson|granddaughter|grandchild|niece|nephew)\b.{0,40}\b(?:mother|father|mom|mum|dad|stepdad|parents?) (?:\w+ )?(?:burns|beats|hits|starves|locks) (?:him|her|them)\b",
     ),
     _r(
         "en.adult_hits_kid",
@@ -201,7 +229,9 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.child_no_food",
         "child_sos",
-        r"\bno food (?:at|in) (?:home|the house)\b|\b(?:mom|mum|dad|parents?) (?:is|are) gone\b",
+        r"\bno food (?:at|in) (?:home|the house)\b|\b(?:mom|mum|dad|parents?) (?:is|are) gone\b"
+        r"|\b(?:my )?(?:mom|mum|mother|dad|father|parents?|stepmom|stepdad) (?:don'?t|doesn'?t|do not|does not|won'?t|never) (?:feed me|give me (?:any )?(?:food|dinner|meals|anything to eat))\b"
+        r"|\b(?:boyfriend|stepdad|stepfather|uncle|dad|father) (?:comes|came|keeps coming) into my (?:room|bed)\b",
     ),
     _r(
         "en.child_home",
@@ -228,7 +258,25 @@ EN_RULES: tuple[Rule, ...] = (
         info=True,
     ),
     _r("en.dv_home", "dv", r"\b(?:afraid|scared) to go home\b"),
-    _r("en.dv_choked", "dv", r"\b(?:choked|strangled) me\b"),
+    _r("en.dv_choked", "dv", r"\b(?:choked|strangled) me\b|\bgrabbed me by the (?:throat|neck|hair)\b"),
+    _r(
+        "en.dv_documents",
+        "dv",
+        rf"\bmy {_PARTNER} (?:\w+ )?(?:took away|takes away|has taken away|hid|hides|has hidden) my (?:passport|residence card|money|bank card|phone|keys)\b"
+        rf"|\bmy {_PARTNER} (?:\w+ )?(?:took|takes|has taken) my (?:passport|residence card) and my (?:money|bank card|phone)\b",
+    ),
+    _r(
+        "en.dv_next",
+        "dv",
+        r"\b(?:said|told me|says|saying) (?:that )?(?:i'm|i am|i was|i'd be|i would be|you're|you are) next\b",
+    ),
+    # violence aimed beside the victim: a fist through the wall, the phone smashed
+    _r(
+        "en.dv_near_miss",
+        "dv",
+        rf"\bmy {_PARTNER} (?:\w+ )?(?:punched|kicked|smashed) (?:a hole in )?the (?:wall|door)\b"
+        rf"|\bmy {_PARTNER} (?:\w+ )?(?:broke|smashed|destroyed) my (?:phone|things)\b",
+    ),
     # --- medical emergencies, a missing child
     _r(
         "en.breathing",
@@ -239,7 +287,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.unconscious",
         "child_danger",
-        r"\bunconscious\b|\bunresponsive\b|\bwon'?t (?:wake up|respond)\b|\bnot (?:waking up|responding|moving)\b|\blimp\b",
+        r"\bunconscious\b|\bunresponsive\b|\bwon'?t (?:wake up|respond)\b|\b(?:not|isn'?t|is not) (?:waking up|responding|moving)\b|\blimp\b",
         negatable=False,
     ),
     _r(
@@ -261,12 +309,35 @@ EN_RULES: tuple[Rule, ...] = (
         r"\b(?:hit|banged|bumped|struck) (?:his|her|their|my) head\b.{0,60}(?<!no )(?<!not )\b(?:vomit\w*|throwing up|threw up|unconscious|sleepy|drowsy|confused|bleeding|won'?t wake)",
         info=True,
     ),
-    _r("en.drown", "child_danger", r"\bdrown(?:ing|ed)\b", info=True),
+    _r(
+        "en.allergy",
+        "child_danger",
+        r"\banaphyla\w*|\ballergic reaction\b.{0,40}\b(?:throat|swell\w*|breath\w*|wheez\w*|lips)\b",
+        info=True,
+    ),
+    _r(
+        "en.hot_car",
+        "child_danger",
+        rf"\b(?:locked|trapped|stuck) (?:himself |herself |themselves )?in (?:the|a|my|our) (?:hot )?car\b"
+        rf"|\b(?:left|locked) (?:my|our|the) (?:\w+ )?{_KID} in the (?:hot )?car\b",
+    ),
+    # "I feel like I'm drowning", "drowning in laundry": the writer's own figure of speech, not a child in water
+    _r(
+        "en.drown",
+        "child_danger",
+        r"(?<!feel like i'm )(?<!feel like i am )(?<!i'm )(?<!i am )(?<!i'm just )\bdrown(?:ing|ed)\b(?! in (?:work|laundry|bills|debt|paperwork|chores))",
+        info=True,
+    ),
+    _r(
+        "en.burned",
+        "child_danger",
+        r"\b(?:burned|burnt|scalded) (?:badly|severely)\b|\bbadly (?:burned|burnt|scalded)\b",
+    ),
     _r("en.bleeding", "child_danger", r"\bbleeding (?:badly|heavily|a lot)\b|\bwon'?t stop bleeding\b"),
     _r(
         "en.missing",
         "child_danger",
-        rf"\b(?:can'?t|cannot) find (?:my|our) {_KID}\b|\b(?:can'?t|cannot) find (?:him|her|them) anywhere\b|\bwandered off\b.{{0,60}}\b(?:can'?t|cannot) find\b|\blost my {_KID}\b|\b{_KID} (?:is |went )missing\b|\bhas(?:n't| not) come home\b",
+        rf"\b(?:can'?t|cannot) find (?:my|our) {_KID}\b|\b(?:can'?t|cannot) find (?:him|her|them)(?: anywhere)?\b(?! (?:a|an|the|any|some|one|another)\b)|\bwandered off\b.{{0,60}}\b(?:can'?t|cannot) find\b|\blost my {_KID}\b|\b{_KID} (?:is |went )missing\b|\bhas(?:n't| not) come home\b",
         info=True,
     ),
     _r(
@@ -299,7 +370,11 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.struggling",
         "distress",
-        r"\bstruggling\b|\btoo much\b|\bsomeone to talk to\b|\btired of (?:everything|it all|life)\b|\bcan'?t (?:sleep|stop crying)\b",
+        r"\bstruggling\b|\btoo much\b|\bsomeone to talk to\b|\btired of (?:everything|it all|life)\b|\bcan'?t (?:sleep|stop crying)\b"
+        r"|\bfailing (?:my|as a) (?:kids?|children|baby|son|daughter|mother|mom|mum|parent|father|dad)\b"
+        r"|\b(?:feel like|feel|am|i'm) giving up\b(?! (?:breast\w*|formula|sugar|coffee|on (?:breast\w*|the)))|\bnot coping\b|\bcan'?t cope\b|\bso tired i can'?t\b|\bhate being a (?:mum|mom|mother|parent|dad)\b"
+        r"|\bregret having (?:kids|children|a baby|my baby)\b"
+        r"|\b(?:barely|hardly) (?:holding|keeping) (?:it|myself) together\b|\blose my temper\b|\bsnap at (?:my|the) (?:kids?|baby)\b",
         level="distress",
     ),
     _r(
@@ -341,6 +416,13 @@ EN_RULES: tuple[Rule, ...] = (
         r"\bhopeless\b|\bdespair\b|\bdepress(?:ed|ion)\b|\b(?:empty|numb|worthless)\b",
         level="distress",
     ),
+    # the writer's own drowning, a figure of speech (the urgent rule leaves it out): overwhelmed
+    _r(
+        "en.drowning_figure",
+        "distress",
+        r"\b(?:i'm|i am|i'm just) drowning\b|\bdrowning in (?:motherhood|parenting|work|laundry|bills|debt|chores)\b",
+        level="distress",
+    ),
     _r(
         "en.control",
         "distress",
@@ -365,6 +447,8 @@ def match_en(text: str) -> list[RuleHit]:
             if rule.agent_block is not None and rule.agent_block.search(text[max(0, m.start() - 40) : m.start()]):
                 continue
             if rule.level == "distress" and _BRIGHT.match(text, m.end()):
+                continue
+            if rule.category == "child_danger" and _WELL_AGAIN.match(text, m.end()):
                 continue
             hits.append(RuleHit(rule, m.start()))
             break

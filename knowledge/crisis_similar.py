@@ -41,6 +41,17 @@ def grams(text: str) -> Counter[str]:
     return out
 
 
+def gram_set(text: str) -> set[str]:
+    """The distinct grams of `grams`, built without counting (the learned signal reads presence only)."""
+    folded = to_hiragana(clean(text)).replace("\u2019", "'")
+    words = _LATIN.findall(folded)
+    out = {"w:" + w for w in words}
+    out.update(f"w:{a} {b}" for a, b in itertools.pairwise(words))
+    compact = _NON_CJK_SPACE.sub("", folded) if len(words) < 2 else folded
+    out.update(g for n in (2, 3) for i in range(len(compact) - n + 1) if " " not in (g := compact[i : i + n]))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Neighbour:
     label: str  # "urgent:<category>" | "distress" | "none"

@@ -102,6 +102,98 @@ URGENT_KINDS = [
     # other languages: polite particles and compound phrasings
     ("Nakainom ho ng lason ang anak ko", "poisoning"),
     ("我想带着孩子一起去死", "with_child"),
+    # verb forms of the fear: 〜たくなる, 〜そうになった, the mouth covered or stuffed
+    ("子どもを放り投げたくなる", "parent_harm"),
+    ("泣きやまないと口を押さえたくなる", "parent_harm"),
+    ("子どもを黙らせたくて、口にタオルを押し込みそうになった", "parent_harm"),
+    # DV in less common words: a slap in two words, things thrown, out only with his permission
+    ("夫にビンタされた", "dv"),
+    ("夫に何度も平手打ちされた", "dv"),
+    ("主人が機嫌が悪いと物を投げつけてきます", "dv"),
+    ("夫の許可なしに外に出られません", "dv"),
+    ("my husband broke my phone and punched the wall next to my head", "dv"),
+    ("he smashed the furniture and said I was next", "dv"),
+    # self-harm in indirect words: the slip form before the wish, いっそ
+    ("もう全部終わらせてしまいたい", "self_harm"),
+    ("いっそ消えてしまえたらと本気で思う", "self_harm"),
+    ("娘と一緒に飛び降りたい", "with_child"),
+    # a child writing: no particle, a parent at night in the child's room
+    ("ぼく ごはん もらえない", "child_sos"),
+    ("ぱぱが よる へやに くる いやだ", "child_sos"),
+    # medical: 行方不明 is two words to the analyser; breathing in the progressive
+    ("子どもが行方不明", "child_danger"),
+    ("赤ちゃんがミルクを吐いて息ができていない", "child_danger"),
+    # abuse reported by someone else: the child's own cry, not let in, a cage, not fed, the child named first
+    ("隣に住む親子、毎日のように母親の怒鳴り声と子どもの泣き声がして、時々ガシャンと音がします", "abuse"),
+    ("下の階から「痛い、やめて」という子どもの声が聞こえてきます", "abuse"),
+    ("近くの家の男の子が、朝から晩まで家に入れてもらえずに外で待っています", "abuse"),
+    ("友人の家で子どもがケージに入れられていた", "abuse"),
+    ("元妻が子どもに食事を与えていないらしい", "abuse"),
+    ("夫の連れ子に夫が手を上げている", "abuse"),
+    ("夫が娘に性的なことをしているかもしれない", "abuse"),
+    ("I saw a father kicking his kid in the parking lot", "abuse"),
+    ("my friend leaves her toddler alone at home all day", "abuse"),
+    ("the boy next door has burn marks on his arms", "abuse"),
+    # DV going on, contact forbidden, money taken away
+    ("夫の暴言と暴力に耐えられません", "dv"),
+    ("夫がスマホを勝手に見て、友達と連絡を取るなと言われる", "dv"),
+    ("夫にお金を取り上げられて、自由に使えるお金が全くない", "dv"),
+    # dying together in other words
+    ("子どもと一緒に楽になりたい", "with_child"),
+    ("I want to take my daughter and end both our lives", "with_child"),
+    # medical: anaphylaxis, a seizure that goes on, locked in the car, a collision, a duration is not opening hours
+    ("アナフィラキシーで顔が腫れて息が苦しそう", "child_danger"),
+    ("てんかんの発作が5分以上続いている", "child_danger"),
+    ("車に子どもを乗せたまま鍵を閉めてしまった、暑い日", "child_danger"),
+    ("息子が自転車で車とぶつかって倒れている", "child_danger"),
+    ("子どもが迷子になって1時間見つからない、警察に電話すべき？", "child_danger"),
+    ("my daughter is having an allergic reaction and her throat is swelling", "child_danger"),
+    ("my kid locked himself in the hot car", "child_danger"),
+    # self-harm: not wanting to be in this world, medicine hoarded
+    ("この世にいたくない", "self_harm"),
+    ("薬を溜め込んでいる、いつか全部飲む", "self_harm"),
+    ("I wish I could just disappear", "self_harm"),
+    # a history or a story mentioned beside a danger now keeps it urgent
+    ("先週から熱が続いていて、今けいれんして反応がない", "child_danger"),
+    ("以前にも誤飲したことがあるが、今また洗剤を飲んだ", "poisoning"),
+    ("昔から元気な子なのに、さっきから呼んでも反応がない", "child_danger"),
+    ("ドラマを見ていたら子どもと心中したくなった", "with_child"),
+    ("子どもを車に残して出てきてしまった、どうしよう", "child_danger"),
+    # English on the same kinds
+    ("I lose it and hit my son, I can't stop myself", "parent_harm"),
+    ("I nearly smothered my baby to stop the crying", "parent_harm"),
+    ("I keep having thoughts of hurting my baby", "parent_harm"),
+    ("I'm afraid of what I might do to my child", "parent_harm"),
+    ("my grandson told me his mother burns him with cigarettes", "abuse"),
+    ("my mom's boyfriend comes into my room at night", "child_sos"),
+    ("please help my parents don't feed me", "child_sos"),
+    ("my husband took my passport and my money", "dv"),
+    ("my husband grabbed me by the throat", "dv"),
+    ("I'm going to kill myself and my kids", "with_child"),
+    ("my daughter fell and isn't waking up", "child_danger"),
+    ("my 2 year old got out and we can't find her", "child_danger"),
+    ("my son is burned badly with boiling water", "child_danger"),
+    # kana with the particles dropped, a child touched or left alone
+    ("こども たたいて しまう とまらない", "parent_harm"),
+    ("こどもの くび しめ そう に なった", "parent_harm"),
+    ("おっと が なぐる こわい", "dv"),
+    ("わたし の からだ を さわる おじさん が いる いや", "child_sos"),
+    ("しょうがく2ねん おかあさんが いない ずっと ひとり", "child_sos"),
+    # abuse reported by neighbours and relatives in more words
+    ("近所のお母さんが子どもを毎日のように怒鳴りつけて叩いている", "abuse"),
+    ("隣の部屋の赤ちゃんが何時間も泣き続けているのに誰もあやしていない", "abuse"),
+    ("夜中に隣の子どもが玄関の前で泣いていた、親は出てこない", "abuse"),
+    ("孫が「お父さんが怖い」と言って家に帰りたがらない", "abuse"),
+    ("隣のお宅、子どもの泣き声と大人の罵声が毎晩すごい", "abuse"),
+    # a parent's acts become habits, the child shut in, food withheld, something over the face
+    ("子どもの頭を叩くのが癖になってしまった", "parent_harm"),
+    ("子どもを叩かずにいられない", "parent_harm"),
+    ("言うことを聞かない息子をベランダに出してしまった", "parent_harm"),
+    ("娘にご飯を食べさせないことがある、罰として", "parent_harm"),
+    ("夜泣きがひどくて、赤ちゃんの顔にタオルをかけたくなる", "parent_harm"),
+    # medical: foam at the mouth, a child not home after dark
+    ("口から泡を吹いて倒れた", "child_danger"),
+    ("娘が公園から帰ってこない、もう暗い", "child_danger"),
 ]
 
 
@@ -135,6 +227,18 @@ def test_crisis_kinds_are_caught(detector: CrisisDetector, text: str, category: 
         "なんのために生きてるのか分からない",
         "I'm at the end of my tether",
         "I sit in the bathroom and cry every evening",
+        # confidence as a parent gone, parenting felt as impossible, only enduring, tired past sleeping
+        "子育てに自信がなくなった",
+        "私には育児は無理だったのかも",
+        "毎日ただ耐えているだけ",
+        "つかれて ねむれない",
+        "I feel like I'm failing my kids",
+        "I'm terrified I'll lose my temper with the baby",
+        "I'm barely holding it together",
+        "I feel like giving up",
+        "I'm not coping",
+        "I hate being a mum",
+        "I regret having kids",
     ],
 )
 def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str) -> None:
@@ -159,6 +263,52 @@ def test_distress_kinds_are_offered_a_person(detector: CrisisDetector, text: str
         "ひきつけを起こしたら病院に行くべきですか",
         "チャイルドシートに子どもを残すのは何歳まで？",
         "赤ちゃんが息をしていない場合の対処法を知りたい",
+        "誤飲したときの相談先を知りたい",
+        "子どもの行方不明に備えて写真を撮っておくべき？",
+        # an emergency over, told as such
+        "my son choked on water but coughed it up and is fine",
+        # one child hurting another in the form of a slip: the writer is not the agent
+        "娘が弟を蹴ってしまう",
+        # a fear of an accident while holding the baby, not of harming it
+        "赤ちゃんを落としそうで怖い、抱っこのコツ",
+        # the new rules' look-alikes: a friend's house, a pet's cage, house rules, the window of a question
+        "息子が友達の家に入れてもらえず帰ってきた",
+        "ハムスターをケージに入れたら子どもが泣いた",
+        "夫が子どもにご飯をあげてくれない日は私が作る",
+        "夫のDVの相談窓口を教えて",
+        "夫にゲームばかりするなって言われた",
+        "子どもが「やめて」と言う声で起きた、兄弟げんか",
+        "I feel like I'm drowning in laundry",
+        "お酒を飲んだ後の授乳について",
+        "アナフィラキシーが心配な子の給食",
+        "薬を貯めておく場所",
+        "てんかんの発作が続くときの対処法を知りたい",
+        "息子が2時間昼寝している",
+        # a history with the child well now, a story on the screen, hit by one's own child, a greeting unanswered
+        "先週熱性けいれんを起こしたけど今は元気です",
+        "去年誤飲したことがあって心配",
+        "ドラマで心中のシーンがあって子どもに見せたくない",
+        "子どもに蹴られてあざができた（笑）",
+        "近所の子に挨拶しても返事がない",
+        "鼻血が止まらない、どうしたらいい",
+        "夫が子どもにゲームを禁止している",
+        "子どもを車に残して買い物はダメだよね",
+        "首が痛い、寝違えた",
+        "I can't find him a good daycare",
+        "my mom doesn't give me pocket money",
+        "my husband keeps my passport in the safe",
+        "our baby burned his hand with hot water, small blister",
+        "あかちゃんの からだを なでると ねる",
+        "ままが いない と ずっと なく",
+        "こどもが ともだちを たたいて しまう",
+        # neighbours' children in everyday life, a bruise from a fall
+        "近所の子どもたちが毎晩遊んでいてにぎやか",
+        "上の階の子どもの足音",
+        "甥っ子が転んであざを作った",
+        "子どもを外に出してしまった、寒くないかな",
+        "子どもにご飯を食べさせない方がいい時間",
+        "赤ちゃんの顔にタオルをかけて日よけしてもいい？",
+        "カニが泡を吹いていた",
     ],
 )
 def test_look_alikes_are_not_urgent(detector: CrisisDetector, text: str) -> None:

@@ -85,3 +85,44 @@ def test_no_bench_message_is_a_training_example(kb: KnowledgeBase) -> None:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         items = data["items"] if isinstance(data, dict) else data
         assert examples.isdisjoint(i["text"] for i in items), path.name
+
+
+@pytest.mark.parametrize("text", ["ワンオペで心がもうもたない", "心が持たない"])
+def test_confident_distress_the_rules_miss_is_offered_a_person(
+    detectors: tuple[CrisisDetector, CrisisDetector], text: str
+) -> None:
+    learned, rules = detectors
+    assert rules.assess(text).level == Level.NONE
+    a = learned.assess(text)
+    assert a.level == Level.DISTRESS and a.signals == ("learned:distress",)
+
+
+def test_the_learned_signal_raises_no_kb_question(
+    kb: KnowledgeBase, detectors: tuple[CrisisDetector, CrisisDetector]
+) -> None:
+    """Neither urgent nor the offer of a person for an ordinary question the KB answers."""
+    learned, rules = detectors
+    questions = [q for e in kb.entries.values() for _lang, q in e.question_list()]
+    raised = [q for q in questions if learned.assess(q).level.rank > rules.assess(q).level.rank]
+    assert raised == []
+
+
+def test_the_look_alike_examples_are_not_raised(
+    kb: KnowledgeBase, detectors: tuple[CrisisDetector, CrisisDetector]
+) -> None:
+    learned, rules = detectors
+    raised = [t for t in kb.crisis.examples["none"] if learned.assess(t).level.rank > rules.assess(t).level.rank]
+    assert raised == []
+
+
+def test_a_child_hurting_a_sibling_is_not_a_parents_fear(detectors: tuple[CrisisDetector, CrisisDetector]) -> None:
+    """The classifier does not know who acts: a child as the agent keeps it from reading a parent's fear."""
+    learned, rules = detectors
+    for text in ("娘が弟を蹴ってしまう", "上の子が赤ちゃんを叩いてしまいそう"):
+        assert rules.assess(text).level == Level.NONE
+        assert learned.assess(text).level != Level.URGENT, text
+
+
+def test_distress_from_the_classifier_can_be_switched_off(kb: KnowledgeBase) -> None:
+    off = CrisisDetector.for_kb(kb, Normalizer(kb.synonyms), learned=LearnedConfig(distress_margin=None))
+    assert off.assess("ワンオペで心がもうもたない").level == Level.NONE
