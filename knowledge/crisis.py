@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -55,6 +55,7 @@ from knowledge.models import Crisis, CrisisCategory, KnowledgeBase
 from knowledge.normalize import Normalizer, SudachiTokenizer, Tokenizer, clean
 
 MAX_CHARS = 2000
+ORDINARY_PER_ENTRY = 11  # the weight, in questions, of one KB entry's ordinary examples (see __init__)
 _JA = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uff66-\uff9f]")
 _LATIN = re.compile(r"[A-Za-z]")
 _KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9f]")
@@ -150,7 +151,11 @@ class CrisisDetector:
         normalizer: Normalizer | None = None,
         config: SimilarityConfig | None = None,
         learned: LearnedConfig | None = None,
+        *,
+        ordinary: Sequence[str] = (),
+        entries: int = 0,
     ) -> None:
+        """`ordinary`: the KB's questions (`for_kb`), from `entries` entries."""
         self._crisis = crisis
         self._tok: Tokenizer | None = normalizer.tokenizer if normalizer is not None else None
         self._config = config or SimilarityConfig()
@@ -172,11 +177,17 @@ class CrisisDetector:
         self._dense_re = _alternation(dense, words=False)
         self._latin_re = _alternation(latin, words=True)
         examples = [(text, label) for label, texts in crisis.examples.items() for text in texts]
-        self._index = SimilarityIndex(examples if self._config.enabled else [])
+        self._index = SimilarityIndex([*examples, *((q, "none") for q in ordinary)] if self._config.enabled else [])
         # The learned signal needs the KB's ordinary questions among its "none" examples (`for_kb`): the
-        # curated look-alikes alone are too few to keep ordinary questions apart. Off otherwise.
+        # curated look-alikes alone are too few to keep ordinary questions apart. Off otherwise. Naive Bayes
+        # flattens a label as its text grows, so a KB many times larger than the crisis examples would make
+        # every ordinary gram look rare and tip look-alike worries to urgent: all of the KB's questions count,
+        # with the weight of ORDINARY_PER_ENTRY questions an entry, whatever its size.
         self._learned = learned or LearnedConfig(enabled=False)
-        self._model = NaiveBayes(examples if self._learned.enabled else [])
+        share = min(1.0, ORDINARY_PER_ENTRY * max(entries, 1) / len(ordinary)) if ordinary else 1.0
+        self._model = (
+            NaiveBayes(examples, [(q, "none", share) for q in ordinary]) if self._learned.enabled else NaiveBayes([])
+        )
         self._assess = lru_cache(maxsize=2048)(self._assess_uncached)
         self._stems = ja_stem_pattern(fold_surface)
         self._urgent_cats = {c.id for c in crisis.categories if c.level == Level.URGENT.value}
@@ -191,10 +202,9 @@ class CrisisDetector:
     ) -> CrisisDetector:
         """Ordinary KB questions join the look-alike examples of the learned and the similarity signal."""
         ordinary = [q for e in kb.entries.values() for _lang, q in e.question_list()]
-        examples = dict(kb.crisis.examples)
-        examples["none"] = [*examples.get("none", []), *ordinary]
-        crisis = kb.crisis.model_copy(update={"examples": examples})
-        return cls(crisis, normalizer, config, learned or LearnedConfig())
+        return cls(
+            kb.crisis, normalizer, config, learned or LearnedConfig(), ordinary=ordinary, entries=len(kb.entries)
+        )
 
     @property
     def crisis(self) -> Crisis:

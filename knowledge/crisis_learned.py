@@ -47,11 +47,18 @@ class Prediction:
 class NaiveBayes:
     """Multinomial naive Bayes over binary gram features; built once, read-only afterwards."""
 
-    def __init__(self, examples: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, examples: Iterable[tuple[str, str]], weighted: Iterable[tuple[str, str, float]] = ()) -> None:
+        """`examples` count once each; `weighted` (text, label, weight) count `weight` each (a large body of
+        ordinary questions given the mass of a smaller one, so that it does not flatten its label)."""
         counts: dict[str, Counter[str]] = {}
         for text, label in examples:
             if text.strip():
                 counts.setdefault(label, Counter()).update(gram_set(text))
+        for text, label, weight in weighted:
+            if text.strip():
+                seen = counts.setdefault(label, Counter())
+                for g in gram_set(text):
+                    seen[g] += weight  # type: ignore[assignment]
         self._labels = tuple(sorted(counts))
         vocab = sorted(set().union(*counts.values())) if counts else []
         v = len(vocab)
