@@ -113,7 +113,7 @@ def test_the_queue_and_the_case_page_on_a_phone_and_a_desk(
     left, right, top, bottom, _, height_px = rect
     assert top >= 0 and bottom <= height_px, rect  # on screen once scrolled to
     assert left >= 0 and right <= PHONE["width"], rect  # in reach without sideways scrolling
-    assert card.evaluate("tr => getComputedStyle(tr).display") == "block"  # a card, not a table row
+    expect(card).to_have_css("display", "block")  # a card, not a table row (waits out a re-render of the row)
     phone.screenshot(path=str(shots / "queue-390.png"), full_page=True)
 
     # the case page on the phone: the bar with 担当する/解決 stays on screen while the transcript scrolls

@@ -219,8 +219,13 @@ async def test_staff_reply_in_the_topic_reaches_the_parent(
     assert line.author == "staff:sato" and line.text == "保育士の佐藤です。詳しく教えてください。"
     assert row.recipient == "tg-reply"  # (its payload is erased once delivered)
     assert (audit.actor, audit.via, audit.record_id) == ("sato", "telegram", str(case_id))
-    assert not any("📨" in m.text for m in fake.in_topic(thread))  # not before the parent's channel took it
-    # (the app's inbox loop delivers: a second caller could claim the same row on SQLite, which has no row locks)
+    # 📨 only once the parent's channel took the reply. The app's inbox loop delivers meanwhile, so it may
+    # already have; the delivery is stamped before the topic is told, so a 📨 seen now implies the stamp.
+    told_early = any("📨" in m.text for m in fake.in_topic(thread))
+    with rt.sessions() as s:
+        stamped = s.exec(select(OutboundMessage).where(OutboundMessage.id == row.id)).one().sent_at
+    assert not told_early or stamped is not None, "📨 before the parent's channel took the reply"
+    # (a second caller could claim the same row on SQLite, which has no row locks)
     await bridge.settle_replies()
     await until(lambda: "📨" in fake.in_topic(thread)[-1].text)  # (or the bridge's own round told it)
     assert [d.replies[0].text for d in channel.delivered] == [line.text]
