@@ -863,6 +863,9 @@ def _retrieve(future: asyncio.Future[int]) -> None:
         future.exception()
 
 
+_EMPTY_JSON = b"{}"  # the acknowledgement's body, not serialised again for every webhook
+
+
 def make_router(*, secret: str, inbox: Inbox, intake: Intake, loading: LoadingWatch, max_body_bytes: int) -> APIRouter:
     router = APIRouter()
     key = secret.encode()
@@ -891,7 +894,7 @@ def make_router(*, secret: str, inbox: Inbox, intake: Intake, loading: LoadingWa
             inbox.wake()
             if new:
                 loading.watch(_loading_targets(parsed))
-        return JSONResponse({})
+        return Response(_EMPTY_JSON, media_type="application/json")
 
     return router
 
