@@ -133,7 +133,8 @@ async def test_a_stream_ends_the_session_at_its_maximum_age(settings: Settings) 
 
 
 async def test_a_session_ended_elsewhere_ends_the_stream(settings: Settings) -> None:
-    async with staffed_console(settings, *ACCOUNTS, stream_seconds=5.0) as app:
+    # The stream ends as soon as it sees the logout; its limit is only a bound, wide enough for a loaded machine.
+    async with staffed_console(settings, *ACCOUNTS, stream_seconds=15.0) as app:
         me = await session_for(app, "sato")
         async with me:
 
