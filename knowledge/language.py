@@ -340,6 +340,8 @@ def detect_language(text: str, known: str | None = None) -> str | None:
     """
     if _KANA.search(text):
         # An English sentence quoting a Japanese name or word (what is ハコダテシ... in my bank book) is English.
+        if not _LATIN.search(text):
+            return "ja"
         words = _WORDS.findall(text.casefold())
         return "en" if len(set(words) & _ENGLISH_WORDS) >= 2 and len(words) >= 4 else "ja"
     if _HANGUL.search(text):

@@ -319,10 +319,11 @@ def decide(ranked: list[Candidate], config: MatchConfig) -> MatchResult:
         return MatchResult(Outcome.FALLBACK, ranked[: config.max_candidates])
     best = ranked[0]
     rival = next((c for c in ranked[1:] if c.topic != best.topic), None)
-    if config.one_topic_answers and best.score >= config.answer_threshold:
-        floor = max(config.clarify_threshold, best.score - config.clarify_window)
-        if all(c.topic == best.topic for c in [c for c in ranked if c.score >= floor][: config.max_candidates]):
-            return MatchResult(Outcome.ANSWER, [best])
+    floor = max(config.clarify_threshold, best.score - config.clarify_window)
+    shortlist = [c for c in ranked if c.score >= floor][: config.max_candidates]  # what a clarify would offer
+    one_topic = all(c.topic == best.topic for c in shortlist)
+    if config.one_topic_answers and best.score >= config.answer_threshold and one_topic:
+        return MatchResult(Outcome.ANSWER, [best])
     tied = [c for c in ranked[1:] if best.score - c.score < config.tie_margin and c.coverage >= best.coverage]
     if tied:  # a bare keyword (ワクチン) fits several answers equally well: ask which
         return MatchResult(Outcome.CLARIFY, [best, *tied][: config.max_candidates])
@@ -335,8 +336,6 @@ def decide(ranked: list[Candidate], config: MatchConfig) -> MatchResult:
     covered = best.coverage >= config.min_coverage or best.score >= config.sure_threshold
     if best.score >= config.answer_threshold and ahead and covered:
         return MatchResult(Outcome.ANSWER, [best])
-    floor = max(config.clarify_threshold, best.score - config.clarify_window)
-    shortlist = [c for c in ranked if c.score >= floor][: config.max_candidates]
     if len(shortlist) < 2:
         return MatchResult(Outcome.FALLBACK, ranked[: config.max_candidates])
     return MatchResult(Outcome.CLARIFY, shortlist)

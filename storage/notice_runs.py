@@ -234,11 +234,9 @@ def _assign_statement(*, exact: bool, ranged: bool) -> Update:
 
 
 @functools.cache
-def _finish_statements(*, ranged: bool) -> tuple[Update, Update]:
-    """The batch's result, and its pending deliveries' (one executemany each per group of results), found
-    through the run's index: in the batch's language and id range with `ranged`, else among all the run's
-    pending deliveries (a broadcast)."""
-    b, d = _batches().c, _deliveries().c
+def _finish_batch_statement() -> Update:
+    """The batch's result (one executemany per group of results)."""
+    b = _batches().c
     batch: Update = (
         update(_batches())
         .where(b.id == bindparam("p_batch_id"))
@@ -249,6 +247,14 @@ def _finish_statements(*, ranged: bool) -> tuple[Update, Update]:
             sent_at=bindparam("p_sent_at"),
         )
     )
+    return batch
+
+
+@functools.cache
+def _finish_members_statement(*, ranged: bool) -> Update:
+    """The batch's pending deliveries' result, found through the run's index: in the batch's language and id
+    range with `ranged`, else among all the run's pending deliveries (a broadcast)."""
+    d = _deliveries().c
     where = [d.run_id == bindparam("p_run_id"), d.status == DeliveryStatus.PENDING.value]
     if ranged:
         where += [d.lang == bindparam("p_lang"), d.id >= bindparam("p_lo"), d.id <= bindparam("p_hi")]
@@ -258,7 +264,7 @@ def _finish_statements(*, ranged: bool) -> tuple[Update, Update]:
         .where(*where)
         .values(status=bindparam("p_status"), reason=bindparam("p_reason"), updated_at=bindparam("p_now"))
     )
-    return batch, members
+    return members
 
 
 def claim_batches(
@@ -382,10 +388,9 @@ def finish_batches(session: Session, *, results: Sequence[BatchResult]) -> None:
     if not results:
         return
     now = utcnow()
-    batch, _members = _finish_statements(ranged=False)
     connection = session.connection()
     connection.execute(
-        batch,
+        _finish_batch_statement(),
         [
             {
                 "p_batch_id": r.batch_id,
@@ -413,7 +418,7 @@ def finish_batches(session: Session, *, results: Sequence[BatchResult]) -> None:
                 row.update(p_lang=r.span[0], p_lo=r.span[1], p_hi=r.span[2])
             params.append(row)
         if params:
-            connection.execute(_finish_statements(ranged=ranged)[1], params)
+            connection.execute(_finish_members_statement(ranged=ranged), params)
 
 
 def mark_delivery(session: Session, *, delivery_id: int, ok: bool, reason: str | None) -> None:

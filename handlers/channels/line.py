@@ -665,36 +665,26 @@ class LineAdapter:
     # --- the loading animation (best effort, never in the way of the webhook's answer)
     def loading_room(self, chat_ids: Iterable[str]) -> list[str]:
         """Those of `chat_ids` an animation could be shown in now (not shown there just before, within the
-        rate and the calls in flight): the rest need no look-up."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        self._refill_loading(now)
+        rate and the calls in flight): the rest need no look-up. `show_loading` starts exactly these."""
+        now = asyncio.get_running_loop().time()
+        if len(self._loading_shown) > 10_000:
+            self._loading_shown = {c: t for c, t in self._loading_shown.items() if now - t < LOADING_AGAIN_AFTER}
+        elapsed = now - self._loading_refilled
+        self._loading_refilled = now
+        self._loading_tokens = min(MAX_LOADING_PER_SECOND, self._loading_tokens + elapsed * MAX_LOADING_PER_SECOND)
         room = min(int(self._loading_tokens), MAX_LOADING_IN_FLIGHT - len(self._loading))
         out: list[str] = []
-        for chat_id in chat_ids:
+        for chat_id in dict.fromkeys(chat_ids):
             if len(out) >= room:
                 break
             if now - self._loading_shown.get(chat_id, -LOADING_AGAIN_AFTER) >= LOADING_AGAIN_AFTER:
                 out.append(chat_id)
         return out
 
-    def _refill_loading(self, now: float) -> None:
-        if len(self._loading_shown) > 10_000:
-            self._loading_shown = {c: t for c, t in self._loading_shown.items() if now - t < LOADING_AGAIN_AFTER}
-        elapsed = now - self._loading_refilled
-        self._loading_refilled = now
-        self._loading_tokens = min(MAX_LOADING_PER_SECOND, self._loading_tokens + elapsed * MAX_LOADING_PER_SECOND)
-
     def show_loading(self, chat_ids: Iterable[str]) -> None:
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        self._refill_loading(now)
-        for chat_id in chat_ids:
-            if len(self._loading) >= MAX_LOADING_IN_FLIGHT or self._loading_tokens < 1:
-                return
-            if now - self._loading_shown.get(chat_id, -LOADING_AGAIN_AFTER) < LOADING_AGAIN_AFTER:
-                continue
-            self._loading_shown[chat_id] = now
+        for chat_id in self.loading_room(chat_ids):
+            self._loading_shown[chat_id] = loop.time()
             self._loading_tokens -= 1
             task = loop.create_task(self._show_loading(chat_id))
             self._loading.add(task)
