@@ -60,6 +60,15 @@ HELDOUT6 = ROOT / "bench" / "crisis_heldout6.yaml"
 # Written after all tuning on the sets above and committed before the detector first ran on it: never tuned on,
 # the held-out figure now (first run: urgent 83.2 %, ordinary->urgent 6.1 %, distress 74.4 %, CPU p99 0.86 ms).
 HELDOUT7 = ROOT / "bench" / "crisis_heldout7.yaml"
+# Written by a separate author who saw neither the detector nor the other sets, after all tuning on the sets
+# above, and committed before the detector first ran on it (first run: urgent 60.8 %, ordinary->urgent 2.4 %,
+# distress 72.1 %; 68.8 / 2.4 / 74.4 % with the first round of fixes); its kinds were fixed in a second round.
+HELDOUT8 = ROOT / "bench" / "crisis_heldout8.yaml"
+# The same way, after that second round (first run: urgent 67.2 %, ordinary->urgent 1.2 %, distress 81.4 %); its
+# kinds were fixed in a third round.
+HELDOUT9 = ROOT / "bench" / "crisis_heldout9.yaml"
+# The same way, after the third round: never tuned on, the held-out figure now.
+HELDOUT10 = ROOT / "bench" / "crisis_heldout10.yaml"
 BASELINE = ROOT / "bench" / "crisis_baseline.yaml"
 # The old detector had four categories; the new ones map onto them for "right category".
 OLD_CATEGORY = {
@@ -323,9 +332,20 @@ def main() -> None:
         ),
         (
             "seventh held-out set (first run: urgent 83.2 %, ordinary->urgent 6.1 %, distress 74.4 %;"
-            " never tuned on: the held-out figure)",
+            " the kinds it missed were fixed since)",
             HELDOUT7,
         ),
+        (
+            "eighth held-out set (another author; first run: urgent 60.8 %, ordinary->urgent 2.4 %, distress 72.1 %;"
+            " tuned on since)",
+            HELDOUT8,
+        ),
+        (
+            "ninth held-out set (another author; first run: urgent 67.2 %, ordinary->urgent 1.2 %, distress 81.4 %;"
+            " tuned on since)",
+            HELDOUT9,
+        ),
+        ("tenth held-out set (another author; never tuned on: the held-out figure)", HELDOUT10),
     )
     for name, path in sets:
         items = load_items(path)
@@ -341,9 +361,9 @@ def main() -> None:
                 print("  ALARM", line)
     texts = [
         i.text
-        for p in (DEV, HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6, HELDOUT7)
+        for p in (DEV, HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8, HELDOUT9)
         for i in load_items(p)
-    ]
+    ] + [i.text for i in load_items(HELDOUT10)]
     p50, p99, c50, c99 = latency(new, texts)
     long_text = "。".join(texts[:60])[:2000]
     lp50, lp99, lc50, lc99 = latency(new, [long_text], rounds=50)

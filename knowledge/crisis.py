@@ -154,8 +154,11 @@ class CrisisDetector:
         *,
         ordinary: Sequence[str] = (),
         entries: int = 0,
+        replies: Sequence[str] = (),
     ) -> None:
-        """`ordinary`: the KB's questions (`for_kb`), from `entries` entries."""
+        """`ordinary`: the KB's questions (`for_kb`), from `entries` entries; `replies`: the short replies the
+        engine knows (yes, no, greetings, thanks), ordinary examples of full weight: a message of a few grams
+        must not read as distress for want of ordinary short texts."""
         self._crisis = crisis
         self._tok: Tokenizer | None = normalizer.tokenizer if normalizer is not None else None
         self._config = config or SimilarityConfig()
@@ -165,10 +168,14 @@ class CrisisDetector:
         # phrase -> (category, language); the language also tells which texts to answer in.
         dense: dict[str, tuple[str, str]] = {}  # CJK, Hangul, Thai, Devanagari: compared with spaces removed
         latin: dict[str, tuple[str, str]] = {}  # Latin scripts: whole words, case and diacritics folded
+        # A phrase with "…" between its parts lets a few words stand there (爸爸…打我 finds 爸爸每天打我).
+        self._gapped: list[tuple[re.Pattern[str], bool, str, str]] = []  # pattern, Latin script, category, lang
         for cat in crisis.categories:
             for lang, phrases in cat.phrases.items():
                 for p in phrases:
-                    if _LATIN.search(p) and lang not in ("ja", "zh-Hans", "zh-Hant", "ko", "th", "ne"):
+                    if "…" in p:
+                        self._gapped.append((*_gapped_pattern(p, lang), cat.id, lang))
+                    elif _LATIN.search(p) and lang not in ("ja", "zh-Hans", "zh-Hant", "ko", "th", "ne"):
                         latin.setdefault(fold_latin(p), (cat.id, lang))
                     elif fold_surface(p):
                         dense.setdefault(fold_surface(p), (cat.id, lang))
@@ -177,6 +184,7 @@ class CrisisDetector:
         self._dense_re = _alternation(dense, words=False)
         self._latin_re = _alternation(latin, words=True)
         examples = [(text, label) for label, texts in crisis.examples.items() for text in texts]
+        examples += [(text, "none") for text in replies]
         self._index = SimilarityIndex([*examples, *((q, "none") for q in ordinary)] if self._config.enabled else [])
         # The learned signal needs the KB's ordinary questions among its "none" examples (`for_kb`): the
         # curated look-alikes alone are too few to keep ordinary questions apart. Off otherwise. Naive Bayes
@@ -202,8 +210,18 @@ class CrisisDetector:
     ) -> CrisisDetector:
         """Ordinary KB questions join the look-alike examples of the learned and the similarity signal."""
         ordinary = [q for e in kb.entries.values() for _lang, q in e.question_list()]
+        p = kb.phrases
+        replies = [
+            text for group in (p.yes, p.no, p.filler, *p.manners.values()) for texts in group.values() for text in texts
+        ]
         return cls(
-            kb.crisis, normalizer, config, learned or LearnedConfig(), ordinary=ordinary, entries=len(kb.entries)
+            kb.crisis,
+            normalizer,
+            config,
+            learned or LearnedConfig(),
+            ordinary=ordinary,
+            entries=len(kb.entries),
+            replies=replies,
         )
 
     @property
@@ -349,6 +367,13 @@ class CrisisDetector:
             out += found
         if self._latin_re is not None and _LATIN.search(text):
             out += [self._latin[p] for p in _find_all(self._latin_re, fold_latin(text))]
+        if self._gapped:
+            dense = fold_surface(text) if surface is None else surface
+            latin = fold_latin(text)
+            for pattern, is_latin, cat_id, lang in self._gapped:
+                if (lang.startswith("zh") and _KANA.search(text)) or not pattern.search(latin if is_latin else dense):
+                    continue
+                out.append((cat_id, lang))
         return out
 
     def _similar(self, near: list[Neighbour]) -> tuple[Level, str] | None:
@@ -408,6 +433,20 @@ def _zh_variant(text: str) -> str:
     trad = sum(ch in _TRADITIONAL for ch in text)
     simp = sum(ch in _SIMPLIFIED for ch in text)
     return "zh-Hant" if trad > simp else "zh-Hans"
+
+
+_LATIN_GAP = r"(?:\s+\S+){0,3}?\s+"  # up to three words
+_DENSE_GAP = ".{0,8}?"  # up to eight characters, spaces removed
+
+
+def _gapped_pattern(phrase: str, lang: str) -> tuple[re.Pattern[str], bool]:
+    """A phrase whose parts, split at "…", may have a few words between them, in the same sentence."""
+    parts = [p.strip() for p in phrase.split("…") if p.strip()]
+    latin = bool(_LATIN.search(phrase)) and lang not in ("ja", "zh-Hans", "zh-Hant", "ko", "th", "ne")
+    if latin:
+        body = _LATIN_GAP.join(re.escape(fold_latin(p)) for p in parts)
+        return re.compile(rf"(?<![a-z])(?:{body})(?![a-z])"), True
+    return re.compile(_DENSE_GAP.replace(".", "[^。.!?！？]").join(re.escape(fold_surface(p)) for p in parts)), False
 
 
 def _alternation(phrases: Iterable[str], *, words: bool) -> re.Pattern[str] | None:

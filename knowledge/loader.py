@@ -72,9 +72,16 @@ def load_raw(path: Path = DEFAULT_KB_PATH, *, items: bool = True) -> tuple[Knowl
             problems.append(Problem("error", "synonyms.yaml", _fmt(exc)))
     crisis = Crisis(categories=[], notice={})
     crisis_data = _read(path / "crisis.yaml", problems)
-    examples_path = path / "crisis" / "examples.yaml"
-    if examples_path.exists() and isinstance(crisis_data, dict):
-        crisis_data = {**crisis_data, "examples": _read(examples_path, problems).get("examples", {})}
+    # Training examples of the learned signal: every file of crisis/ (examples.yaml, written as variants of
+    # each kind, and reviewed.yaml, messages of past bench rounds), merged label by label.
+    if isinstance(crisis_data, dict):
+        merged: dict[str, list[str]] = {}
+        for examples_path in sorted((path / "crisis").glob("*.yaml")):
+            data = _read(examples_path, problems)
+            for label, texts in (data.get("examples", {}) if isinstance(data, dict) else {}).items():
+                merged.setdefault(label, []).extend(texts or [])
+        if merged:
+            crisis_data = {**crisis_data, "examples": merged}
     try:
         crisis = Crisis.model_validate(crisis_data)
     except ValidationError as exc:
