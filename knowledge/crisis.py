@@ -181,6 +181,11 @@ class CrisisDetector:
                         dense.setdefault(fold_surface(p), (cat.id, lang))
         self._dense = dense
         self._latin = latin
+        # One search per script tells whether any gapped phrase is there at all (most messages have none).
+        by_script: dict[bool, list[str]] = {}
+        for pattern, is_latin, _cat, _lang in self._gapped:
+            by_script.setdefault(is_latin, []).append(f"(?:{pattern.pattern})")
+        self._gapped_any = {script: re.compile("|".join(parts)) for script, parts in by_script.items()}
         self._dense_re = _alternation(dense, words=False)
         self._latin_re = _alternation(latin, words=True)
         examples = [(text, label) for label, texts in crisis.examples.items() for text in texts]
@@ -369,11 +374,13 @@ class CrisisDetector:
             out += [self._latin[p] for p in _find_all(self._latin_re, fold_latin(text))]
         if self._gapped:
             dense = fold_surface(text) if surface is None else surface
-            latin = fold_latin(text)
+            scripts = {False: dense, True: fold_latin(text) if _LATIN.search(text) else ""}
+            hit = {script: bool(any_re.search(scripts[script])) for script, any_re in self._gapped_any.items()}
             for pattern, is_latin, cat_id, lang in self._gapped:
-                if (lang.startswith("zh") and _KANA.search(text)) or not pattern.search(latin if is_latin else dense):
+                if not hit.get(is_latin) or (lang.startswith("zh") and _KANA.search(text)):
                     continue
-                out.append((cat_id, lang))
+                if pattern.search(scripts[is_latin]):
+                    out.append((cat_id, lang))
         return out
 
     def _similar(self, near: list[Neighbour]) -> tuple[Level, str] | None:

@@ -19,6 +19,8 @@ Sound-alike matching on readings is deliberately absent: it fired on ordinary wo
 from __future__ import annotations
 
 import re
+import re._constants as sre_constants  # type: ignore[import-not-found]
+import re._parser as sre_parse  # type: ignore[import-not-found]
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -2010,11 +2012,55 @@ _FUNCTION_WORDS = frozenset("がをにはもとでてたのへやかだ") | {
 
 
 def _triggers(rule: Rule) -> frozenset[str]:
-    """The content words a rule names (叩く, 息, 洗剤...). Every rule requires at least one of them, so a
-    message containing none cannot match it: one pass over the message finds which rules to try."""
+    """Words one of which every match of the rule contains (叩く, 息, 洗剤...), so a message containing none
+    cannot match it: one pass over the message finds which rules to try. Read from the rule's parsed pattern:
+    of the parts every match passes through, the most telling one (its words the longest, function words
+    worth nothing); a part that is an alternation gives the words of all its branches. When the pattern
+    offers no such part, every content word it names (a superset: some branch needs one of them)."""
+    needed = _needed(sre_parse.parse(rule.pattern.pattern))
+    if needed:
+        return needed
     return frozenset(
         w for w in _CONTENT_LITERAL.findall(rule.pattern.pattern) if w not in _FUNCTION_WORDS and len(w) >= 1
     )
+
+
+def _worth(words: frozenset[str]) -> tuple[int, int]:
+    """How telling a set of alternative words is: its weakest word's length (0 for a function word), then fewer."""
+    return (min(0 if w in _FUNCTION_WORDS else len(w) for w in words), -len(words))
+
+
+def _needed(parsed: sre_parse.SubPattern | list[tuple[object, object]]) -> frozenset[str] | None:
+    """Words one of which any match of this sequence contains, or None when no part of it guarantees one."""
+    options: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        for piece in "".join(run).split("|"):
+            if piece:
+                options.append(frozenset([piece]))
+        run.clear()
+
+    for op, av in parsed:
+        if op is sre_constants.LITERAL:
+            run.append(chr(av))  # type: ignore[arg-type]
+            continue
+        close_run()
+        if op is sre_constants.SUBPATTERN:
+            sub = _needed(av[3])  # type: ignore[index]
+            if sub:
+                options.append(sub)
+        elif op is sre_constants.BRANCH:
+            branches = [_needed(b) for b in av[1]]  # type: ignore[index]
+            if all(branches):
+                options.append(frozenset().union(*branches))  # type: ignore[arg-type]
+        elif op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and av[0] >= 1:  # type: ignore[index]
+            sub = _needed(av[2])  # type: ignore[index]
+            if sub:
+                options.append(sub)
+    close_run()
+    options = [o for o in options if _worth(o)[0] > 0]
+    return max(options, key=_worth) if options else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -2097,13 +2143,19 @@ def _applies(rule: Rule, clause: str, m: re.Match[str], info: bool) -> bool:
 
 
 class _Prefilter:
-    """Maps each content word of the lemma rules to the rules that name it."""
+    """Maps each trigger word of the lemma rules to the rules that need it. The search finds the longest
+    trigger at each position; the shorter ones starting there are its prefixes (終わ within 終わり), so each
+    word also carries the rules of its prefixes."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self.by_word: dict[str, list[int]] = {}
+        by_word: dict[str, set[int]] = {}
         for i, rule in enumerate(rules):
             for w in _triggers(rule):
-                self.by_word.setdefault(w, []).append(i)
+                by_word.setdefault(w, set()).add(i)
+        self.by_word: dict[str, frozenset[int]] = {
+            w: frozenset(ids.union(*(by_word[w[:n]] for n in range(1, len(w)) if w[:n] in by_word)))
+            for w, ids in by_word.items()
+        }
         words = sorted(self.by_word, key=len, reverse=True)
         self.pattern = re.compile("|".join(re.escape(w) for w in words))
 
