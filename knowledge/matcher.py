@@ -35,7 +35,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from knowledge.models import KnowledgeBase
-from knowledge.normalize import Normalized, Normalizer
+from knowledge.normalize import Normalized, Normalizer, clean, to_hiragana
 from knowledge.vectors import WordVectors, shared_vectors
 
 UNKNOWN_DF = 0.5
@@ -55,7 +55,7 @@ class MatchConfig:
 
     answer_threshold: float = 36.0
     clarify_threshold: float = 28.0
-    margin: float = 8.0  # the best must lead the best entry of another topic by this much ...
+    margin: float = 7.0  # the best must lead the best entry of another topic by this much ...
     word_weight: float = 0.5
     sound_weight: float = 0.3
     shape_weight: float = 0.2
@@ -71,7 +71,7 @@ class MatchConfig:
     tie_margin: float = 1.5  # entries this close, covering as much, are not told apart by the message
     # English messages (no Japanese script): readings carry no extra evidence, scores run lower.
     en_min_coverage: float = 0.45
-    en_sure_threshold: float = 55.0
+    en_sure_threshold: float = 45.0
     en_coverage_margin: float = 0.1
     # Meaning (Japanese words unknown to the KB): credit = cosine × semantic_weight, for up to semantic_top
     # KB words at least semantic_min close. Off (0) by default: on the dev set it rescued no question and
@@ -144,6 +144,11 @@ class Matcher:
         self.normalize = normalizer
         self.config = config or MatchConfig()
         self._entry_ids: list[str] = list(kb.entries)
+        # Out-of-scope words (synonyms.yaml) and, per entry, its example questions folded the same way.
+        self._out_of_scope = [(_scope_fold(w), w.isascii()) for w in kb.synonyms.out_of_scope if _scope_fold(w)]
+        self._entry_text = {
+            eid: " ".join(_scope_fold(q) for _lang, q in kb.entries[eid].question_list()) for eid in self._entry_ids
+        }
         self._entry_topics: list[str] = [kb.entries[e].topic for e in self._entry_ids]
         self._questions: list[list[tuple[str, set[str]]]] = []  # per entry: (reading, bigrams) per question
         word_post: dict[str, list[int]] = defaultdict(list)
@@ -303,7 +308,28 @@ class Matcher:
         ]
 
     def match(self, text: str) -> MatchResult:
-        return decide(self.scores(text), self.config.for_text(text))
+        ranked = self.scores(text)
+        named = self._out_of_scope_words(text)
+        if named:  # only entries that are about the out-of-scope word may answer (or be offered)
+            ranked = [c for c in ranked if any(_has_word(self._entry_text[c.entry_id], w, a) for w, a in named)]
+        return decide(ranked, self.config.for_text(text))
+
+    def _out_of_scope_words(self, text: str) -> list[tuple[str, bool]]:
+        if not self._out_of_scope:
+            return []
+        folded = _scope_fold(text)
+        return [(w, ascii_word) for w, ascii_word in self._out_of_scope if _has_word(folded, w, ascii_word)]
+
+
+def _scope_fold(text: str) -> str:
+    return to_hiragana(clean(text)).replace("\u3000", " ")
+
+
+def _has_word(text: str, word: str, ascii_word: bool) -> bool:
+    """A Japanese word anywhere in the text; an English one as whole words (pension, not suspension)."""
+    if not ascii_word:
+        return word in text.replace(" ", "")
+    return re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", text) is not None
 
 
 def decide(ranked: list[Candidate], config: MatchConfig) -> MatchResult:

@@ -167,6 +167,9 @@ class Synonyms(_Strict):
 
     groups: dict[str, list[str]] = Field(default_factory=dict)
     stopwords: list[str] = Field(default_factory=list)
+    # Words of city matters the KB does not cover (年金, パスポート, water bill): a message naming one is
+    # answered only from an entry whose own example questions name it, else it falls back.
+    out_of_scope: list[str] = Field(default_factory=list)
 
 
 class KnowledgeBase(BaseModel):
