@@ -84,6 +84,9 @@ class MatchConfig:
     # best entry is answered (the others follow as related questions) instead of asking which.
     long_chars: int = 80
     one_topic_answers: bool = False
+    # Entries of the best one's own topic that the message fits as well: asked about (True), or the best answered
+    # with the others as related questions (False).
+    same_topic_ties: bool = False
 
     def for_text(self, text: str) -> MatchConfig:
         """The thresholds for this message's language and length."""
@@ -337,8 +340,8 @@ def decide(ranked: list[Candidate], config: MatchConfig) -> MatchResult:
 
     Sure: strong enough, using enough of the question's words, and ahead of every entry of another
     topic (entries of its own topic close behind are variants of the same answer, not a doubt), or
-    nearly identical to one of its example questions; but entries that the message fits equally well
-    (a bare keyword) are asked about. A clarify offers the 2-3 entries that score close
+    nearly identical to one of its example questions; but entries of other topics that the message
+    fits equally well (a bare keyword) are asked about. A clarify offers the 2-3 entries that score close
     to the best; a lone option is no question to ask, so that falls back instead.
     """
     if not ranked or ranked[0].score < config.clarify_threshold:
@@ -350,8 +353,14 @@ def decide(ranked: list[Candidate], config: MatchConfig) -> MatchResult:
     one_topic = all(c.topic == best.topic for c in shortlist)
     if config.one_topic_answers and best.score >= config.answer_threshold and one_topic:
         return MatchResult(Outcome.ANSWER, [best])
-    tied = [c for c in ranked[1:] if best.score - c.score < config.tie_margin and c.coverage >= best.coverage]
-    if tied:  # a bare keyword (ワクチン) fits several answers equally well: ask which
+    tied = [
+        c
+        for c in ranked[1:]
+        if best.score - c.score < config.tie_margin
+        and c.coverage >= best.coverage
+        and (config.same_topic_ties or c.topic != best.topic)
+    ]
+    if tied:  # a bare keyword (手当) fits answers of several topics equally well: ask which
         return MatchResult(Outcome.CLARIFY, [best, *tied][: config.max_candidates])
     if best.score >= config.certain_threshold:
         return MatchResult(Outcome.ANSWER, [best])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from knowledge.matcher import Candidate, MatchConfig, Matcher, Outcome, decide
 from knowledge.normalize import SudachiTokenizer, shared_dictionary
@@ -18,11 +19,20 @@ def test_a_near_exact_match_is_answered_even_with_a_close_rival_topic() -> None:
     assert result.best is not None and result.best.entry_id == "a"
 
 
-def test_a_keyword_that_fits_several_entries_equally_is_asked_about() -> None:
-    ranked = [Candidate("a", "t1", 92.0, 1.0), Candidate("a2", "t1", 91.5, 1.0), Candidate("a3", "t1", 91.0, 1.0)]
+def test_a_keyword_that_fits_entries_of_several_topics_equally_is_asked_about() -> None:
+    ranked = [Candidate("a", "t1", 92.0, 1.0), Candidate("b", "t2", 91.5, 1.0), Candidate("c", "t3", 91.0, 1.0)]
     result = decide(ranked, CFG)
     assert result.outcome == Outcome.CLARIFY
-    assert [c.entry_id for c in result.candidates] == ["a", "a2", "a3"]
+    assert [c.entry_id for c in result.candidates] == ["a", "b", "c"]
+
+
+def test_entries_of_one_topic_that_fit_equally_are_not_asked_about() -> None:
+    """Variants of one topic's answer (the others follow as related questions): the best is answered."""
+    ranked = [Candidate("a", "t1", 92.0, 1.0), Candidate("a2", "t1", 91.5, 1.0), Candidate("a3", "t1", 91.0, 1.0)]
+    result = decide(ranked, CFG)
+    assert result.outcome == Outcome.ANSWER and [c.entry_id for c in result.candidates] == ["a"]
+    asked = decide(ranked, replace(CFG, same_topic_ties=True))
+    assert asked.outcome == Outcome.CLARIFY
 
 
 def test_entries_of_the_same_topic_close_behind_do_not_stop_an_answer() -> None:
