@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -198,9 +199,7 @@ class CrisisDetector:
         # with the weight of ORDINARY_PER_ENTRY questions an entry, whatever its size.
         self._learned = learned or LearnedConfig(enabled=False)
         share = min(1.0, ORDINARY_PER_ENTRY * max(entries, 1) / len(ordinary)) if ordinary else 1.0
-        self._model = (
-            NaiveBayes(examples, [(q, "none", share) for q in ordinary]) if self._learned.enabled else NaiveBayes([])
-        )
+        self._model = _trained(tuple(examples), tuple(ordinary), share) if self._learned.enabled else NaiveBayes([])
         self._assess = lru_cache(maxsize=2048)(self._assess_uncached)
         self._stems = ja_stem_pattern(fold_surface)
         self._urgent_cats = {c.id for c in crisis.categories if c.level == Level.URGENT.value}
@@ -416,6 +415,26 @@ class CrisisDetector:
         if _CHILD_WRITER.search(clean(text)) or (_KANA_CHILD.search(text) and not _KANJI.search(text)):
             return ["child_sos", *[c for c in cats if c != "dv"]]
         return cats
+
+
+_MODELS: dict[int, tuple[tuple[tuple[str, str], ...], tuple[str, ...], float, NaiveBayes]] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _trained(examples: tuple[tuple[str, str], ...], ordinary: tuple[str, ...], share: float) -> NaiveBayes:
+    """The learned signal for these examples, trained once per process: apps, KB reloads and tests that load
+    the same KB share one read-only model (training takes a few hundred milliseconds)."""
+    key = hash((examples, ordinary, share))
+    with _MODELS_LOCK:
+        found = _MODELS.get(key)
+        if found is not None and found[:3] == (examples, ordinary, share):
+            return found[3]
+    model = NaiveBayes(examples, [(q, "none", share) for q in ordinary])
+    with _MODELS_LOCK:
+        if len(_MODELS) >= 4:  # a few KB versions at most (a reload keeps the old one until it is swapped)
+            _MODELS.pop(next(iter(_MODELS)))
+        _MODELS[key] = (examples, ordinary, share, model)
+    return model
 
 
 def _learned_decision(p: Prediction, cfg: LearnedConfig, rules_distress: bool, cue: bool) -> tuple[Level, str] | None:

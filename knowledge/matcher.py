@@ -85,15 +85,22 @@ class MatchConfig:
     long_chars: int = 80
     one_topic_answers: bool = False
     # Entries of the best one's own topic that the message fits as well: asked about (True), or the best answered
-    # with the others as related questions (False).
+    # with the others as related questions (False). A bare keyword (ワクチン, "vaccines") fits every entry of its
+    # topic equally: it is always asked about.
     same_topic_ties: bool = False
+    keyword_chars: int = 8  # a Japanese message shorter than this (spaces aside) is a bare keyword
+    keyword_words: int = 3  # an English one of fewer words
 
     def for_text(self, text: str) -> MatchConfig:
         """The thresholds for this message's language and length."""
         config = self
         if len(text) >= self.long_chars:
             config = replace(config, one_topic_answers=True)
-        if _JA_SCRIPT.search(text):
+        japanese = bool(_JA_SCRIPT.search(text))
+        bare = len("".join(text.split())) < self.keyword_chars if japanese else len(text.split()) < self.keyword_words
+        if bare and not config.same_topic_ties:
+            config = replace(config, same_topic_ties=True)
+        if japanese:
             return config
         return replace(
             config,

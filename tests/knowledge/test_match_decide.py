@@ -129,3 +129,10 @@ def test_a_long_message_whose_options_share_one_topic_is_answered_by_its_best_en
     # Options of different topics are still asked about, however long the message.
     mixed = [ranked[0], Candidate("types", "facilities", 37.0, 0.35), ranked[1]]
     assert decide(mixed, CFG.for_text(story)).outcome == Outcome.CLARIFY
+
+
+def test_a_bare_keyword_is_asked_about_even_within_one_topic() -> None:
+    assert MatchConfig().for_text("ワクチン").same_topic_ties
+    assert MatchConfig().for_text("vaccines").same_topic_ties
+    assert not MatchConfig().for_text("予防接種の日に持っていく物は？").same_topic_ties
+    assert not MatchConfig().for_text("What do I bring on vaccination day?").same_topic_ties
