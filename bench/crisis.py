@@ -38,6 +38,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import knowledge.crisis as crisis_module  # noqa: E402
 from knowledge.crisis import CrisisDetector, LearnedConfig, SimilarityConfig  # noqa: E402
 from knowledge.loader import load_kb  # noqa: E402
 from knowledge.models import Crisis, CrisisCategory  # noqa: E402
@@ -380,6 +381,7 @@ def main() -> None:
         f"the rules alone, without the learned signal: wall p50 {rp50:.0f} µs, p99 {rp99:.0f} µs;"
         f" CPU p50 {rc50:.0f} µs, p99 {rc99:.0f} µs"
     )
+    crisis_module._MODELS.clear()  # the trained model is shared per process: time a first build
     t0 = time.perf_counter()
     CrisisDetector.for_kb(kb, normalizer)
     print(
