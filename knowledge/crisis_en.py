@@ -245,12 +245,17 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.dv_hits_me",
         "dv",
-        rf"\b(?:{_PARTNER}|he|she) (?:\w+ ){{0,2}}(?:{_HARM}|pushed|pushes|threatens|threatened|threatening|strangled|chokes) me\b"
+        rf"\b(?:{_PARTNER}|he|she) (?:\w+ ){{0,2}}(?:{_HARM}|pushed|pushes|shoved|dragged|bit|threatens|threatened|threatening|strangled|chokes) me\b"
         r"|\b(?:keeps|kept) (?:showing up|turning up|following me|waiting outside)",
     ),
     _r("en.dv_partner_hit", "dv", rf"\bmy {_PARTNER} (?:\w+ )?(?:{_HARM}|pushed|threatens|threatened)\b"),
     _r("en.dv_scared", "dv", rf"\b(?:afraid|scared|terrified) of (?:my )?{_PARTNER}\b"),
-    _r("en.dv_kill", "dv", r"\b(?:will|going to|gonna|threatened to|threatens to) kill me\b|\bkill me if\b"),
+    _r(
+        "en.dv_kill",
+        "dv",
+        r"\b(?:will|going to|gonna|threatened to|threatens to) kill me\b|\bkill me if\b"
+        r"|\b(?:he|she)(?:'d| would|'ll)(?: actually)? kill me\b|\bnext time (?:he|she)(?:'ll|'d| will| would)? kill me\b",
+    ),
     _r("en.dv_knife", "dv", r"\b(?:with a|a) (?:knife|weapon|gun)\b"),
     _r("en.dv_money", "dv", r"\bwon'?t (?:give|let) me (?:any |have )?(?:money|leave|go out|see)"),
     _r(
@@ -468,13 +473,7 @@ EN_RULES: tuple[Rule, ...] = (
     _r(
         "en.threw_at_me",
         "dv",
-        rf"\b(?:{_PARTNER}|he|she) (?:\w+ )?(?:threw|throws|hurled|smashed) (?:a|the|his|her) \w+ (?:at|on|over) me\b"
-        r"|\b(?:he|she)(?:'d| would|'ll| will)(?: actually)? kill me\b|\bnext time (?:he|she)(?:'ll|'d| will| would)? kill me\b",
-    ),
-    _r(
-        "en.dv_pushed_punched",
-        "dv",
-        rf"\b(?:{_PARTNER}|he|she) (?:\w+ )?(?:pushed|shoved|punched|slapped|kicked|dragged|strangled|choked|bit) me\b",
+        rf"\b(?:{_PARTNER}|he|she) (?:\w+ )?(?:threw|throws|hurled|smashed) (?:a|the|his|her) \w+ (?:at|on|over) me\b",
     ),
     _r(
         "en.hurting_kids",
